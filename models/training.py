@@ -1,0 +1,147 @@
+"""Seeded training with early stopping on a validation split carved from the training set.
+
+The recorded test metric is AUROC for binary tasks and accuracy otherwise (both are reported).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+from torch import nn
+
+from .architectures import ARCHS, build_model
+
+
+@dataclass
+class TrainReport:
+    arch: str
+    metric_name: str
+    metric_value: float
+    test_accuracy: float
+    test_balanced_accuracy: float
+    test_auroc: float | None
+    epochs_run: int
+    best_epoch: int
+    seconds: float
+    seed: int
+    recipe: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, X: np.ndarray | torch.Tensor, batch_size: int = 512,
+                  device: str = "cpu") -> np.ndarray:
+    """Class probabilities (N, C); single-logit binary models give [1 - sigmoid, sigmoid]."""
+    model.eval()
+    X = torch.as_tensor(X, dtype=torch.float32)
+    out = []
+    for i in range(0, len(X), batch_size):
+        z = model(X[i:i + batch_size].to(device)).float()
+        p = torch.sigmoid(z) if z.shape[1] == 1 else torch.softmax(z, dim=1)
+        out.append(torch.cat([1 - p, p], dim=1) if z.shape[1] == 1 else p)
+    return torch.cat(out).cpu().numpy()
+
+
+def evaluate_model(model: nn.Module, X: np.ndarray, y: np.ndarray, device: str = "cpu") -> dict[str, float | None]:
+    proba = predict_proba(model, X, device=device)
+    pred = proba.argmax(1)
+    auroc = None
+    if proba.shape[1] == 2 and len(np.unique(y)) == 2:
+        auroc = float(roc_auc_score(y, proba[:, 1]))
+    return {"accuracy": float((pred == y).mean()), "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
+            "auroc": auroc}
+
+
+def _split_validation(ds, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    n_valid = int(ds.params.get("n_valid", 0))
+    if n_valid:  # the dataset brings its own validation block at the end of train_idx
+        return ds.train_idx[:-n_valid], ds.train_idx[-n_valid:]
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(ds.train_idx)
+    n_val = max(1, int(round(val_fraction * len(idx))))
+    return idx[n_val:], idx[:n_val]
+
+
+def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction: float = 0.1,
+                progress: Callable[[int, int, dict], None] | None = None, arch_kwargs: dict | None = None,
+                **recipe_overrides: Any) -> tuple[nn.Module, TrainReport]:
+    """Train ``arch`` on ``ds``; keep the weights of the best validation epoch; report test metrics.
+
+    ``progress(epoch, total_epochs, stats)`` is called after every epoch (the CLI's progress bar).
+    """
+    spec = ARCHS.get(arch)
+    if spec.modality != ds.modality:
+        from xai_core.errors import NotApplicable
+        valid = [a.name for a in ARCHS.values() if a.modality == ds.modality]
+        raise NotApplicable(f"model '{arch}' is for {spec.modality} data, '{ds.name}' is {ds.modality}; "
+                            f"valid choices: {', '.join(valid)}")
+    unknown = set(recipe_overrides) - set(spec.train_defaults)
+    if unknown:
+        raise TypeError(f"unknown training option(s) {sorted(unknown)}; valid: {sorted(spec.train_defaults)}")
+    recipe = {**spec.train_defaults, **recipe_overrides}
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    model = build_model(arch, ds.input_shape, ds.n_classes, **(arch_kwargs or {})).to(device)
+    single = model(torch.zeros((2, *ds.input_shape), device=device)).shape[1] == 1
+    tr_idx, va_idx = _split_validation(ds, val_fraction, seed)
+    Xtr = torch.as_tensor(ds.X[tr_idx])
+    ytr = torch.as_tensor(ds.y[tr_idx])
+    if recipe["optimizer"] == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=recipe["lr"], momentum=recipe["momentum"],
+                              weight_decay=recipe["weight_decay"])
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
+    sched = (torch.optim.lr_scheduler.MultiStepLR(opt, list(recipe["milestones"]), gamma=0.1)
+             if recipe.get("milestones") else None)
+    loss_fn = nn.BCEWithLogitsLoss() if single else nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(seed)
+    best, best_state, best_epoch, bad, history = -np.inf, None, 0, 0, []
+    t0 = time.perf_counter()
+    epoch = 0
+    for epoch in range(1, recipe["epochs"] + 1):
+        model.train()
+        perm = torch.randperm(len(Xtr), generator=gen)
+        total = 0.0
+        for i in range(0, len(perm), recipe["batch_size"]):
+            b = perm[i:i + recipe["batch_size"]]
+            if len(b) < 2:  # BatchNorm needs two samples
+                continue
+            xb, yb = Xtr[b].to(device), ytr[b].to(device)
+            z = model(xb)
+            loss = loss_fn(z[:, 0], yb.float()) if single else loss_fn(z, yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss) * len(b)
+        if sched:
+            sched.step()
+        val = evaluate_model(model, ds.X[va_idx], ds.y[va_idx], device)
+        score = val["auroc"] if val["auroc"] is not None else val["balanced_accuracy"]
+        history.append({"epoch": epoch, "train_loss": total / len(Xtr), "val_score": score})
+        if progress:
+            progress(epoch, recipe["epochs"], history[-1])
+        if score > best + 1e-6:
+            best, best_state, best_epoch, bad = score, copy.deepcopy(model.state_dict()), epoch, 0
+        else:
+            bad += 1
+            if bad >= recipe["patience"]:
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    test = evaluate_model(model, ds.X[ds.test_idx], ds.y[ds.test_idx], device)
+    binary = test["auroc"] is not None
+    report = TrainReport(arch=arch, metric_name="auroc" if binary else "accuracy",
+                         metric_value=test["auroc"] if binary else test["accuracy"],
+                         test_accuracy=test["accuracy"], test_balanced_accuracy=test["balanced_accuracy"],
+                         test_auroc=test["auroc"], epochs_run=epoch, best_epoch=best_epoch,
+                         seconds=time.perf_counter() - t0, seed=seed, recipe=recipe, history=history)
+    return model, report

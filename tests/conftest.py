@@ -1,0 +1,36 @@
+import os
+import tempfile
+
+import numpy as np
+import pytest
+import torch
+
+# Generated datasets are cached; tests use their own cache unless the caller set one.
+os.environ.setdefault("XAI_CORE_CACHE", os.path.join(tempfile.gettempdir(), "xai_core_test_cache"))
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def make_dataset(modality: str, n: int = 60, seed: int = 0, n_classes: int = 2):
+    """A tiny Dataset of the given modality with random inputs (for shape and closed-form tests)."""
+    from xai_core.data import Dataset
+
+    rng = np.random.default_rng(seed)
+    if modality == "expression":
+        X = rng.normal(size=(n, 30)).astype("f4")
+        names = [f"G{i}" for i in range(30)]
+    elif modality == "image":
+        X = rng.random((n, 3, 32, 32)).astype("f4")
+        names = []
+    else:
+        X = np.eye(4, dtype="f4")[rng.integers(0, 4, (n, 200))].transpose(0, 2, 1).copy()
+        names = [f"pos{i}" for i in range(200)]
+    y = rng.integers(0, n_classes, n)
+    y[:n_classes] = np.arange(n_classes)
+    cut = int(0.8 * n)
+    return Dataset("tiny", modality, X, y, [f"c{i}" for i in range(n_classes)], names,
+                   np.arange(cut), np.arange(cut, n))
+
+
+@pytest.fixture
+def tiny():
+    return make_dataset

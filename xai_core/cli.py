@@ -1,0 +1,222 @@
+"""Command line: ``python -m xai_core {datasets,train,explain}``.
+
+User mistakes (unknown dataset / model / method, a method that does not fit the data) end with one
+line naming the valid choices and exit code 2; nothing prints a traceback unless ``--debug``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .errors import XaiError
+
+
+def _parse_value(v: str) -> Any:
+    try:
+        return json.loads(v)
+    except json.JSONDecodeError:
+        return v
+
+
+def _parse_sets(items: list[str], what: str) -> dict[str, Any]:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise XaiError(f"{what} '{item}' must look like key=value")
+        k, v = item.split("=", 1)
+        out[k.strip()] = _parse_value(v)
+    return out
+
+
+def cmd_datasets(args) -> int:
+    from .data import list_datasets
+
+    rows = list_datasets()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    w = max(len(r["name"]) for r in rows)
+    for r in rows:
+        print(f"{r['name']:<{w}}  {r['modality']:<10}  {r['size']:<5}  {r['description']}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from models import ARCHS, save_checkpoint, shipped_path, train_model
+    from models.checkpoints import checkpoint_hash
+
+    from .data import DATASETS, load_dataset
+    from .provenance import now, package_versions
+
+    spec = DATASETS.get(args.dataset)
+    arch = args.arch or spec.default_arch
+    ARCHS.get(arch)
+    ds = load_dataset(args.dataset)
+    recipe = _parse_sets(args.set, "--set")
+    if args.epochs:
+        recipe["epochs"] = args.epochs
+    arch_kwargs = _parse_sets(args.arch_option, "--arch-option")
+    bar = tqdm(total=None, desc=f"train {arch} on {args.dataset}", unit="epoch", file=sys.stderr)
+
+    def progress(epoch, total, stats):
+        bar.total = total
+        bar.update(1)
+        bar.set_postfix(loss=f"{stats['train_loss']:.4f}", val=f"{stats['val_score']:.4f}")
+
+    model, report = train_model(ds, arch, seed=args.seed, progress=progress, arch_kwargs=arch_kwargs, **recipe)
+    bar.close()
+    out = Path(args.out) if args.out else (shipped_path(args.dataset, arch) if args.ship
+                                           else Path("runs") / f"{args.dataset}__{arch}__seed{args.seed}.safetensors")
+    from .data.registry import DATASETS as _D  # noqa: F401
+    meta = {"arch": arch, "arch_kwargs": arch_kwargs, "input_shape": list(ds.input_shape),
+            "n_classes": ds.n_classes, "dataset": args.dataset, "dataset_fingerprint": ds.fingerprint(),
+            "class_names": ds.class_names, "created": now(), "versions": package_versions(), **report.to_dict()}
+    save_checkpoint(model, out, meta)
+    print(f"{report.metric_name} {report.metric_value:.4f} (accuracy {report.test_accuracy:.4f}, "
+          f"best epoch {report.best_epoch}/{report.epochs_run}, {report.seconds:.1f} s) -> {out} "
+          f"[sha256 {checkpoint_hash(out)}]")
+    return 0
+
+
+def cmd_explain(args) -> int:
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from models import load_model
+
+    from .data import load_dataset
+    from .explainers import EXPLAINERS, estimate_cost, explain_many, make_context, resolve_methods
+    from .provenance import now, package_versions
+
+    torch.manual_seed(args.seed)
+    ds = load_dataset(args.dataset)
+    model, meta = load_model(args.dataset, args.model)
+    ctx = make_context(model, ds, seed=args.seed, output=args.output)
+    methods = resolve_methods(args.methods, ctx)
+    params = {}
+    for item in args.param or []:
+        key, _, _ = item.partition("=")
+        if "." not in key:
+            raise XaiError(f"--param '{item}' must look like method.key=value (e.g. integrated_gradients.n_steps=100)")
+        method, _, _ = key.partition(".")
+        if method not in methods:
+            raise XaiError(f"--param names method '{method}', which is not among the methods run: {', '.join(methods)}")
+        params.setdefault(method, {}).update(_parse_sets([item.split(".", 1)[1]], "--param"))
+    for m, p in params.items():
+        EXPLAINERS.get(m).params_for(ds.modality, p)  # validates names now, before any work
+    idx = {"test": ds.test_idx, "train": ds.train_idx}[args.split][: args.n]
+    x = torch.as_tensor(ds.X[idx])
+    with torch.no_grad():
+        pred = model(x).argmax(1).numpy() if model(x[:1]).shape[1] > 1 else (model(x)[:, 0] > 0).long().numpy()
+    targets = ds.y[idx] if args.target == "label" else pred
+    costs = {m: estimate_cost(m, ctx, len(idx), **params.get(m, {})) for m in methods}
+    total_fwd = sum(c["forward"] for c in costs.values())
+    total_bwd = sum(c["backward"] for c in costs.values())
+    print(f"{len(methods)} methods x {len(idx)} samples of {args.dataset}: about {total_fwd:,.0f} forward and "
+          f"{total_bwd:,.0f} backward passes", file=sys.stderr)
+    bar = tqdm(total=len(idx) * len(methods), desc="explain", unit="sample", file=sys.stderr)
+    done: dict[str, int] = {}
+
+    def progress(method: str, n: int) -> None:
+        bar.set_postfix_str(method)
+        bar.update(n - done.get(method, 0))
+        done[method] = n
+
+    t0 = time.perf_counter()
+    results = explain_many(ctx, x, targets, methods, batch_size=args.batch_size, progress=progress, params=params)
+    bar.close()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out / "attributions.npz", **{m: e.attributions.cpu().numpy() for m, e in results.items()})
+    manifest = {
+        "created": now(), "command": " ".join(sys.argv),
+        "dataset": {"name": ds.name, "modality": ds.modality, "fingerprint": ds.fingerprint(), "params": ds.params,
+                    "class_names": ds.class_names},
+        "model": {k: meta.get(k) for k in ("arch", "arch_kwargs", "checkpoint_hash", "path", "metric_name",
+                                            "metric_value", "seed")},
+        "output": args.output, "split": args.split, "target": args.target, "seed": args.seed,
+        "sample_indices": idx.tolist(), "sample_ids": [ds.sample_ids[i] for i in idx],
+        "targets": np.asarray(targets).tolist(), "labels": ds.y[idx].tolist(), "predictions": pred.tolist(),
+        "methods": {m: {"params": e.params, "seconds": round(e.seconds, 4), "cost": costs[m],
+                        "wraps": EXPLAINERS.get(m).wraps, **_summarise(e.extras)} for m, e in results.items()},
+        "seconds_total": round(time.perf_counter() - t0, 3), "versions": package_versions(),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    print(f"wrote {out / 'attributions.npz'} and {out / 'manifest.json'} ({manifest['seconds_total']:.1f} s)")
+    return 0
+
+
+def _summarise(extras: dict) -> dict:
+    import numpy as np
+
+    out = {}
+    for k, v in extras.items():
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+            out[k] = {"mean": float(np.mean(np.abs(v))), "max": float(np.max(np.abs(v))), "per_sample": v.tolist()}
+        elif isinstance(v, list) and v and isinstance(v[0], list):
+            out[k] = v[0]
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m xai_core", description="Explain and audit models on biological data.")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("datasets", help="list the bundled datasets")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(fn=cmd_datasets)
+    t = sub.add_parser("train", help="train a model on a bundled dataset")
+    t.add_argument("--dataset", required=True)
+    t.add_argument("--arch", help="architecture (default: the dataset's default)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="training option, e.g. lr=0.01")
+    t.add_argument("--arch-option", action="append", metavar="KEY=VALUE", help="architecture option, e.g. batchnorm=false")
+    t.add_argument("--out", help="checkpoint path (.safetensors)")
+    t.add_argument("--ship", action="store_true", help="write to models/checkpoints as the shipped checkpoint")
+    t.set_defaults(fn=cmd_train)
+    e = sub.add_parser("explain", help="attribute a model's predictions with one or more methods")
+    e.add_argument("--dataset", required=True)
+    e.add_argument("--model", help="architecture with a shipped checkpoint, or a .safetensors path")
+    e.add_argument("--methods", default="all", help="'all' or a comma list")
+    e.add_argument("--n", type=int, default=32, help="number of samples")
+    e.add_argument("--split", choices=["test", "train"], default="test")
+    e.add_argument("--target", choices=["label", "pred"], default="label", help="explain the true or predicted class")
+    e.add_argument("--output", choices=["logit", "probability"], default="logit", help="model output explained")
+    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--param", action="append", metavar="METHOD.KEY=VALUE", help="e.g. integrated_gradients.n_steps=100")
+    e.add_argument("--out", required=True)
+    e.set_defaults(fn=cmd_explain)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore")  # captum/zennit chatter; real problems raise
+    try:
+        return args.fn(args)
+    except XaiError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (TypeError, ValueError) as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # pragma: no cover - last resort, still one line
+        if args.debug:
+            raise
+        print(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1

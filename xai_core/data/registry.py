@@ -1,0 +1,64 @@
+"""Registry of bundled datasets and a content-keyed on-disk cache for generated data."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..registry import Registry
+from .dataset import Dataset
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    modality: str
+    description: str
+    builder: Callable[..., Dataset]
+    params: dict[str, Any] = field(default_factory=dict)
+    default_arch: str = ""
+    size: str = "small"  # "small" (seconds, used in demos and tests) or "paper" (the study's size)
+    version: int = 1  # bump when the generator's output changes, to invalidate caches
+
+    def cache_key(self, params: dict[str, Any]) -> str:
+        blob = json.dumps({"name": self.name, "v": self.version, "p": params}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def register_dataset(name: str, modality: str, description: str, builder: Callable[..., Dataset],
+                     default_arch: str, size: str = "small", version: int = 1, **params: Any) -> None:
+    DATASETS.add(name, DatasetSpec(name, modality, description, builder, dict(params),
+                                   default_arch, size, version))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XAI_CORE_CACHE", Path.home() / ".cache" / "xai_core"))
+
+
+def load_dataset(name: str, use_cache: bool = True, **overrides: Any) -> Dataset:
+    """Build (or read from the cache) the dataset ``name``; ``overrides`` change generator params."""
+    spec = DATASETS.get(name)
+    unknown = set(overrides) - set(spec.params)
+    if unknown:
+        raise TypeError(f"dataset '{name}' has no parameter(s) {sorted(unknown)}; "
+                        f"valid: {sorted(spec.params)}")
+    params = {**spec.params, **overrides}
+    path = cache_dir() / "datasets" / f"{name}-{spec.cache_key(params)}"
+    if use_cache and path.with_suffix(".json").exists() and path.with_suffix(".npz").exists():
+        return Dataset.load(path)
+    ds = spec.builder(name=name, **params)
+    if use_cache:
+        ds.save(path)
+    return ds
+
+
+def list_datasets() -> list[dict[str, Any]]:
+    return [{"name": s.name, "modality": s.modality, "size": s.size, "default_model": s.default_arch,
+             "description": s.description} for s in DATASETS.values()]

@@ -1,0 +1,200 @@
+"""The explainer registry and the one call shape every method shares.
+
+Each method is a function ``fn(ctx, x, target, **params) -> attribution`` (or ``(attribution, extras)``)
+registered with: the modalities it supports, default parameters (per modality where they differ),
+its cost in forward/backward passes per sample, and the name of its internal batching knob.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import NotApplicable, UnknownChoice
+from ..registry import Registry
+
+Cost = Callable[[dict[str, Any], "ExplainContext"], tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class ExplainerSpec:
+    name: str
+    label: str
+    family: str
+    modalities: frozenset[str]
+    fn: Callable[..., Any]
+    defaults: dict[str, dict[str, Any]]  # "*" = all modalities, then per-modality overrides
+    cost: Cost
+    batch_param: str | None
+    wraps: str
+    description: str
+    needs_conv: bool = False
+
+    def params_for(self, modality: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        params = {**self.defaults.get("*", {}), **self.defaults.get(modality, {})}
+        unknown = set(overrides or {}) - set(params)
+        if unknown:
+            raise UnknownChoice(f"parameter of {self.name}", ", ".join(sorted(unknown)), params)
+        return {**params, **(overrides or {})}
+
+
+EXPLAINERS: Registry[ExplainerSpec] = Registry("method")
+
+
+def register_explainer(name: str, *, label: str, family: str, modalities: tuple[str, ...], cost: Cost,
+                       wraps: str, description: str, defaults: dict[str, dict[str, Any]] | None = None,
+                       batch_param: str | None = None, needs_conv: bool = False):
+    return EXPLAINERS.decorator(name, lambda fn: ExplainerSpec(
+        name, label, family, frozenset(modalities), fn, defaults or {}, cost, batch_param, wraps,
+        description, needs_conv))
+
+
+class ProbabilityOutput(nn.Module):
+    """Wraps a model so it outputs class probabilities (softmax, or sigmoid for one logit)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.model(x)
+        return torch.sigmoid(z) if z.shape[1] == 1 else torch.softmax(z, dim=1)
+
+
+@dataclass
+class ExplainContext:
+    """What methods need beyond the model: data statistics, bounds, feature groups, seed."""
+
+    model: nn.Module
+    modality: str
+    input_shape: tuple[int, ...]
+    train_mean: torch.Tensor
+    class_means: torch.Tensor  # (C, *input_shape)
+    low: torch.Tensor  # per-channel input minimum, broadcastable to one input
+    high: torch.Tensor
+    baseline_pool: torch.Tensor  # training inputs for GradientShap's baseline distribution
+    feature_groups: np.ndarray | None = None
+    train_X: np.ndarray | None = None
+    seed: int = 0
+    output: str = "logit"
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def forward(self) -> nn.Module:
+        return self.model if self.output == "logit" else ProbabilityOutput(self.model)
+
+    @cached_property
+    def n_outputs(self) -> int:
+        with torch.no_grad():
+            return int(self.model(self.train_mean[None].to(self.device)).shape[1])
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @cached_property
+    def has_conv(self) -> bool:
+        return any(isinstance(m, (nn.Conv1d, nn.Conv2d)) for m in self.model.modules())
+
+    def resolve_target(self, target: torch.Tensor | np.ndarray | int) -> torch.Tensor:
+        """Targets as a long tensor; single-logit binary models always explain their one output."""
+        t = torch.as_tensor(target, dtype=torch.long, device=self.device)
+        return torch.zeros_like(t) if self.n_outputs == 1 else t
+
+
+def make_context(model: nn.Module, ds, seed: int = 0, output: str = "logit", n_baselines: int = 64) -> ExplainContext:
+    """Context from a ``Dataset`` (training statistics only, never test data)."""
+    if output not in ("logit", "probability"):
+        raise UnknownChoice("model output", output, ["logit", "probability"])
+    model.eval()
+    device = next(model.parameters()).device
+    Xtr = ds.X[ds.train_idx]
+    ytr = ds.y[ds.train_idx]
+    class_means = np.stack([Xtr[ytr == c].mean(0) if (ytr == c).any() else Xtr.mean(0)
+                            for c in range(ds.n_classes)])
+    reduce_axes = (0,) + tuple(range(2, Xtr.ndim)) if ds.modality == "image" else (0,)
+    low, high = Xtr.min(axis=reduce_axes), Xtr.max(axis=reduce_axes)
+    if ds.modality == "image":  # per-channel bounds shaped (C, 1, 1)
+        low, high = low[:, None, None], high[:, None, None]
+    rng = np.random.default_rng(seed)
+    pool = Xtr[rng.choice(len(Xtr), size=min(n_baselines, len(Xtr)), replace=False)]
+    t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)  # noqa: E731
+    return ExplainContext(model=model, modality=ds.modality, input_shape=ds.input_shape,
+                          train_mean=t(Xtr.mean(0)), class_means=t(class_means), low=t(low), high=t(high),
+                          baseline_pool=t(pool), feature_groups=ds.feature_groups, train_X=Xtr, seed=seed,
+                          output=output)
+
+
+def check_applicable(spec: ExplainerSpec, ctx: ExplainContext) -> None:
+    if ctx.modality not in spec.modalities:
+        valid = [s.name for s in EXPLAINERS.values() if ctx.modality in s.modalities]
+        raise NotApplicable(f"method '{spec.name}' does not apply to {ctx.modality} data; "
+                            f"valid choices: {', '.join(valid)}")
+    if spec.needs_conv and not ctx.has_conv:
+        raise NotApplicable(f"method '{spec.name}' needs a convolutional model; this model has no conv layer")
+
+
+def applicable_methods(ctx: ExplainContext) -> list[str]:
+    return [s.name for s in EXPLAINERS.values()
+            if ctx.modality in s.modalities and (ctx.has_conv or not s.needs_conv)]
+
+
+def resolve_methods(spec: str | list[str], ctx: ExplainContext) -> list[str]:
+    """``"all"`` -> every applicable method; ``"a,b"`` -> checked list."""
+    if spec == "all" or spec == ["all"]:
+        return applicable_methods(ctx)
+    names = [m.strip() for m in (spec.split(",") if isinstance(spec, str) else spec) if m.strip()]
+    for m in names:
+        check_applicable(EXPLAINERS.get(m), ctx)
+    return names
+
+
+def estimate_cost(method: str, ctx: ExplainContext, n: int, **overrides: Any) -> dict[str, float]:
+    spec = EXPLAINERS.get(method)
+    fwd, bwd = spec.cost(spec.params_for(ctx.modality, overrides), ctx)
+    return {"forward_per_sample": fwd, "backward_per_sample": bwd, "forward": fwd * n, "backward": bwd * n}
+
+
+@dataclass
+class Explanation:
+    method: str
+    attributions: torch.Tensor  # the input's shape
+    params: dict[str, Any]
+    seconds: float
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def explain(ctx: ExplainContext, x: torch.Tensor | np.ndarray, target, method: str, batch_size: int = 32,
+            progress: Callable[[int], None] | None = None, **overrides: Any) -> Explanation:
+    """Attribute ``method`` for inputs ``x`` and class ``target``; batches of ``batch_size`` samples.
+
+    ``progress(n_done)`` is called after each batch. The result has the input's shape.
+    """
+    spec = EXPLAINERS.get(method)
+    check_applicable(spec, ctx)
+    params = spec.params_for(ctx.modality, overrides)
+    x = torch.as_tensor(x, dtype=torch.float32, device=ctx.device)
+    target = ctx.resolve_target(target)
+    if target.ndim == 0:
+        target = target.expand(len(x))
+    chunks, extras = [], {}
+    t0 = time.perf_counter()
+    for i in range(0, len(x), batch_size):
+        out = spec.fn(ctx, x[i:i + batch_size], target[i:i + batch_size], **params)
+        attr, ext = out if isinstance(out, tuple) else (out, {})
+        chunks.append(attr.detach())
+        for k, v in ext.items():
+            extras.setdefault(k, []).append(v)
+        if progress:
+            progress(min(i + batch_size, len(x)))
+    extras = {k: (np.concatenate(v) if isinstance(v[0], np.ndarray) else v) for k, v in extras.items()}
+    attr = torch.cat(chunks) if chunks else torch.zeros_like(x)
+    if attr.shape != x.shape:
+        raise RuntimeError(f"{method} returned shape {tuple(attr.shape)} for input {tuple(x.shape)}")
+    return Explanation(method, attr, params, time.perf_counter() - t0, extras)

@@ -1,0 +1,58 @@
+"""The random control and the aggregated explanation (mean of normalised maps, §2.7)."""
+from __future__ import annotations
+
+import zlib
+
+import torch
+
+from .base import EXPLAINERS, check_applicable, register_explainer
+from .postprocess import normalise
+
+ALL = ("expression", "image", "sequence")
+DEFAULT_COMPONENTS = "saliency,input_x_gradient,integrated_gradients,smoothgrad,lrp_epsilon_plus_flat"
+
+
+@register_explainer("random", label="Random (control)", family="control", modalities=ALL,
+                    cost=lambda p, c: (0.0, 0.0), wraps="torch.randn",
+                    description="Standard-normal noise: the floor every method must beat")
+def random_control(ctx, x, target):
+    """Seeded by each sample's content, so a sample gets the same noise in any batch."""
+    out = []
+    for xi in x.detach().cpu():
+        g = torch.Generator().manual_seed(ctx.seed * 1_000_003 + zlib.crc32(xi.numpy().tobytes()))
+        out.append(torch.randn(xi.shape, generator=g))
+    return torch.stack(out).to(x.device)
+
+
+def components(methods: str) -> list[str]:
+    return [m.strip() for m in methods.split(",") if m.strip()]
+
+
+def combine(maps: list[torch.Tensor], normalisation: str) -> torch.Tensor:
+    """Mean of the maps after bringing each to a common scale."""
+    return torch.stack([normalise(m, normalisation) for m in maps]).mean(dim=0)
+
+
+def _aggregate_cost(p, ctx):
+    f = b = 0.0
+    for m in components(p["methods"]):
+        spec = EXPLAINERS.get(m)
+        cf, cb = spec.cost(spec.params_for(ctx.modality), ctx)
+        f, b = f + cf, b + cb
+    return f, b
+
+
+@register_explainer("aggregate", label="Aggregate (mean of methods)", family="aggregate", modalities=ALL,
+                    cost=_aggregate_cost, wraps="mean of normalised component maps",
+                    defaults={"*": {"methods": DEFAULT_COMPONENTS, "normalisation": "per_map_p99"}},
+                    description="Mean of the normalised explanations of several methods, evaluated as a method")
+def aggregate(ctx, x, target, methods, normalisation):
+    maps = []
+    for m in components(methods):
+        if m == "aggregate":
+            raise ValueError("an aggregate cannot contain itself")
+        spec = EXPLAINERS.get(m)
+        check_applicable(spec, ctx)
+        out = spec.fn(ctx, x, target, **spec.params_for(ctx.modality))
+        maps.append((out[0] if isinstance(out, tuple) else out).detach())
+    return combine(maps, normalisation)

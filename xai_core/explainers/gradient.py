@@ -1,0 +1,128 @@
+"""Gradient and path methods, thin adapters over captum (one call each, no extra passes)."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from captum.attr import (DeepLift, Deconvolution, GradientShap, GuidedBackprop, InputXGradient,
+                         IntegratedGradients, NoiseTunnel, Saliency)
+from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR, nonlinear
+
+from models.architectures import Exp
+
+from ..errors import UnknownChoice
+from .base import ExplainContext, register_explainer
+
+ALL = ("expression", "image", "sequence")
+SUPPORTED_NON_LINEAR.setdefault(Exp, nonlinear)  # DeepLift's rescale rule for the exponential activation
+
+BASELINES = ("zero", "train_mean", "class_mean", "uniform")
+
+
+def baseline_for(ctx: ExplainContext, x: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Reference input: zeros, the training mean, the mean of the target's class, or 0.25 (one-hot DNA)."""
+    if kind == "zero":
+        return torch.zeros_like(x)
+    if kind == "train_mean":
+        return ctx.train_mean.expand_as(x).contiguous()
+    if kind == "class_mean":
+        return ctx.class_means[target].contiguous() if ctx.n_outputs > 1 else ctx.train_mean.expand_as(x).contiguous()
+    if kind == "uniform":
+        return torch.full_like(x, 0.25)
+    raise UnknownChoice("baseline", kind, BASELINES)
+
+
+def _one(params, ctx):
+    return 1.0, 1.0
+
+
+@register_explainer("saliency", label="Saliency (gradient)", family="gradient", modalities=ALL, cost=_one,
+                    wraps="captum.attr.Saliency(abs=False)",
+                    description="Signed gradient of the target output with respect to the input")
+def saliency(ctx, x, target):
+    return Saliency(ctx.forward).attribute(x, target=target, abs=False)
+
+
+@register_explainer("input_x_gradient", label="Input x Gradient", family="gradient", modalities=ALL, cost=_one,
+                    wraps="captum.attr.InputXGradient", description="Input times its gradient")
+def input_x_gradient(ctx, x, target):
+    return InputXGradient(ctx.forward).attribute(x, target=target)
+
+
+@register_explainer("integrated_gradients", label="Integrated Gradients", family="path", modalities=ALL,
+                    cost=lambda p, c: (p["n_steps"] + 2.0, float(p["n_steps"])), batch_param="internal_batch_size",
+                    wraps="captum.attr.IntegratedGradients(method='gausslegendre')",
+                    defaults={"*": {"n_steps": 50, "baseline": "zero", "method": "gausslegendre",
+                                    "internal_batch_size": 1024}},
+                    description="Path integral of gradients from a baseline; completeness error reported")
+def integrated_gradients(ctx, x, target, n_steps, baseline, method, internal_batch_size):
+    base = baseline_for(ctx, x, target, baseline)
+    attr, delta = IntegratedGradients(ctx.forward).attribute(
+        x, baselines=base, target=target, n_steps=n_steps, method=method,
+        internal_batch_size=internal_batch_size, return_convergence_delta=True)
+    # completeness error relative to the output difference it must explain
+    with torch.no_grad():
+        idx = target[:, None]
+        diff = (ctx.forward(x).gather(1, idx) - ctx.forward(base).gather(1, idx))[:, 0]
+    rel = (delta.abs() / diff.abs().clamp_min(1e-12)).detach().cpu().numpy()
+    return attr, {"completeness_delta": delta.detach().cpu().numpy(), "completeness_rel_error": rel}
+
+
+def _noise_std(ctx: ExplainContext, noise_level: float) -> float:
+    return float(noise_level * (ctx.high.max() - ctx.low.min()))
+
+
+def _tunnel(nt_type: str):
+    def fn(ctx, x, target, nt_samples, noise_level, nt_samples_batch_size):
+        torch.manual_seed(ctx.seed)
+        return NoiseTunnel(Saliency(ctx.forward)).attribute(
+            x, nt_type=nt_type, nt_samples=nt_samples, stdevs=_noise_std(ctx, noise_level), target=target,
+            nt_samples_batch_size=nt_samples_batch_size, abs=False)
+    return fn
+
+
+_NT_DEFAULTS = {"*": {"nt_samples": 16, "noise_level": 0.15, "nt_samples_batch_size": 16}}
+_nt_cost = lambda p, c: (float(p["nt_samples"]), float(p["nt_samples"]))  # noqa: E731
+register_explainer("smoothgrad", label="SmoothGrad", family="gradient", modalities=ALL, cost=_nt_cost,
+                   batch_param="nt_samples_batch_size", defaults=_NT_DEFAULTS,
+                   wraps="captum.attr.NoiseTunnel(Saliency, nt_type='smoothgrad')",
+                   description="Mean gradient over Gaussian-noised copies (sigma = noise_level x input range)"
+                   )(_tunnel("smoothgrad"))
+register_explainer("vargrad", label="VarGrad", family="gradient", modalities=ALL, cost=_nt_cost,
+                   batch_param="nt_samples_batch_size", defaults=_NT_DEFAULTS,
+                   wraps="captum.attr.NoiseTunnel(Saliency, nt_type='vargrad')",
+                   description="Variance of gradients over Gaussian-noised copies")(_tunnel("vargrad"))
+
+
+@register_explainer("guided_backprop", label="Guided Backprop", family="gradient", modalities=ALL, cost=_one,
+                    wraps="captum.attr.GuidedBackprop",
+                    description="Gradient with negative signals zeroed at every ReLU on the way back")
+def guided_backprop(ctx, x, target):
+    return GuidedBackprop(ctx.forward).attribute(x, target=target)
+
+
+@register_explainer("deconvolution", label="Deconvolution", family="gradient", modalities=ALL, cost=_one,
+                    wraps="captum.attr.Deconvolution", description="ReLU applied to the backward signal")
+def deconvolution(ctx, x, target):
+    return Deconvolution(ctx.forward).attribute(x, target=target)
+
+
+@register_explainer("deeplift", label="DeepLIFT", family="path", modalities=ALL, cost=lambda p, c: (2.0, 1.0),
+                    wraps="captum.attr.DeepLift(multiply_by_inputs=True)",
+                    defaults={"*": {"baseline": "zero"}},
+                    description="Rescale-rule contributions relative to a baseline")
+def deeplift(ctx, x, target, baseline):
+    return DeepLift(ctx.forward, multiply_by_inputs=True).attribute(
+        x, baselines=baseline_for(ctx, x, target, baseline), target=target)
+
+
+@register_explainer("gradient_shap", label="GradientSHAP", family="path", modalities=ALL,
+                    cost=lambda p, c: (float(p["n_samples"]), float(p["n_samples"])),
+                    wraps="captum.attr.GradientShap", defaults={"*": {"n_samples": 16, "stdevs": 0.0}},
+                    description="Expected gradients over random training baselines and path points")
+def gradient_shap(ctx, x, target, n_samples, stdevs):
+    torch.manual_seed(ctx.seed)
+    return GradientShap(ctx.forward, multiply_by_inputs=True).attribute(
+        x, baselines=ctx.baseline_pool, target=target, n_samples=n_samples, stdevs=stdevs)
+
+

@@ -1,0 +1,105 @@
+"""Post-processing as named operations: channel pooling, normalisation, DNA correction and projection.
+
+Attributions keep the input's shape until a view asks for a pixel map, a per-position logo or a
+per-gene score; these functions do that, batched in torch.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..registry import Registry
+
+POOLINGS: Registry[Callable[[torch.Tensor], torch.Tensor]] = Registry("channel pooling")
+NORMALISATIONS: Registry[Callable[[torch.Tensor], torch.Tensor]] = Registry("normalisation")
+
+
+def _pool(name):
+    return POOLINGS.decorator(name, lambda fn: fn)
+
+
+@_pool("sum")
+def pool_sum(a: torch.Tensor) -> torch.Tensor:
+    return a.sum(dim=1)
+
+
+@_pool("mean")
+def pool_mean(a: torch.Tensor) -> torch.Tensor:
+    return a.mean(dim=1)
+
+
+@_pool("max")
+def pool_max(a: torch.Tensor) -> torch.Tensor:
+    """Signed maximum over channels."""
+    return a.amax(dim=1)
+
+
+@_pool("abs")
+def pool_abs(a: torch.Tensor) -> torch.Tensor:
+    """Maximum absolute value over channels (Simonyan et al.)."""
+    return a.abs().amax(dim=1)
+
+
+def pool_channels(a: torch.Tensor, how: str) -> torch.Tensor:
+    """(N, C, ...) -> (N, ...)."""
+    return POOLINGS.get(how)(a)
+
+
+def _flat_abs(a: torch.Tensor) -> torch.Tensor:
+    return a.abs().reshape(len(a), -1)
+
+
+def _scale(a: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    s = s.reshape(-1, *([1] * (a.ndim - 1))) if s.ndim else s
+    return torch.where(s > 0, a / torch.where(s > 0, s, torch.ones_like(s)), torch.zeros_like(a))
+
+
+def _norm(name):
+    return NORMALISATIONS.decorator(name, lambda fn: fn)
+
+
+@_norm("per_map_max")
+def norm_per_map_max(a: torch.Tensor) -> torch.Tensor:
+    return _scale(a, _flat_abs(a).amax(dim=1))
+
+
+@_norm("dataset_max")
+def norm_dataset_max(a: torch.Tensor) -> torch.Tensor:
+    return _scale(a, a.abs().amax())
+
+
+@_norm("per_map_p99")
+def norm_per_map_p99(a: torch.Tensor) -> torch.Tensor:
+    return _scale(a, torch.quantile(_flat_abs(a).float(), 0.99, dim=1))
+
+
+@_norm("dataset_p99")
+def norm_dataset_p99(a: torch.Tensor) -> torch.Tensor:
+    flat = a.abs().reshape(-1).float()
+    if flat.numel() > 16_000_000:  # torch.quantile's input limit: estimate from a fixed subsample
+        flat = flat[torch.linspace(0, flat.numel() - 1, 16_000_000, device=flat.device).long()]
+    return _scale(a, torch.quantile(flat, 0.99))
+
+
+def normalise(a: torch.Tensor, strategy: str) -> torch.Tensor:
+    """Divide by the max or 99th percentile of |a|, per map or over all maps given (§2.1).
+
+    Signs are kept; a map whose scale is 0 stays 0. "dataset" strategies use every map passed in.
+    """
+    return NORMALISATIONS.get(strategy)(a)
+
+
+def dna_gradient_correction(a: torch.Tensor) -> torch.Tensor:
+    """Subtract the mean over the 4 nucleotides at each position (Majdandzic et al. 2023), (N, 4, L)."""
+    return a - a.mean(dim=1, keepdim=True)
+
+
+def dna_project(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Keep only the observed nucleotide's attribution (a * one-hot), shape (N, 4, L): a sequence logo."""
+    return a * x
+
+
+def dna_per_position(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Score per position: the attribution at the observed nucleotide (§3.5), shape (N, L)."""
+    return (a * x).sum(dim=1)
