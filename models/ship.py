@@ -25,7 +25,6 @@ SHIPPED: list[tuple[str, str, list[str]]] = [
     ("simuA", "mlp", []),
     ("simuB", "mlp", []),
     ("simuC", "mlp", []),
-    ("grain-128", "simplenet", []),
 ]
 
 

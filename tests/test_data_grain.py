@@ -147,7 +147,7 @@ def test_builder_split_and_save_load_round_trip(tmp_path):
 
 
 def test_registered_datasets():
-    for name, px, npc, size in (("grain", 64, 400, "small"), ("grain-128", 128, 300, "paper")):
+    for name, px, npc, size in (("grain", 64, 400, "small"),):
         spec = DATASETS.get(name)
         assert spec.modality == "image" and spec.default_arch == "simplenet" and spec.size == size
         assert spec.params["image_size"] == px and spec.params["n_per_class"] == npc

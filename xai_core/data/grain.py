@@ -340,5 +340,4 @@ _KNOBS: dict[str, Any] = dict(
 
 register_dataset("grain", "image", _describe(64), build_grain, default_arch="simplenet",
                  size="small", n_per_class=400, image_size=64, **_KNOBS)
-register_dataset("grain-128", "image", _describe(128), build_grain, default_arch="simplenet",
-                 size="paper", n_per_class=300, image_size=128, **_KNOBS)
+# Larger images: load_dataset("grain", image_size=128, n_per_class=300) (no shipped checkpoint).
