@@ -79,10 +79,11 @@ def _mlp(input_shape, n_out, hidden, dropout):
 # -- images (§2.3) ---------------------------------------------------------------------------------
 @register_arch("simplenet", "image",
                "SimpleNet-style CNN: 3x3 conv+BN+ReLU stacks, max-pool stages, 1x1 convs, global max-pool",
-               defaults={"channels": (32, 32, "p", 64, 64, "p", 96, 96, "p", "k128", "k96"), "dropout": 0.1},
-               train_defaults=dict(optimizer="adam", lr=2e-3, weight_decay=1e-4, epochs=40, batch_size=64,
-                                   patience=8))
-def _simplenet(input_shape, n_out, channels, dropout):
+               defaults={"channels": (16, 16, "p", 32, 32, "p", 48, 48, "p", "k64", "k48"), "dropout": 0.1,
+                         "bn_momentum": 0.1},
+               train_defaults=dict(optimizer="adam", lr=2e-3, weight_decay=1e-4, epochs=25, batch_size=32,
+                                   patience=6))
+def _simplenet(input_shape, n_out, channels, dropout, bn_momentum):
     layers: list[nn.Module] = []
     c_in = input_shape[0]
     for c in channels:
@@ -91,7 +92,7 @@ def _simplenet(input_shape, n_out, channels, dropout):
             continue
         k = 1 if isinstance(c, str) and c.startswith("k") else 3
         c_out = int(c[1:]) if isinstance(c, str) else int(c)
-        layers += [nn.Conv2d(c_in, c_out, k, padding=k // 2), nn.BatchNorm2d(c_out, eps=1e-5, momentum=0.05),
+        layers += [nn.Conv2d(c_in, c_out, k, padding=k // 2), nn.BatchNorm2d(c_out, eps=1e-5, momentum=bn_momentum),
                    nn.ReLU()]
         c_in = c_out
     layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(c_in, n_out)]

@@ -65,7 +65,12 @@ def sequence_mask(x: torch.Tensor, window: int) -> torch.Tensor:
 
 def expression_groups(n_genes: int, feature_groups: np.ndarray | None, train_X: np.ndarray | None,
                       grouping: str, n_groups: int, seed: int) -> np.ndarray:
-    """One group id per gene: known pathways, correlation clusters (k-means on gene profiles), or single genes."""
+    """One group id per gene: known pathways, correlation clusters (k-means on gene profiles), or single genes.
+
+    ``"auto"`` uses the pathways when the dataset knows them (simulations), else correlation clusters.
+    """
+    if grouping == "auto":
+        grouping = "pathways" if feature_groups is not None else "clusters"
     if grouping == "single":
         return np.arange(n_genes)
     if grouping == "pathways":
@@ -81,4 +86,4 @@ def expression_groups(n_genes: int, feature_groups: np.ndarray | None, train_X: 
             raise ValueError("clustering genes needs the training matrix")
         k = min(n_groups, n_genes)
         return KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(train_X.T)
-    raise UnknownChoice("gene grouping", grouping, ["pathways", "clusters", "single"])
+    raise UnknownChoice("gene grouping", grouping, ["auto", "pathways", "clusters", "single"])

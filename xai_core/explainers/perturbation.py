@@ -59,7 +59,7 @@ _SURROGATE_DEFAULTS = {
     "*": {"n_samples": 200, "perturbations_per_eval": 50},
     "image": {"segmentation": "slic", "n_segments": 50},
     "sequence": {"window": 10},
-    "expression": {"grouping": "clusters", "n_groups": 64},
+    "expression": {"grouping": "auto", "n_groups": 64},
 }
 
 
