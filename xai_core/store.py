@@ -1,0 +1,372 @@
+"""Persistent, content-addressed results store (attributions, metric scores, provenance).
+
+Why SQLite in WAL mode (stdlib ``sqlite3``): it needs no server and ships with Python; WAL
+(write-ahead logging) allows one writer and many concurrent readers, so the CLI can write
+results while the Streamlit dashboard reads them from another process. DuckDB takes a
+single-writer lock on the whole file, which would block the dashboard's reader process.
+
+Keys are content addresses: a *cell* is (dataset fingerprint, model hash, method + hash of its
+parameters, output[, metric + hash of its parameters]); rows are one per sample in a cell. So
+attributions are computed once and reused by every metric and view, an interrupted evaluation
+resumes where it stopped (each batch is committed in its own transaction) and a finished cell is
+never recomputed. Each cell keeps provenance (package versions, seeds, parameters, seconds taken,
+created time) as JSON.
+
+No pickle anywhere: arrays are stored as raw little-endian bytes plus dtype and shape.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sqlite3
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import XaiError
+
+SCHEMA_VERSION = 1
+_CHUNK = 800  # sample ids per "IN (...)" query; stays under SQLite's 999-variable limit
+_KEY = ("kind", "dataset_fp", "model_hash", "method", "method_key", "output", "metric", "metric_key")
+FRAME_COLUMNS = ["dataset", "model", "model_hash", "method", "method_key", "metric", "metric_key",
+                 "family", "direction", "sample", "score", "se", "reason"]
+EXTRA_COLUMNS = ["output", "dataset_fp", "seconds"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cells (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,                 -- 'attributions' or 'scores'
+    dataset_fp TEXT NOT NULL, model_hash TEXT NOT NULL,
+    method TEXT NOT NULL, method_key TEXT NOT NULL, output TEXT NOT NULL,
+    metric TEXT NOT NULL DEFAULT '', metric_key TEXT NOT NULL DEFAULT '',
+    dataset TEXT NOT NULL, model TEXT NOT NULL,
+    method_params TEXT NOT NULL, metric_params TEXT,
+    family TEXT, direction TEXT,
+    UNIQUE (kind, dataset_fp, model_hash, method, method_key, output, metric, metric_key));
+CREATE TABLE IF NOT EXISTS attributions (
+    cell INTEGER NOT NULL REFERENCES cells(id), sample_id TEXT NOT NULL,
+    dtype TEXT NOT NULL, shape TEXT NOT NULL, data BLOB NOT NULL,
+    target INTEGER, seconds REAL,
+    PRIMARY KEY (cell, sample_id));
+CREATE TABLE IF NOT EXISTS scores (
+    cell INTEGER NOT NULL REFERENCES cells(id), sample_id TEXT NOT NULL,
+    score REAL, se REAL, reason TEXT,
+    curve BLOB, curve_dtype TEXT, seconds REAL,
+    PRIMARY KEY (cell, sample_id));
+CREATE TABLE IF NOT EXISTS provenance (
+    cell INTEGER NOT NULL REFERENCES cells(id), record_key TEXT NOT NULL,
+    created TEXT NOT NULL, updated TEXT NOT NULL,
+    seconds REAL NOT NULL, rows INTEGER NOT NULL, record TEXT NOT NULL,
+    PRIMARY KEY (cell, record_key));
+"""
+
+
+def _json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+def params_key(params: dict) -> str:
+    """Stable 16-hex-digit content hash of a parameter dict (key order does not matter)."""
+    return hashlib.sha256(_json(params).encode()).hexdigest()[:16]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _float_or_none(x) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+class ResultStore:
+    """One SQLite file of results; one connection per object, safe to share between threads."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        if self.path.is_dir():
+            raise XaiError(f"results store '{self.path}' is a directory; pass a file path with --store")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._con = None
+        try:
+            self._con = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
+                                        check_same_thread=False)
+            self._setup()
+        except (sqlite3.Error, XaiError) as e:
+            if self._con is not None:
+                self._con.close()
+            if isinstance(e, XaiError):
+                raise
+            if isinstance(e, sqlite3.OperationalError):  # locked, unreadable, disk full ...
+                raise XaiError(f"cannot open results store '{self.path}': {e}; pass another --store path") from e
+            raise XaiError(f"'{self.path}' is not an xai_core results store (not a SQLite database: {e}); "
+                           "move it away or pass another --store path") from e
+
+    def _setup(self) -> None:
+        con = self._con
+        con.execute("PRAGMA busy_timeout = 30000")
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "meta" not in tables:
+            raise XaiError(f"'{self.path}' is a SQLite database but not an xai_core results store; "
+                           "move it away or pass another --store path")
+        if not tables:
+            con.execute("PRAGMA page_size = 16384")  # fewer overflow pages per attribution blob
+        con.execute("PRAGMA journal_mode = WAL")
+        con.execute("PRAGMA synchronous = NORMAL")
+        if not tables:  # a new file (several processes may get here at once: IF NOT EXISTS, OR IGNORE)
+            with self._write():
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        con.execute(stmt)
+                con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                con.execute("INSERT OR IGNORE INTO meta VALUES ('created', ?)", (_now(),))
+        self._check_version()
+
+    def _check_version(self) -> None:
+        row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        found = None if row is None else row[0]
+        if found != str(SCHEMA_VERSION):
+            raise XaiError(f"results store '{self.path}' has schema version {found}, this version of "
+                           f"xai_core uses {SCHEMA_VERSION}; move the file away or pass another --store path")
+
+    @contextmanager
+    def _write(self):
+        """One IMMEDIATE transaction (takes the write lock up front, waiting up to busy_timeout)."""
+        with self._lock:
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._con
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _rows(self, table: str, cell: int, ids: list[str], cols: str) -> dict[str, tuple]:
+        """{sample_id: (cols...)} for the stored rows among ``ids``, queried in chunks."""
+        found: dict[str, tuple] = {}
+        with self._lock:
+            uniq = list(dict.fromkeys(ids))
+            for chunk in (uniq[i:i + _CHUNK] for i in range(0, len(uniq), _CHUNK)):
+                found.update((r[0], r[1:]) for r in self._con.execute(
+                    f"SELECT sample_id, {cols} FROM {table} WHERE cell = ? AND sample_id IN"
+                    f" ({','.join('?' * len(chunk))})", [cell, *chunk]))
+        return found
+
+    # ---- cells and provenance -------------------------------------------------------------
+    @staticmethod
+    def _cell_key(kind, dataset_fp, model_hash, method, method_params, output, metric="", metric_params=None):
+        mkey = params_key(metric_params) if metric else ""
+        return (kind, str(dataset_fp), str(model_hash), method, params_key(method_params), str(output),
+                metric, mkey)
+
+    def _cell_id(self, key: tuple) -> int | None:
+        with self._lock:
+            row = self._con.execute(f"SELECT id FROM cells WHERE {' AND '.join(k + '=?' for k in _KEY)}",
+                                    key).fetchone()
+        return None if row is None else row[0]
+
+    def _ensure_cell(self, con, key, *, dataset, model, method_params, metric_params=None,
+                     family=None, direction=None) -> int:
+        con.execute(
+            f"INSERT INTO cells ({', '.join(_KEY)}, dataset, model, method_params, metric_params, family,"
+            f" direction) VALUES ({','.join('?' * 14)}) ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET"
+            " dataset=excluded.dataset, model=excluded.model, family=excluded.family, direction=excluded.direction",
+            (*key, dataset, model, _json(method_params),
+             None if metric_params is None else _json(metric_params), family, direction))
+        return self._cell_id(key)
+
+    @staticmethod
+    def _add_provenance(con, cell: int, provenance: dict, seconds: float, rows: int) -> None:
+        record, now = _json(provenance or {}), _now()
+        con.execute(
+            "INSERT INTO provenance VALUES (?,?,?,?,?,?,?) ON CONFLICT (cell, record_key) DO UPDATE SET"
+            " updated=excluded.updated, seconds=seconds+excluded.seconds, rows=rows+excluded.rows",
+            (cell, hashlib.sha256(record.encode()).hexdigest()[:16], now, now, float(seconds), int(rows), record))
+
+    def provenance(self, *, kind: str, **key) -> list[dict]:
+        """Provenance records of the cells matching ``key`` (any subset of the cell key), oldest first.
+
+        ``kind`` is 'attributions' or 'scores'; key fields: dataset, dataset_fp, model, model_hash,
+        method, method_params (dict) or method_key, output, metric, metric_params (dict) or metric_key.
+        Each record: the cell's key and full parameters, ``created``/``updated`` (UTC ISO),
+        ``seconds`` and ``rows`` summed over the batches written, and ``provenance`` (the caller's
+        dict). A cell resumed under other versions or seeds has one record per distinct dict.
+        """
+        if kind not in ("attributions", "scores"):
+            raise ValueError(f"kind must be 'attributions' or 'scores', not {kind!r}")
+        if "method_params" in key:
+            key["method_key"] = params_key(key.pop("method_params"))
+        if "metric_params" in key:
+            key["metric_key"] = params_key(key.pop("metric_params"))
+        allowed = {"dataset", "dataset_fp", "model", "model_hash", "method", "method_key", "output",
+                   "metric", "metric_key"}
+        if set(key) - allowed:
+            raise ValueError(f"unknown provenance key(s) {sorted(set(key) - allowed)}")
+        where = " AND ".join(["c.kind = ?"] + [f"c.{k} = ?" for k in key])
+        cols = ["dataset", "dataset_fp", "model", "model_hash", "method", "method_key", "method_params",
+                "output", "metric", "metric_key", "metric_params", "family", "direction"]
+        with self._lock:
+            rows = self._con.execute(
+                f"SELECT {', '.join('c.' + c for c in cols)}, p.created, p.updated, p.seconds, p.rows, p.record"
+                f" FROM provenance p JOIN cells c ON c.id = p.cell WHERE {where} ORDER BY p.created, c.id",
+                [kind, *(str(v) for v in key.values())]).fetchall()
+        out = []
+        for r in rows:
+            d = dict(zip(cols, r[:len(cols)]), kind=kind, created=r[-5], updated=r[-4], seconds=r[-3],
+                     rows=r[-2], provenance=json.loads(r[-1]))
+            d["method_params"] = json.loads(d["method_params"])
+            d["metric_params"] = None if d["metric_params"] is None else json.loads(d["metric_params"])
+            out.append(d)
+        return out
+
+    # ---- attributions ---------------------------------------------------------------------
+    def put_attributions(self, *, dataset: str, dataset_fp: str, model: str, model_hash: str, method: str,
+                         method_params: dict, output: str, sample_ids: list[str], attributions: np.ndarray,
+                         targets: np.ndarray, seconds: float, provenance: dict) -> None:
+        """Store one batch (one row per sample, float32) in one transaction; replaces existing rows."""
+        a = np.ascontiguousarray(attributions, dtype="<f4")
+        t = np.asarray(targets).reshape(-1)
+        n = len(sample_ids)
+        if a.shape[0] != n or t.shape[0] != n:
+            raise ValueError(f"{n} sample ids, {a.shape[0]} attributions and {t.shape[0]} targets")
+        if n == 0:
+            return
+        shape, per = _json(list(a.shape[1:])), float(seconds) / n
+        key = self._cell_key("attributions", dataset_fp, model_hash, method, method_params, output)
+        with self._write() as con:
+            cell = self._ensure_cell(con, key, dataset=dataset, model=model, method_params=method_params)
+            con.executemany("INSERT OR REPLACE INTO attributions VALUES (?,?,?,?,?,?,?)",
+                            ((cell, str(s), a.dtype.str, shape, a[i].tobytes(), int(t[i]), per)
+                             for i, s in enumerate(sample_ids)))
+            self._add_provenance(con, cell, provenance, seconds, n)
+
+    def get_attributions(self, *, dataset_fp: str, model_hash: str, method: str, method_params: dict,
+                         output: str, sample_ids: list[str]) -> tuple[np.ndarray | None, list[str]]:
+        """(attributions stacked in the order of ``sample_ids`` or None if any is missing, missing ids)."""
+        ids = [str(s) for s in sample_ids]
+        cell = self._cell_id(self._cell_key("attributions", dataset_fp, model_hash, method, method_params, output))
+        if cell is None:
+            return None, ids
+        found = self._rows("attributions", cell, ids, "dtype, shape, data")
+        missing = [s for s in ids if s not in found]
+        if missing or not ids:
+            return None, missing
+        dtype, shape = found[ids[0]][0], tuple(json.loads(found[ids[0]][1]))
+        out = np.empty((len(ids), *shape), dtype=np.dtype(dtype).newbyteorder("="))
+        for i, s in enumerate(ids):
+            dt, sh, data = found[s]
+            if dt != dtype or tuple(json.loads(sh)) != shape:
+                raise XaiError(f"stored attributions for cell {method} differ in shape or dtype between samples")
+            out[i] = np.frombuffer(data, dtype=dtype).reshape(shape)
+        return out, []
+
+    # ---- scores ---------------------------------------------------------------------------
+    def put_scores(self, *, dataset: str, dataset_fp: str, model: str, model_hash: str, method: str,
+                   method_params: dict, output: str, metric: str, metric_params: dict, family: str,
+                   direction: str, sample_ids: list[str], scores: np.ndarray, reasons: list[str | None],
+                   seconds: float, provenance: dict, se: np.ndarray | None = None,
+                   curves: np.ndarray | None = None) -> None:
+        """Store one batch of metric scores (NaN -> NULL, with a reason) in one transaction."""
+        n = len(sample_ids)
+        sc = np.asarray(scores, dtype=float).reshape(-1)
+        reasons = list(reasons) if reasons is not None else [None] * n
+        se_ = np.full(n, np.nan) if se is None else np.asarray(se, dtype=float).reshape(-1)
+        cv = None if curves is None else np.ascontiguousarray(curves, dtype="<f8").reshape(n, -1)
+        if not (sc.shape[0] == len(reasons) == se_.shape[0] == n):
+            raise ValueError(f"{n} sample ids, {sc.shape[0]} scores, {len(reasons)} reasons, {se_.shape[0]} se")
+        if n == 0:
+            return
+        per = float(seconds) / n
+        key = self._cell_key("scores", dataset_fp, model_hash, method, method_params, output, metric, metric_params)
+        with self._write() as con:
+            cell = self._ensure_cell(con, key, dataset=dataset, model=model, method_params=method_params,
+                                     metric_params=metric_params, family=family, direction=direction)
+            con.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?)", (
+                (cell, str(s), _float_or_none(sc[i]), _float_or_none(se_[i]),
+                 None if reasons[i] is None else str(reasons[i]),
+                 None if cv is None else cv[i].tobytes(), None if cv is None else cv.dtype.str, per)
+                for i, s in enumerate(sample_ids)))
+            self._add_provenance(con, cell, provenance, seconds, n)
+
+    def missing_scores(self, *, dataset_fp: str, model_hash: str, method: str, method_params: dict, output: str,
+                       metric: str, metric_params: dict, sample_ids: list[str]) -> list[str]:
+        """Sample ids (in the given order) with no stored row for this cell; a NaN score counts as stored."""
+        ids = [str(s) for s in sample_ids]
+        cell = self._cell_id(self._cell_key("scores", dataset_fp, model_hash, method, method_params, output,
+                                            metric, metric_params))
+        found = {} if cell is None else self._rows("scores", cell, ids, "1")
+        return [s for s in ids if s not in found]
+
+    def curves(self, *, dataset_fp: str, model_hash: str, method: str, method_params: dict, output: str,
+               metric: str, metric_params: dict, sample_ids: list[str]) -> np.ndarray | None:
+        """(N, T) float64 curves in the order of ``sample_ids``; None if any row or curve is missing.
+
+        Curves of different lengths are right-padded with NaN.
+        """
+        ids = [str(s) for s in sample_ids]
+        cell = self._cell_id(self._cell_key("scores", dataset_fp, model_hash, method, method_params, output,
+                                            metric, metric_params))
+        if cell is None or not ids:
+            return None
+        found = self._rows("scores", cell, ids, "curve, curve_dtype")
+        if any(s not in found or found[s][0] is None for s in ids):
+            return None
+        rows = [np.frombuffer(found[s][0], dtype=found[s][1]) for s in ids]
+        out = np.full((len(ids), max(len(r) for r in rows)), np.nan)
+        for i, r in enumerate(rows):
+            out[i, :len(r)] = r
+        return out
+
+    def scores_frame(self, *, dataset: str | None = None, model: str | None = None,
+                     methods: list[str] | None = None, metrics: list[str] | None = None) -> pd.DataFrame:
+        """Tidy frame, one row per (cell, sample): FRAME_COLUMNS then output, dataset_fp, seconds."""
+        where, args = ["c.kind = 'scores'"], []
+        for col, val in (("dataset", dataset), ("model", model)):
+            if val is not None:
+                where.append(f"c.{col} = ?")
+                args.append(val)
+        for col, vals in (("method", methods), ("metric", metrics)):
+            if vals is not None:
+                vals = list(vals)
+                where.append(f"c.{col} IN ({','.join('?' * len(vals))})" if vals else "0")
+                args.extend(vals)
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT c.dataset, c.model, c.model_hash, c.method, c.method_key, c.metric, c.metric_key,"
+                " c.family, c.direction, s.sample_id, s.score, s.se, s.reason, c.output, c.dataset_fp, s.seconds"
+                f" FROM scores s JOIN cells c ON c.id = s.cell WHERE {' AND '.join(where)}"
+                " ORDER BY c.id, s.rowid", args).fetchall()
+        df = pd.DataFrame.from_records(rows, columns=FRAME_COLUMNS + EXTRA_COLUMNS)
+        for col in ("score", "se", "seconds"):
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+        return df
+
+    def summary(self) -> dict:
+        """Row and distinct-name counts (plus the path and schema version)."""
+        q = {"attributions": "SELECT COUNT(*) FROM attributions",
+             "scores": "SELECT COUNT(*) FROM scores",
+             "datasets": "SELECT COUNT(DISTINCT dataset) FROM cells",
+             "models": "SELECT COUNT(DISTINCT model) FROM cells",
+             "methods": "SELECT COUNT(DISTINCT method) FROM cells",
+             "metrics": "SELECT COUNT(DISTINCT metric) FROM cells WHERE kind = 'scores'",
+             "cells": "SELECT COUNT(*) FROM cells"}
+        with self._lock:
+            out = {k: self._con.execute(v).fetchone()[0] for k, v in q.items()}
+        return {**out, "path": str(self.path), "schema_version": SCHEMA_VERSION}
