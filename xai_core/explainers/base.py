@@ -94,7 +94,7 @@ class ExplainContext:
         with torch.no_grad():
             return int(self.model(self.train_mean[None].to(self.device)).shape[1])
 
-    @property
+    @cached_property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
@@ -194,7 +194,7 @@ def explain(ctx: ExplainContext, x: torch.Tensor | np.ndarray, target, method: s
         if progress:
             progress(min(i + batch_size, len(x)))
     extras = {k: (np.concatenate(v) if isinstance(v[0], np.ndarray) else v) for k, v in extras.items()}
-    attr = torch.cat(chunks) if chunks else torch.zeros_like(x)
+    attr = chunks[0] if len(chunks) == 1 else (torch.cat(chunks) if chunks else torch.zeros_like(x))
     if attr.shape != x.shape:
         raise RuntimeError(f"{method} returned shape {tuple(attr.shape)} for input {tuple(x.shape)}")
     return Explanation(method, attr, params, time.perf_counter() - t0, extras)

@@ -121,8 +121,17 @@ def deeplift(ctx, x, target, baseline):
                     wraps="captum.attr.GradientShap", defaults={"*": {"n_samples": 16, "stdevs": 0.0}},
                     description="Expected gradients over random training baselines and path points")
 def gradient_shap(ctx, x, target, n_samples, stdevs):
+    """Seeded: captum draws the noise with torch and the path points with numpy's global RNG, so both are
+    seeded here (numpy's state is restored afterwards)."""
+    import numpy as np
+
+    state = np.random.get_state()
     torch.manual_seed(ctx.seed)
-    return GradientShap(ctx.forward, multiply_by_inputs=True).attribute(
-        x, baselines=ctx.baseline_pool, target=target, n_samples=n_samples, stdevs=stdevs)
+    np.random.seed(ctx.seed)
+    try:
+        return GradientShap(ctx.forward, multiply_by_inputs=True).attribute(
+            x, baselines=ctx.baseline_pool, target=target, n_samples=n_samples, stdevs=stdevs)
+    finally:
+        np.random.set_state(state)
 
 
