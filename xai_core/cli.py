@@ -1,4 +1,4 @@
-"""Command line: ``python -m xai_core {datasets,train,explain}``.
+"""Command line: ``python -m xai_core {datasets,train,explain,evaluate,rank}`` (evaluate/rank: ``cli_evaluate``).
 
 User mistakes (unknown dataset / model / method, a method that does not fit the data) end with one
 line naming the valid choices and exit code 2; nothing prints a traceback unless ``--debug``.
@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--param", action="append", metavar="METHOD.KEY=VALUE", help="e.g. integrated_gradients.n_steps=100")
     e.add_argument("--out", required=True)
     e.set_defaults(fn=cmd_explain)
+    from .cli_evaluate import add_parsers
+
+    add_parsers(sub)
     return p
 
 

@@ -1,0 +1,120 @@
+"""Each perturbation metric's time divided by the time of the bare batched forward passes it makes.
+
+The forward passes a metric makes are counted, not estimated: a forward pre-hook on the model records
+the number of input rows of every call during one metric run. The "bare" side then pushes the same number
+of rows (random inputs of the same shape) through the same model in the same chunk size. Both sides run
+interleaved, R rounds, and the script prints medians and their ratio. Target: ratio <= 1.25.
+
+    .venv/bin/python benchmarks/metric_overhead.py                 # all modalities, R = 7
+    .venv/bin/python benchmarks/metric_overhead.py --quick         # R = 3
+    .venv/bin/python benchmarks/metric_overhead.py --modalities image --metrics pixel_flipping --repeats 15
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from xai_core.metrics import METRICS, compute_metric  # noqa: E402
+
+DATA = {"image": "grain", "expression": "simu-small", "sequence": "dna-motifs-small"}
+N_SAMPLES = 32
+PERTURBATION = ["pixel_flipping", "region_perturbation", "irof", "faithfulness_correlation", "pgi_local",
+                "pgu_local", "pgi_global", "pgu_global", "pgr"]
+
+
+class RowCounter:
+    def __init__(self, model: torch.nn.Module):
+        self.rows, self.calls, self.sizes = 0, 0, []
+        self.handle = model.register_forward_pre_hook(self)
+
+    def __call__(self, module, args):
+        self.rows += len(args[0])
+        self.calls += 1
+        self.sizes.append(len(args[0]))
+
+    def remove(self):
+        self.handle.remove()
+
+
+def setup(modality: str):
+    from tests.metric_helpers import shipped_inputs
+
+    return shipped_inputs(DATA[modality], N_SAMPLES, "saliency", positives_only=(modality == "sequence"))
+
+
+def bench(metric: str, inp, repeats: int) -> dict:
+    model = inp.ctx.model
+    counter = RowCounter(model)
+    res = compute_metric(metric, inp, strict=True)
+    counter.remove()
+    sizes = list(counter.sizes)
+    shape = inp.x.shape[1:]
+    bare_inputs = [torch.rand((s, *shape), device=inp.device) for s in sizes]
+
+    @torch.no_grad()
+    def bare():
+        for b in bare_inputs:
+            model(b)
+
+    ours_t, bare_t = [], []
+    for r in range(repeats):
+        order = (0, 1) if r % 2 == 0 else (1, 0)
+        for side in order:
+            t0 = time.perf_counter()
+            if side == 0:
+                compute_metric(metric, inp, strict=True)
+                ours_t.append(time.perf_counter() - t0)
+            else:
+                bare()
+                bare_t.append(time.perf_counter() - t0)
+    o, b = statistics.median(ours_t), statistics.median(bare_t)
+    return {"metric": metric, "rows": sum(sizes), "calls": len(sizes), "ours": o, "bare": b, "ratio": o / b,
+            "mean_score": res.mean}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--modalities", default="image,expression,sequence")
+    ap.add_argument("--metrics", default="all")
+    ap.add_argument("--repeats", type=int)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args(argv)
+    repeats = args.repeats or (3 if args.quick else 7)
+    torch.set_num_threads(2)
+    warnings.filterwarnings("ignore")
+    print(f"# metric overhead: metric time / bare forward passes it makes, {N_SAMPLES} samples, R = {repeats}, "
+          f"{datetime.date.today()}")
+    print(f"# {platform.platform()}, nproc={os.cpu_count()}, torch {torch.__version__}, threads 2")
+    worst = {}
+    for modality in [m.strip() for m in args.modalities.split(",") if m.strip()]:
+        inp = setup(modality)
+        names = PERTURBATION if args.metrics == "all" else [m.strip() for m in args.metrics.split(",")]
+        names = [m for m in names if m in METRICS and modality in METRICS.get(m).modalities]
+        print(f"\n## {modality}: {DATA[modality]}, input {tuple(inp.x.shape)}, forward_batch {inp.forward_batch}\n")
+        print("| metric | forward rows | forward calls | ours median (s) | bare forwards median (s) | ratio |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for m in names:
+            r = bench(m, inp, repeats)
+            flag = " **>1.25**" if r["ratio"] > 1.25 else ""
+            print(f"| {m} | {r['rows']} | {r['calls']} | {r['ours']:.4g} | {r['bare']:.4g} | {r['ratio']:.3f}{flag} |",
+                  flush=True)
+            worst[f"{modality}/{m}"] = r["ratio"]
+    if worst:
+        k = max(worst, key=worst.get)
+        print(f"\nworst ratio: {worst[k]:.3f} ({k}); median over all: {statistics.median(worst.values()):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,262 @@
+"""``python -m xai_core evaluate`` and ``rank``: the evaluation grid and the ranking of explainers.
+
+``evaluate`` prints the cost estimate before it starts, shows progress, stores every attribution and
+score in the results store (resumable), and writes ``DIR/scores.csv`` (tidy, one row per dataset,
+model, method, metric and sample) and ``DIR/ranking.csv`` (per method: expected MRR, its 95% interval,
+rank probabilities). ``rank`` re-ranks stored or exported scores with other options.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import XaiError
+
+SCORE_COLUMNS = ["dataset", "model", "method", "metric", "sample", "family", "direction", "score", "se", "reason",
+                 "model_hash", "method_key", "metric_key"]
+
+
+def default_store_path() -> Path:
+    from .data import cache_dir
+
+    return Path(os.environ.get("XAI_CORE_STORE", cache_dir() / "results.sqlite"))
+
+
+def _dotted(items: list[str] | None, flag: str) -> dict[str, dict[str, Any]]:
+    from .cli import _parse_sets
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        key, sep, _ = item.partition("=")
+        if not sep or "." not in key:
+            raise XaiError(f"{flag} '{item}' must look like name.key=value (e.g. {flag} pixel_flipping.fraction=1.0)")
+        name, rest = item.split(".", 1)
+        out.setdefault(name.strip(), {}).update(_parse_sets([rest], flag))
+    return out
+
+
+def _weights(items: list[str] | None) -> dict[str, float] | None:
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise XaiError(f"--weight '{item}' must look like family=number, e.g. --weight robustness=0.5")
+    return out
+
+
+class _Bars:
+    """tqdm bars per stage, driven by the runner's progress events."""
+
+    def __init__(self):
+        from tqdm import tqdm
+
+        self.tqdm, self.bar, self.key = tqdm, None, None
+
+    def __call__(self, ev: dict[str, Any]) -> None:
+        key = (ev["stage"], ev["method"], ev.get("metric"))
+        if key != self.key:
+            self.close()
+            label = f"{ev['method']}" + (f" / {ev['metric']}" if ev.get("metric") else " (explain)")
+            self.bar = self.tqdm(total=ev["total"], desc=label, unit="sample", file=sys.stderr, leave=False)
+            self.key = key
+        self.bar.n = ev["done"]
+        self.bar.set_postfix_str("stored" if ev.get("cached") else "")
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _rank_and_write(scores, out: Path, args) -> None:
+    from .ranking import get_ranker, kendalls_w
+    from .runner import ranking_input
+
+    ranked = ranking_input(scores)
+    groups = list(ranked.groupby(["dataset", "model"])) if len(ranked) else []
+    rows, agreement = [], {}
+    for (dataset, model), frame in groups:
+        if frame["method"].nunique() < 2:
+            print(f"{dataset}/{model}: fewer than two methods, nothing to rank", file=sys.stderr)
+            continue
+        opts = dict(weights=_weights(args.weight), per_family=args.per_family)
+        if args.ranker == "mrr":
+            res = get_ranker("mrr")(frame, n_draws=args.draws, dist=args.dist, seed=args.seed, missing=args.missing, **opts)
+            t = res.table.copy()
+            for r in res.rank_probabilities.columns:
+                t[f"p_rank_{r}"] = res.rank_probabilities[r]
+            for m, why in res.dropped.items():
+                print(f"{dataset}/{model}: metric {m} left out of the ranking: {why}", file=sys.stderr)
+        else:
+            t = get_ranker(args.ranker)(frame, missing=args.missing, **opts)
+        t.insert(0, "model", model)
+        t.insert(0, "dataset", dataset)
+        rows.append(t.reset_index().rename(columns={"index": "method"}))
+        try:
+            agreement[f"{dataset}/{model}"] = kendalls_w(frame)
+        except XaiError as e:
+            agreement[f"{dataset}/{model}"] = {"note": str(e)}
+    import pandas as pd
+
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "ranking.csv", index=False)
+    (out / "agreement.json").write_text(json.dumps(agreement, indent=2, default=float))
+    if len(table):
+        show = [c for c in ("dataset", "model", "method", "mrr", "mrr_lo", "mrr_hi", "mean_rank", "borda", "rank")
+                if c in table.columns]
+        print(table[show].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        for k, w in agreement.items():
+            if "W" in w:
+                print(f"{k}: Kendall's W = {w['W']:.3f} over {w['n_metrics']} metrics (p = {w['p_value']:.3g})")
+    print(f"wrote {out / 'ranking.csv'}", file=sys.stderr)
+
+
+def cmd_evaluate(args) -> int:
+    import pandas as pd
+
+    from .cli import _parse_value  # noqa: F401  (same value syntax as explain)
+    from .data import DATASETS
+    from .runner import EvalConfig, Evaluation
+    from .store import ResultStore
+
+    datasets = DATASETS.names() if args.dataset == "all" else [d.strip() for d in args.dataset.split(",")]
+    for d in datasets:
+        DATASETS.get(d)
+    store_path = Path(args.store) if args.store else default_store_path()
+    out = Path(args.out)
+    frames = []
+    with ResultStore(store_path) as store:
+        for d in datasets:
+            cfg = EvalConfig(dataset=d, model=args.model, methods=args.methods, metrics=args.metrics, n=args.n,
+                             split=args.split, only_correct=not args.include_misclassified, output=args.output,
+                             batch_size=args.batch_size, forward_batch=args.forward_batch, seed=args.seed,
+                             method_params=_dotted(args.param, "--param"),
+                             metric_params=_dotted(args.metric_param, "--metric-param"),
+                             population_seeds=args.population_seeds, population_epochs=args.population_epochs)
+            ev = Evaluation(cfg, store)
+            plan = ev.plan()
+            print(plan.describe(), file=sys.stderr)
+            if args.dry_run:
+                print(plan.cost.to_string(index=False), file=sys.stderr)
+                continue
+            bars = _Bars()
+            t0 = time.perf_counter()
+            try:
+                frames.append(ev.run(plan, progress=bars))
+            finally:
+                bars.close()
+            print(f"{d}: done in {time.perf_counter() - t0:.1f} s (store: {store_path})", file=sys.stderr)
+    if args.dry_run:
+        return 0
+    scores = pd.concat(frames, ignore_index=True)
+    out.mkdir(parents=True, exist_ok=True)
+    scores[[c for c in SCORE_COLUMNS if c in scores.columns]].to_csv(out / "scores.csv", index=False)
+    n_nan = int(scores["score"].isna().sum())
+    print(f"wrote {out / 'scores.csv'} ({len(scores)} rows, {n_nan} NaN with reasons)", file=sys.stderr)
+    _rank_and_write(scores, out, args)
+    return 0
+
+
+def cmd_rank(args) -> int:
+    import pandas as pd
+
+    from .store import ResultStore
+
+    if args.scores:
+        path = Path(args.scores)
+        if not path.exists():
+            raise XaiError(f"scores file not found: {path}; write one with `python -m xai_core evaluate --out DIR`")
+        scores = pd.read_csv(path, dtype={"sample": str})
+    else:
+        store_path = Path(args.store) if args.store else default_store_path()
+        if not store_path.exists():
+            raise XaiError(f"no results store at {store_path}; run `python -m xai_core evaluate` first or pass --store")
+        with ResultStore(store_path) as store:
+            scores = store.scores_frame(dataset=args.dataset, model=args.model)
+    if args.dataset:
+        scores = scores[scores["dataset"] == args.dataset]
+    if args.metrics:
+        scores = scores[scores["metric"].isin([m.strip() for m in args.metrics.split(",")])]
+    if not len(scores):
+        raise XaiError("no scores to rank for this selection; check --dataset / --metrics or run evaluate first")
+    _rank_and_write(scores, Path(args.out), args)
+    return 0
+
+
+def cmd_metrics(args) -> int:
+    from .metrics import METRICS
+
+    rows = [s.info() for s in METRICS.values()
+            if not s.name.startswith("test_") and (not args.modality or args.modality in s.modalities)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        gt = f", ground truth: {r['ground_truth']}" if r["ground_truth"] else ""
+        print(f"{r['name']:<32} {r['family']:<13} {r['direction']:<6} {','.join(r['modalities']):<28} "
+              f"{r['needs']:<11} {r['scope']}{gt}")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    m = sub.add_parser("metrics", help="list the evaluation metrics: family, direction, modalities, cost class")
+    m.add_argument("--modality", choices=["expression", "image", "sequence"])
+    m.add_argument("--json", action="store_true", help="machine-readable, with descriptions and references")
+    m.set_defaults(fn=cmd_metrics)
+
+    def ranking_options(p):
+        p.add_argument("--ranker", choices=["mrr", "mean_rank", "borda"], default="mrr")
+        p.add_argument("--draws", type=int, default=10_000, help="Monte Carlo draws (mrr)")
+        p.add_argument("--dist", choices=["normal", "bootstrap"], default="normal",
+                       help="per-metric score distribution: normal with the standard error, or paired bootstrap")
+        p.add_argument("--weight", action="append", metavar="FAMILY=W", help="family weight, e.g. robustness=0.5")
+        p.add_argument("--per-family", action="store_true", help="split a family's weight among its metrics")
+        p.add_argument("--missing", choices=["drop", "worst"], default="drop",
+                       help="a metric some method could not be scored on: leave it out, or rank that method last")
+
+    e = sub.add_parser("evaluate", help="score explanations with every applicable metric and rank the methods")
+    e.add_argument("--dataset", required=True, help="a bundled dataset, a comma list, or 'all'")
+    e.add_argument("--model", help="architecture with a shipped checkpoint, or a .safetensors path")
+    e.add_argument("--methods", default="all")
+    e.add_argument("--metrics", default="all", help="'all' (every applicable metric) or a comma list")
+    e.add_argument("--n", type=int, default=32, help="samples per dataset")
+    e.add_argument("--split", choices=["test", "train", "all"], default="test")
+    e.add_argument("--include-misclassified", action="store_true",
+                   help="also evaluate samples the model gets wrong (default: correct ones only, as the studies)")
+    e.add_argument("--output", choices=["logit", "probability"], default="logit", help="model output explained")
+    e.add_argument("--batch-size", type=int, default=32, help="samples per metric call (memory knob)")
+    e.add_argument("--forward-batch", type=int, default=256, help="inputs per forward pass inside metrics")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--param", action="append", metavar="METHOD.KEY=VALUE")
+    e.add_argument("--metric-param", action="append", metavar="METRIC.KEY=VALUE")
+    e.add_argument("--population-seeds", type=int, default=0, metavar="K",
+                   help="train K more models (seeds 1..K, cached) for the ranking-stability metric")
+    e.add_argument("--population-epochs", type=int, help="cap the population models' training epochs")
+    e.add_argument("--store", help="results database (default: $XAI_CORE_STORE or ~/.cache/xai_core/results.sqlite)")
+    e.add_argument("--dry-run", action="store_true", help="print the plan and its cost, compute nothing")
+    e.add_argument("--out", required=True)
+    ranking_options(e)
+    e.set_defaults(fn=cmd_evaluate)
+
+    r = sub.add_parser("rank", help="re-rank stored scores with other options")
+    r.add_argument("--scores", help="a scores.csv written by evaluate (default: read the results store)")
+    r.add_argument("--store")
+    r.add_argument("--dataset")
+    r.add_argument("--model")
+    r.add_argument("--metrics", help="comma list of metrics to rank on")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out", required=True)
+    ranking_options(r)
+    r.set_defaults(fn=cmd_rank)

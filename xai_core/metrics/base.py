@@ -1,0 +1,339 @@
+"""The metric registry and the one call shape every metric shares.
+
+A metric is a function ``fn(inp: MetricInputs, **params)`` registered with machine-readable metadata
+(Quantus-style): its family, whether higher or lower is better, the modalities it applies to, what it
+needs (explanations only, re-running the model, re-explaining, ground truth), whether it scores each
+sample or the whole set of maps, and its cost in model passes per sample.
+
+Return values:
+- ``scope="sample"``: a tensor or array of shape (N,), or ``MetricOutput`` (scores, curves, reasons);
+- ``scope="set"``: a float, or ``MetricOutput`` with one score (and its standard error when known).
+
+``compute_metric`` wraps every call: a metric that cannot be computed (a modality it does not support,
+missing ground truth, NaN or all-zero attributions) yields NaN with a reason, never an exception.
+"""
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import NotApplicable, UnknownChoice, XaiError
+from ..explainers.base import ExplainContext
+from ..registry import Registry
+
+FAMILIES = ("faithfulness", "robustness", "complexity", "localisation", "consistency", "randomisation")
+NEEDS = ("explanation", "model", "reexplain")  # what a metric costs beyond the attributions
+GROUND_TRUTH = ("masks", "pwm", "feature_sets")
+ALL = ("expression", "image", "sequence")
+
+Cost = Callable[[dict[str, Any], "MetricInputs | None"], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    label: str
+    family: str
+    direction: str  # "higher" or "lower" is better
+    modalities: frozenset[str]
+    fn: Callable[..., Any]
+    defaults: dict[str, dict[str, Any]]  # "*" = all modalities, then per-modality overrides
+    needs: str  # one of NEEDS
+    scope: str  # "sample" or "set"
+    ground_truth: str | None  # one of GROUND_TRUTH, or None
+    cost: Cost  # params, inputs -> {"forward": passes per sample, "explain": re-explanations per sample}
+    description: str
+    reference: str  # paper / Quantus class it follows, and how it differs
+    needs_conv: bool = False
+    in_ranking: bool = True  # False for references that score every method alike (e.g. PGR's random order)
+    population: bool = False  # uses ``inp.population`` (maps of other training seeds); its key includes them
+
+    def params_for(self, modality: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        params = {**self.defaults.get("*", {}), **self.defaults.get(modality, {})}
+        unknown = set(overrides or {}) - set(params)
+        if unknown:
+            raise UnknownChoice(f"parameter of metric {self.name}", ", ".join(sorted(unknown)), params)
+        return {**params, **(overrides or {})}
+
+    def info(self) -> dict[str, Any]:
+        """Machine-readable metadata, for the CLI and the dashboard's help tooltips."""
+        return {"name": self.name, "label": self.label, "family": self.family, "direction": self.direction,
+                "modalities": sorted(self.modalities), "needs": self.needs, "scope": self.scope,
+                "ground_truth": self.ground_truth, "in_ranking": self.in_ranking, "description": self.description, "reference": self.reference}
+
+
+METRICS: Registry[MetricSpec] = Registry("metric")
+
+
+def _no_cost(params, inp):
+    return {"forward": 0.0, "explain": 0.0}
+
+
+def register_metric(name: str, *, label: str, family: str, direction: str, modalities: Sequence[str] = ALL,
+                    needs: str = "explanation", scope: str = "sample", ground_truth: str | None = None,
+                    cost: Cost = _no_cost, defaults: dict[str, dict[str, Any]] | None = None,
+                    description: str = "", reference: str = "", needs_conv: bool = False, in_ranking: bool = True,
+                    population: bool = False):
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}")
+    if direction not in ("higher", "lower"):
+        raise ValueError("direction must be 'higher' or 'lower'")
+    if needs not in NEEDS or scope not in ("sample", "set") or ground_truth not in (None, *GROUND_TRUTH):
+        raise ValueError(f"bad metadata for metric {name}")
+    return METRICS.decorator(name, lambda fn: MetricSpec(
+        name, label, family, direction, frozenset(modalities), fn, defaults or {}, needs, scope, ground_truth,
+        cost, description, reference, needs_conv, in_ranking, population))
+
+
+@dataclass
+class MetricOutput:
+    scores: torch.Tensor | np.ndarray | float
+    curves: torch.Tensor | np.ndarray | None = None  # (N, T): e.g. the perturbation curve per sample
+    reasons: list[str | None] | None = None  # why a score is NaN, per sample
+    se: float | None = None  # standard error of a set-level score (bootstrap), when known
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MetricInputs:
+    """Everything a metric may use for one batch of samples and one explanation method.
+
+    ``x``, ``a``, ``target`` live on the model's device. ``target`` is the model output that was
+    explained (for single-logit binary models it is 0: the positive logit), ``label`` the true class.
+    """
+
+    ctx: ExplainContext
+    x: torch.Tensor
+    a: torch.Tensor
+    target: torch.Tensor
+    label: torch.Tensor
+    method: str = ""
+    method_params: dict[str, Any] = field(default_factory=dict)
+    explain_fn: Callable[..., torch.Tensor] | None = None  # (x, target, ctx=None) -> attributions
+    sample_ids: list[str] | None = None
+    masks: torch.Tensor | None = None  # (N, H, W) bool
+    pwm: torch.Tensor | None = None  # (N, 4, L)
+    feature_sets: dict[int, np.ndarray] | None = None  # class index -> informative feature indices
+    feature_groups: np.ndarray | None = None  # (G,) group id per feature, -1 = none
+    class_names: list[str] | None = None
+    population: list[torch.Tensor] | None = None  # the same samples' maps from other models (training seeds)
+    forward_batch: int = 256  # inputs per forward pass: the memory knob
+    seed: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.sample_ids is None:
+            self.sample_ids = [str(i) for i in range(len(self.x))]
+
+    @property
+    def n(self) -> int:
+        return len(self.x)
+
+    @property
+    def modality(self) -> str:
+        return self.ctx.modality
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+    # -- model passes ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def output(self, x: torch.Tensor, target: torch.Tensor | None = None, kind: str = "probability",
+               model: nn.Module | None = None) -> torch.Tensor:
+        """The model's output for ``target`` (default: the explained output), batched; shape (len(x),).
+
+        ``kind``: "probability" (softmax, or sigmoid for one logit) or "logit". ``x`` may hold several
+        perturbations per sample stacked along dim 0 (length K*N); ``target`` is then repeated to match.
+        """
+        model = model or self.ctx.model
+        t = self.target if target is None else target
+        if len(t) != len(x):
+            t = t.repeat(len(x) // len(t))
+        outs = []
+        for i in range(0, len(x), self.forward_batch):
+            z = model(x[i:i + self.forward_batch])
+            if kind == "probability":
+                z = torch.sigmoid(z) if z.shape[1] == 1 else torch.softmax(z, dim=1)
+            elif kind != "logit":
+                raise UnknownChoice("model output", kind, ["probability", "logit"])
+            outs.append(z.gather(1, t[i:i + self.forward_batch, None])[:, 0])
+        return torch.cat(outs) if outs else torch.zeros(0, device=x.device)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
+        """Predicted class, batched (single-logit models: logit > 0)."""
+        model = model or self.ctx.model
+        preds = []
+        for i in range(0, len(x), self.forward_batch):
+            z = model(x[i:i + self.forward_batch])
+            preds.append((z[:, 0] > 0).long() if z.shape[1] == 1 else z.argmax(1))
+        return torch.cat(preds)
+
+    def explain(self, x: torch.Tensor, target: torch.Tensor | None = None, ctx: ExplainContext | None = None
+                ) -> torch.Tensor:
+        """Re-explain ``x`` with the same method and parameters (optionally with another model's ctx)."""
+        if self.explain_fn is None:
+            raise NotApplicable("this metric re-explains inputs, but no explanation function was given")
+        t = self.target if target is None else target
+        if len(t) != len(x):  # K perturbations of the N samples stacked step-major, as in ``output``
+            t = t.repeat(len(x) // len(t))
+        return self.explain_fn(x, t, ctx=ctx)
+
+    def with_model(self, model: nn.Module) -> ExplainContext:
+        """A copy of the explain context around another model (randomisation checks)."""
+        return replace(self.ctx, model=model, extras=dict(self.ctx.extras))
+
+    def generator(self, salt: str = "") -> torch.Generator:
+        """A generator seeded by the seed, the sample ids and ``salt``: reruns give the same draws."""
+        key = zlib.crc32(("|".join(self.sample_ids or []) + "#" + salt).encode())
+        g = torch.Generator(device="cpu")
+        g.manual_seed(self.seed * 1_000_003 + key)
+        return g
+
+    def subset(self, idx: torch.Tensor | np.ndarray | list[int]) -> "MetricInputs":
+        """The same inputs restricted to some samples (``population`` and masks follow)."""
+        idx_t = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=self.x.device)
+        pick = lambda t: None if t is None else t[idx_t]  # noqa: E731
+        ids = [self.sample_ids[i] for i in idx_t.tolist()]
+        pop = None if self.population is None else [p[idx_t] for p in self.population]
+        return replace(self, x=self.x[idx_t], a=self.a[idx_t], target=self.target[idx_t], label=self.label[idx_t],
+                       sample_ids=ids, masks=pick(self.masks), pwm=pick(self.pwm), population=pop)
+
+
+@dataclass
+class MetricResult:
+    metric: str
+    family: str
+    direction: str
+    scope: str
+    scores: np.ndarray  # (N,) for sample scope, (1,) for set scope
+    reasons: list[str | None]
+    params: dict[str, Any]
+    seconds: float
+    se: np.ndarray | None = None
+    curves: np.ndarray | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mean(self) -> float:
+        s = self.scores[np.isfinite(self.scores)]
+        return float(s.mean()) if len(s) else float("nan")
+
+
+def _as_np(v) -> np.ndarray:
+    if isinstance(v, torch.Tensor):
+        return v.detach().double().cpu().numpy()
+    return np.asarray(v, dtype=np.float64)
+
+
+def invalid_attributions(a: torch.Tensor) -> list[str | None]:
+    """Per sample: why its attribution cannot be scored (non-finite, all zero), or None."""
+    flat = a.reshape(len(a), -1)
+    finite = torch.isfinite(flat).all(dim=1).tolist()
+    nonzero = (flat.abs().amax(dim=1) > 0).tolist() if len(a) else []
+    return [None if f and z else ("attribution has NaN or infinite values" if not f else "attribution is all zero")
+            for f, z in zip(finite, nonzero)]
+
+
+def missing_ground_truth(spec: MetricSpec, inp: MetricInputs) -> str | None:
+    need = spec.ground_truth
+    if need is None:
+        return None
+    have = {"masks": inp.masks, "pwm": inp.pwm, "feature_sets": inp.feature_sets}[need]
+    if have is None or (need == "feature_sets" and not len(have)):
+        what = {"masks": "lesion masks", "pwm": "planted-motif PWMs", "feature_sets": "known informative genes"}[need]
+        return f"needs {what} as ground truth; this dataset has none"
+    return None
+
+
+def not_applicable_reason(spec: MetricSpec, inp: MetricInputs) -> str | None:
+    if inp.modality not in spec.modalities:
+        return f"{spec.name} does not apply to {inp.modality} data (applies to {', '.join(sorted(spec.modalities))})"
+    if spec.needs_conv and not inp.ctx.has_conv:
+        return f"{spec.name} needs a convolutional model"
+    return missing_ground_truth(spec, inp)
+
+
+def applicable_metrics(inp_or_modality: MetricInputs | str, has_gt: set[str] | None = None) -> list[str]:
+    """Metric names that apply: by modality, and by the ground truth at hand when ``has_gt`` is given."""
+    modality = inp_or_modality if isinstance(inp_or_modality, str) else inp_or_modality.modality
+    return [s.name for s in METRICS.values() if modality in s.modalities
+            and (has_gt is None or s.ground_truth is None or s.ground_truth in has_gt)]
+
+
+def _nan_result(spec: MetricSpec, n: int, reason: str, params: dict) -> MetricResult:
+    k = n if spec.scope == "sample" else 1
+    return MetricResult(spec.name, spec.family, spec.direction, spec.scope, np.full(k, np.nan), [reason] * k,
+                        params, 0.0)
+
+
+def compute_metric(name: str, inp: MetricInputs, *, strict: bool = False, **overrides: Any) -> MetricResult:
+    """Run metric ``name`` on ``inp``; never raises for data it cannot score (NaN + reason instead).
+
+    ``strict=True`` re-raises unexpected exceptions (tests); user mistakes (unknown parameter names) raise.
+    """
+    spec = METRICS.get(name)
+    params = spec.params_for(inp.modality, overrides)
+    reason = not_applicable_reason(spec, inp)
+    if reason:
+        return _nan_result(spec, inp.n, reason, params)
+    bad = invalid_attributions(inp.a)
+    ok = [i for i, b in enumerate(bad) if b is None]
+    if spec.scope == "set" and len(ok) < 2:
+        return _nan_result(spec, inp.n, "fewer than two valid attribution maps", params)
+    if not ok:
+        return _nan_result(spec, inp.n, bad[0] or "no samples", params)
+    run = inp if len(ok) == inp.n else inp.subset(ok)
+    t0 = time.perf_counter()
+    try:
+        out = spec.fn(run, **params)
+    except (NotApplicable, XaiError) as e:
+        return _nan_result(spec, inp.n, str(e), params)
+    except Exception as e:  # a metric failing on odd data must not end an evaluation
+        if strict:
+            raise
+        return _nan_result(spec, inp.n, f"{type(e).__name__}: {e}", params)
+    seconds = time.perf_counter() - t0
+    if not isinstance(out, MetricOutput):
+        out = MetricOutput(out)
+    scores = _as_np(out.scores).reshape(-1)
+    reasons = list(out.reasons) if out.reasons is not None else [None] * len(scores)
+    reasons = [r if (r is not None or np.isfinite(s)) else "metric undefined for this sample"
+               for r, s in zip(reasons, scores)]
+    curves = None if out.curves is None else _as_np(out.curves)
+    if spec.scope == "set":
+        se = None if out.se is None else np.array([float(out.se)])
+        return MetricResult(spec.name, spec.family, spec.direction, "set", scores[:1], reasons[:1], params, seconds,
+                            se=se, extras=out.extras)
+    if len(ok) < inp.n:  # put the valid samples' scores back among the invalid ones
+        full = np.full(inp.n, np.nan)
+        full[ok] = scores
+        full_reasons = list(bad)
+        for j, i in enumerate(ok):
+            full_reasons[i] = reasons[j]
+        if curves is not None:
+            c = np.full((inp.n, curves.shape[1]), np.nan)
+            c[ok] = curves
+            curves = c
+        scores, reasons = full, full_reasons
+    return MetricResult(spec.name, spec.family, spec.direction, "sample", scores, reasons, params, seconds,
+                        curves=curves, extras=out.extras)
+
+
+def estimate_metric_cost(name: str, inp: MetricInputs | None, modality: str, n: int,
+                         explain_cost: tuple[float, float] = (1.0, 1.0), **overrides: Any) -> dict[str, float]:
+    """Forward and backward passes for ``n`` samples: the metric's own forwards plus its re-explanations
+    priced at the method's (forward, backward) cost per sample."""
+    spec = METRICS.get(name)
+    c = spec.cost(spec.params_for(modality, overrides), inp)
+    fwd = c.get("forward", 0.0) + c.get("explain", 0.0) * explain_cost[0]
+    bwd = c.get("explain", 0.0) * explain_cost[1]
+    return {"forward": fwd * n, "backward": bwd * n, "explain_calls": c.get("explain", 0.0) * n}

@@ -1,0 +1,233 @@
+"""Perturbation machinery shared by the faithfulness metrics: baselines, units, relevance per unit, masks.
+
+A *unit* is what one perturbation removes together: a gene (expression), a pixel with all its channels
+(image), a position with all 4 nucleotide channels (sequence). Masks are (..., N, U) booleans over units;
+``unit_view`` broadcasts them onto inputs. Perturbed inputs of K steps are stacked step-major (K*N rows:
+step 0's samples, then step 1's, ...) and evaluated by ``MetricInputs.output`` in one batched call.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import NotApplicable, UnknownChoice
+from ..explainers.postprocess import pool_channels
+from ..registry import Registry
+from .base import ALL, MetricInputs
+
+BaselineFn = Callable[[torch.Tensor, MetricInputs, torch.Generator, "float | None"], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    fn: BaselineFn  # (x, inp, generator, knob) -> replacement values broadcastable to x
+    modalities: frozenset[str]
+    description: str
+
+
+BASELINES: Registry[Baseline] = Registry("perturbation baseline")
+
+
+def _baseline(name: str, description: str, modalities: tuple[str, ...] = ALL):
+    return BASELINES.decorator(name, lambda fn: Baseline(fn, frozenset(modalities), description))
+
+
+@_baseline("mean", "each input's own scalar mean over all its features and channels (Quantus 'mean'), "
+                   "computed once on the unperturbed input")
+def _mean(x, inp, g, knob):
+    return x.mean(dim=tuple(range(1, x.ndim)), keepdim=True)
+
+
+@_baseline("zero", "zeros")
+def _zero(x, inp, g, knob):
+    return torch.zeros_like(x)
+
+
+@_baseline("train_mean", "the training-set mean input (0 for standardised expression data)")
+def _train_mean(x, inp, g, knob):
+    return inp.ctx.train_mean.to(device=x.device, dtype=x.dtype)[None]
+
+
+@_baseline("blur", "a gaussian-blurred copy of the image (knob: sigma in pixels, default 3)", ("image",))
+def _blur(x, inp, g, knob):
+    return gaussian_blur(x, 3.0 if knob is None else float(knob))
+
+
+@_baseline("uniform", "0.25 at each nucleotide of a replaced position (no base preferred)", ("sequence",))
+def _uniform(x, inp, g, knob):
+    return torch.full_like(x, 1.0 / x.shape[1])
+
+
+@_baseline("dinuc_shuffle", "a dinucleotide-shuffled copy of each sequence (Altschul-Erickson), seeded",
+           ("sequence",))
+def _dinuc(x, inp, g, knob):
+    return dinuc_shuffle(x, g)
+
+
+@_baseline("uniform_noise", "the input plus uniform noise in [-b, b] (Quantus uniform_noise; knob b, default 0.02)")
+def _uniform_noise(x, inp, g, knob):
+    b = 0.02 if knob is None else float(knob)
+    noise = (torch.rand(x.shape, generator=g) * 2 - 1) * b
+    return x + noise.to(device=x.device, dtype=x.dtype)
+
+
+def make_baseline(name: str, inp: MetricInputs, x: torch.Tensor | None = None, knob: float | None = None,
+                  salt: str = "") -> torch.Tensor:
+    """Replacement values with the shape of ``x`` (default ``inp.x``); random baselines are seeded."""
+    spec = BASELINES.get(name)
+    if inp.modality not in spec.modalities:
+        valid = [n for n, b in zip(BASELINES.names(), BASELINES.values()) if inp.modality in b.modalities]
+        raise NotApplicable(f"baseline '{name}' does not apply to {inp.modality} data; valid: {', '.join(valid)}")
+    x = inp.x if x is None else x
+    b = spec.fn(x, inp, inp.generator(f"baseline:{name}:{salt}"), knob)
+    return b.to(device=x.device, dtype=x.dtype).expand_as(x)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable gaussian blur of (N, C, H, W) images, reflect padding, radius ceil(3 sigma)."""
+    if sigma <= 0:
+        return x.clone()
+    r = max(1, min(math.ceil(3 * sigma), min(x.shape[-2:]) - 1))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    y = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(F.pad(y, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def dinuc_shuffle(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Dinucleotide-preserving shuffle of one-hot sequences (N, 4, L) (Altschul & Erickson 1985).
+
+    Each sequence is an Eulerian path in the multigraph of its dinucleotides. Per vertex (nucleotide) a
+    random *last* out-edge is drawn until these last edges form a tree towards the final nucleotide
+    (rejection, cheap with 4 vertices); the other out-edges are put in random order, and the walk from
+    the first nucleotide follows them. Dinucleotide counts and the first and last nucleotide are kept.
+    Vectorised over sequences; the walk loops over the L positions. Assumes one-hot input (argmax is used).
+    """
+    n, c, length = x.shape
+    if length < 3:
+        return x.clone()
+    tok = x.argmax(1).cpu()
+    src, dst, last = tok[:, :-1], tok[:, 1:], tok[:, -1]
+    keys = torch.zeros(n, length - 1)
+    todo = torch.arange(n)
+    while len(todo):
+        k = torch.rand(len(todo), length - 1, generator=g)
+        s, d, lst = src[todo], dst[todo], last[todo]
+        best = torch.full((len(todo), c), -1.0).scatter_reduce(1, s, k, "amax")
+        is_last = k == best.gather(1, s)
+        dest = torch.full((len(todo), c + 1), -1, dtype=torch.long)
+        dest.scatter_(1, torch.where(is_last, s, c), d)  # column c collects the non-last edges, dropped
+        dest = dest[:, :c]
+        p = torch.arange(c).expand(len(todo), c).clone()
+        p = torch.where(best >= 0, p, lst[:, None])  # vertices without out-edges count as done
+        for _ in range(c):
+            p = torch.where(p == lst[:, None], p, dest.gather(1, p.clamp(min=0)))
+        ok = (p == lst[:, None]).all(1)
+        keys[todo[ok]] = torch.where(is_last, 2.0, k)[ok]
+        todo = todo[~ok]
+    order = torch.argsort(src * 4 + keys, dim=1)  # edges grouped by source, random order, last edge last
+    next_pos = order + 1
+    counts = torch.zeros(n, c, dtype=torch.long).scatter_add_(1, src, torch.ones_like(src))
+    offsets = torch.cumsum(counts, 1) - counts
+    used = torch.zeros(n, c, dtype=torch.long)
+    cur = torch.zeros(n, 1, dtype=torch.long)
+    out = torch.empty_like(tok)
+    out[:, 0] = tok[:, 0]
+    for j in range(1, length):
+        v = tok.gather(1, cur)
+        cur = next_pos.gather(1, offsets.gather(1, v) + used.gather(1, v))
+        used.scatter_add_(1, v, torch.ones_like(v))
+        out[:, j] = tok.gather(1, cur)[:, 0]
+    return F.one_hot(out, c).permute(0, 2, 1).to(device=x.device, dtype=x.dtype)
+
+
+# -- units ---------------------------------------------------------------------------------------------
+def n_units(shape: tuple[int, ...] | torch.Size, modality: str) -> int:
+    """Units of one input of ``shape`` (no batch dimension): pixels, positions or genes."""
+    return math.prod(shape[1:]) if modality in ("image", "sequence") else math.prod(shape)
+
+
+def unit_relevance(a: torch.Tensor, x: torch.Tensor | None, modality: str, pooling: str = "sum",
+                   dna_score: str = "observed", abs: bool = False) -> torch.Tensor:
+    """One relevance per unit, (N, U): images channel-pooled, DNA the attribution at the observed
+    nucleotide ``(a*x).sum(1)`` ("observed") or the sum over the 4 channels ("sum"); ``abs`` after that."""
+    if modality == "image":
+        r = pool_channels(a, pooling).reshape(len(a), -1)
+    elif modality == "sequence":
+        if dna_score not in ("observed", "sum"):
+            raise UnknownChoice("DNA position score", dna_score, ["observed", "sum"])
+        if dna_score == "observed" and x is None:
+            raise NotApplicable("the observed-nucleotide score needs the input sequences")
+        r = (a * x).sum(1) if dna_score == "observed" else a.sum(1)
+    else:
+        r = a.reshape(len(a), -1)
+    return r.abs() if abs else r
+
+
+def unit_view(mask: torch.Tensor, x_shape: tuple[int, ...] | torch.Size, modality: str) -> torch.Tensor:
+    """(..., N, U) unit mask -> broadcastable to (..., N, *x_shape[1:]) (channels of a unit together)."""
+    lead = mask.shape[:-1]
+    if modality in ("image", "sequence"):
+        return mask.reshape(*lead, 1, *x_shape[2:])
+    return mask.reshape(*lead, *x_shape[1:])
+
+
+def order_units(r: torch.Tensor, descending: bool = True) -> torch.Tensor:
+    """Unit indices sorted by relevance, (N, U); ties keep index order (stable)."""
+    return torch.sort(r, dim=1, descending=descending, stable=True).indices
+
+
+def inverse_permutation(order: torch.Tensor) -> torch.Tensor:
+    """Position of each unit in ``order`` (N, U)."""
+    pos = torch.empty_like(order)
+    return pos.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
+
+
+def steps_from_order(order: torch.Tensor, per_step: int) -> torch.Tensor:
+    """The 0-based step at which each unit is removed when ``per_step`` units go per step, (N, U)."""
+    return inverse_permutation(order) // per_step
+
+
+def cumulative_masks(step_of_unit: torch.Tensor, k0: int, k1: int) -> torch.Tensor:
+    """Masks after steps k0..k1-1 of a cumulative removal, (k1-k0, N, U): unit removed iff its step <= k."""
+    ks = torch.arange(k0, k1, device=step_of_unit.device)
+    return step_of_unit[None] <= ks[:, None, None]
+
+
+def stacked_outputs(inp: MetricInputs, base: torch.Tensor, masks: Callable[[int, int], torch.Tensor], n_masks: int,
+                    kind: str = "probability") -> torch.Tensor:
+    """Model output on ``n_masks`` perturbations of every sample, (N, n_masks).
+
+    ``masks(k0, k1)`` returns the unit masks k0..k1-1, shape (k1-k0, N, U); masked units take ``base``.
+    Masks are built in chunks of about 4 * ``inp.forward_batch`` stacked inputs (at least one step of all
+    N samples), so memory follows that knob; ``inp.output`` evaluates ``forward_batch`` inputs at a time.
+    """
+    x, n = inp.x, inp.n
+    per = max(1, (4 * inp.forward_batch) // max(n, 1))
+    outs = []
+    for k0 in range(0, n_masks, per):
+        m = masks(k0, min(n_masks, k0 + per))
+        xs = torch.where(unit_view(m, x.shape, inp.modality), base, x).reshape(-1, *x.shape[1:])
+        outs.append(inp.output(xs, kind=kind).reshape(len(m), n))
+    return torch.cat(outs).T if outs else torch.zeros(n, 0, device=x.device)
+
+
+def removal_curve(inp: MetricInputs, base: torch.Tensor, step_of_unit: torch.Tensor, n_steps: int,
+                  kind: str = "probability") -> torch.Tensor:
+    """f(x_k) after each of the first ``n_steps`` cumulative removal steps, (N, n_steps)."""
+    return stacked_outputs(inp, base, lambda k0, k1: cumulative_masks(step_of_unit, k0, k1), n_steps, kind)
+
+
+def units_for_cost(params: dict, inp: MetricInputs | None) -> int:
+    """Units per input for cost estimates. Without inputs: a typical size (64x64 images, 200-long DNA,
+    2,000 genes), the modality read from the params (only images have ``pooling``, only DNA ``dna_score``)
+    because cost callbacks are not told the modality."""
+    if inp is not None:
+        return n_units(tuple(inp.x.shape[1:]), inp.modality)
+    return 4096 if "pooling" in params else 200 if "dna_score" in params else 2000

@@ -1,0 +1,361 @@
+"""The evaluation grid: dataset x model x explainer x metric, resumable through the results store.
+
+Attributions are computed once per (dataset, checkpoint, method, parameters, sample) and reused by every
+metric; scores are written per batch, so an interrupted run resumes where it stopped and a finished cell
+is never recomputed. ``progress(event)`` receives dicts (``{"stage": "explain"|"metric", ...}``) that the
+CLI turns into progress bars and the dashboard into ``st.progress``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .errors import XaiError
+from .provenance import now, package_versions
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class EvalConfig:
+    dataset: str
+    model: str | None = None
+    methods: str | list[str] = "all"
+    metrics: str | list[str] = "all"
+    n: int = 32
+    split: str = "test"
+    only_correct: bool = True  # the studies evaluate correctly classified samples only
+    classes: list[int] | None = None  # None: all classes; sequence data defaults to the motif class (1)
+    output: str = "logit"  # what the explainers explain
+    batch_size: int = 32  # samples per metric call: the memory knob
+    forward_batch: int = 256  # inputs per forward pass inside a metric
+    explain_batch: int = 32
+    seed: int = 0
+    method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metric_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    device: str = "cpu"
+    population_seeds: int = 0  # extra models of the same architecture (seeds 1..K) for ranking stability
+    population_epochs: int | None = None  # cap their training epochs (None: the architecture's recipe)
+
+
+@dataclass
+class Plan:
+    """What a run will do and what it costs, known before any work starts."""
+
+    config: EvalConfig
+    sample_idx: np.ndarray
+    methods: list[str]
+    metrics: list[str]
+    cost: pd.DataFrame  # method, metric ("(explain)" for the attribution itself), forward, backward
+    notes: list[str]
+
+    @property
+    def total_forward(self) -> float:
+        return float(self.cost["forward"].sum())
+
+    @property
+    def total_backward(self) -> float:
+        return float(self.cost["backward"].sum())
+
+    def describe(self) -> str:
+        c = self.config
+        lines = [f"{len(self.methods)} methods x {len(self.metrics)} metrics on {len(self.sample_idx)} samples of "
+                 f"{c.dataset}: about {self.total_forward:,.0f} forward and {self.total_backward:,.0f} backward "
+                 f"passes (before reuse of stored results)"]
+        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+
+
+class Evaluation:
+    """One dataset and model: plan, then run every (method, metric) cell missing from the store."""
+
+    def __init__(self, config: EvalConfig, store):
+        from models import load_model
+
+        from .data import load_dataset
+        from .explainers import make_context
+
+        self.config, self.store = config, store
+        torch.manual_seed(config.seed)
+        self.ds = load_dataset(config.dataset)
+        self.model, self.model_meta = load_model(config.dataset, config.model, device=config.device)
+        self.model_name = config.model or self.model_meta.get("arch", "model")
+        self.ctx = make_context(self.model, self.ds, seed=config.seed, output=config.output)
+        self.dataset_fp = self.ds.fingerprint()
+        self.model_hash = self.model_meta["checkpoint_hash"]
+        self._notes: list[str] = []
+
+    # -- planning ----------------------------------------------------------------------------
+    def select_samples(self) -> tuple[np.ndarray, list[str]]:
+        c, ds, notes = self.config, self.ds, []
+        idx = {"test": ds.test_idx, "train": ds.train_idx, "all": np.arange(len(ds))}.get(c.split)
+        if idx is None:
+            raise XaiError(f"unknown split '{c.split}'; valid choices: test, train, all")
+        classes = c.classes
+        if classes is None and ds.modality == "sequence" and ds.ground_truth is not None:
+            classes = [1]
+            notes.append("sequence data: only sequences with planted motifs (class 1) are evaluated, as in the study")
+        if classes is not None:
+            idx = idx[np.isin(ds.y[idx], classes)]
+        if c.only_correct:
+            pred = self._predict(idx)
+            keep = pred == ds.y[idx]
+            if (~keep).any():
+                notes.append(f"{int((~keep).sum())} of {len(idx)} candidate samples are misclassified and skipped "
+                             f"(pass --include-misclassified to keep them)")
+            idx = idx[keep]
+        if c.n <= 0:
+            raise XaiError("--n must be a positive number of samples")
+        if len(idx) == 0:
+            raise XaiError(f"no samples left to evaluate on {ds.name} (split {c.split}, classes {classes}); "
+                           f"try --include-misclassified or another split")
+        return idx[: c.n], notes
+
+    def _predict(self, idx: np.ndarray) -> np.ndarray:
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(idx), 512):
+                z = self.model(torch.as_tensor(self.ds.X[idx[i:i + 512]], device=self.ctx.device))
+                out.append(((z[:, 0] > 0).long() if z.shape[1] == 1 else z.argmax(1)).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    def resolve_metrics(self) -> list[str]:
+        from .metrics import METRICS, applicable_metrics
+
+        spec = self.config.metrics
+        if spec == "all" or spec == ["all"]:
+            gt = self.ds.ground_truth
+            have = set()
+            if gt is not None:
+                have |= {k for k, v in (("masks", gt.masks), ("pwm", gt.pwm), ("feature_sets", gt.feature_sets))
+                         if v is not None and (k != "feature_sets" or len(v))}
+            names = applicable_metrics(self.ds.modality, have)
+            names = [m for m in names if not (METRICS.get(m).needs_conv and not self.ctx.has_conv)]
+            if self.config.population_seeds <= 0:
+                skipped = [m for m in names if METRICS.get(m).population]
+                if skipped:
+                    self._notes.append(f"{', '.join(skipped)} skipped: it needs models of other training seeds "
+                                       f"(pass --population-seeds K)")
+                names = [m for m in names if m not in skipped]
+            return names
+        names = [m.strip() for m in (spec.split(",") if isinstance(spec, str) else spec) if m.strip()]
+        for m in names:
+            METRICS.get(m)  # unknown names fail now, listing the valid ones
+        return names
+
+    def plan(self) -> Plan:
+        from .explainers import EXPLAINERS, estimate_cost, resolve_methods
+        from .metrics import METRICS, estimate_metric_cost
+
+        idx, notes = self.select_samples()
+        self._notes = notes
+        methods = resolve_methods(self.config.methods, self.ctx)
+        metrics = self.resolve_metrics()
+        for m, p in self.config.method_params.items():
+            EXPLAINERS.get(m).params_for(self.ds.modality, p)
+        for m, p in self.config.metric_params.items():
+            METRICS.get(m).params_for(self.ds.modality, p)
+        rows = []
+        for method in methods:
+            ec = estimate_cost(method, self.ctx, 1, **self.config.method_params.get(method, {}))
+            per = (ec["forward"], ec["backward"])
+            rows.append({"method": method, "metric": "(explain)", "forward": per[0] * len(idx),
+                         "backward": per[1] * len(idx)})
+            for metric in metrics:
+                mc = estimate_metric_cost(metric, None, self.ds.modality, len(idx), per,
+                                          **self.config.metric_params.get(metric, {}))
+                rows.append({"method": method, "metric": metric, "forward": mc["forward"], "backward": mc["backward"]})
+        return Plan(self.config, idx, methods, metrics, pd.DataFrame(rows), notes)
+
+    # -- a population of models (training seeds) ------------------------------------------------
+    def population_models(self, progress: Progress | None = None) -> list[tuple[str, "torch.nn.Module", str]]:
+        """(name, model, checkpoint hash) of seeds 1..K, trained once and cached as safetensors."""
+        from models import load_checkpoint, save_checkpoint, train_model
+        from models.checkpoints import checkpoint_hash
+
+        from .data import cache_dir
+
+        c = self.config
+        arch, kwargs = self.model_meta["arch"], self.model_meta.get("arch_kwargs") or {}
+        out = []
+        for seed in range(1, c.population_seeds + 1):
+            tag = f"e{c.population_epochs}" if c.population_epochs else "full"
+            path = cache_dir() / "models" / f"{self.ds.name}-{self.dataset_fp}__{arch}__seed{seed}__{tag}.safetensors"
+            if not path.exists():
+                if progress:
+                    progress({"stage": "train", "method": f"{arch} seed {seed}", "done": 0, "total": 1})
+                recipe = {"epochs": c.population_epochs} if c.population_epochs else {}
+                model, report = train_model(self.ds, arch, seed=seed, arch_kwargs=kwargs, **recipe)
+                save_checkpoint(model, path, {"arch": arch, "arch_kwargs": kwargs, "input_shape": list(self.ds.input_shape),
+                                              "n_classes": self.ds.n_classes, "dataset": self.ds.name,
+                                              "dataset_fingerprint": self.dataset_fp, **report.to_dict()})
+            model, meta = load_checkpoint(path, device=c.device)
+            out.append((f"{arch}-seed{seed}", model, checkpoint_hash(path)))
+        return out
+
+    def population_attributions(self, method: str, idx: np.ndarray, progress: Progress | None = None
+                                ) -> list[torch.Tensor] | None:
+        """The same samples explained by ``method`` on every population model (stored like any attribution)."""
+        if self.config.population_seeds <= 0:
+            return None
+        if not hasattr(self, "_population"):
+            self._population = self.population_models(progress)
+        maps = []
+        for name, model, mhash in self._population:
+            sub = Evaluation.__new__(Evaluation)
+            sub.__dict__.update(self.__dict__)
+            sub.model, sub.model_hash, sub.model_name = model, mhash, name
+            sub.ctx = dataclasses.replace(self.ctx, model=model, extras={})
+            maps.append(sub.attributions(method, idx, progress))
+        return maps
+
+    # -- running -----------------------------------------------------------------------------
+    def _provenance(self, **extra) -> dict[str, Any]:
+        c = self.config
+        return {"created": now(), "versions": package_versions(), "seed": c.seed, "output": c.output,
+                "dataset_params": self.ds.params, "model": {k: self.model_meta.get(k) for k in
+                                                             ("arch", "arch_kwargs", "checkpoint_hash", "path", "seed")},
+                "config": {k: v for k, v in asdict(c).items() if k not in ("method_params", "metric_params")}, **extra}
+
+    def _method_params(self, method: str) -> dict[str, Any]:
+        from .explainers import EXPLAINERS
+
+        return EXPLAINERS.get(method).params_for(self.ds.modality, self.config.method_params.get(method, {}))
+
+    def _metric_params(self, spec) -> dict[str, Any]:
+        """The metric's parameters as stored: population metrics also key on the population used."""
+        p = spec.params_for(self.ds.modality, self.config.metric_params.get(spec.name, {}))
+        if spec.population:
+            p = {**p, "population_seeds": self.config.population_seeds,
+                 "population_epochs": self.config.population_epochs}
+        return p
+
+    def attributions(self, method: str, idx: np.ndarray, progress: Progress | None = None) -> torch.Tensor:
+        """The stored maps of ``method`` for ``idx``; missing ones are computed per batch and stored."""
+        from .explainers import explain
+        from .explainers.control import combine, components
+
+        ids = [self.ds.sample_ids[i] for i in idx]
+        params = self._method_params(method)
+        key = dict(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method, method_params=params,
+                   output=self.config.output)
+        arr, missing = self.store.get_attributions(sample_ids=ids, **key)
+        if arr is not None:
+            if progress:
+                progress({"stage": "explain", "method": method, "done": len(ids), "total": len(ids), "cached": True})
+            return torch.as_tensor(arr, device=self.ctx.device)
+        missing_set = set(missing)
+        todo = [i for i, sid in zip(idx, ids) if sid in missing_set]
+        done = len(ids) - len(todo)
+        bs = self.config.explain_batch
+        for b in range(0, len(todo), bs):
+            bidx = np.asarray(todo[b:b + bs])
+            x = torch.as_tensor(self.ds.X[bidx], device=self.ctx.device)
+            y = torch.as_tensor(self.ds.y[bidx], device=self.ctx.device)
+            t0 = time.perf_counter()
+            comps = components(params["methods"]) if method == "aggregate" else []
+            if comps and not any(self.config.method_params.get(cm) for cm in comps):
+                maps = [self.attributions(cm, bidx) for cm in comps]  # reuse (and store) the components
+                attr = combine(maps, params["normalisation"])
+            else:
+                attr = explain(self.ctx, x, y, method, batch_size=bs, **self.config.method_params.get(method, {})
+                               ).attributions
+            secs = time.perf_counter() - t0
+            self.store.put_attributions(dataset=self.ds.name, model=self.model_name, sample_ids=[self.ds.sample_ids[i] for i in bidx],
+                                        attributions=attr.detach().cpu().numpy().astype(np.float32),
+                                        targets=self.ds.y[bidx], seconds=secs,
+                                        provenance=self._provenance(kind="attribution", params=params), **key)
+            done += len(bidx)
+            if progress:
+                progress({"stage": "explain", "method": method, "done": done, "total": len(ids), "cached": False})
+        arr, missing = self.store.get_attributions(sample_ids=ids, **key)
+        if arr is None:
+            raise RuntimeError(f"attributions of {method} missing after computing them: {missing[:3]}")
+        return torch.as_tensor(arr, device=self.ctx.device)
+
+    def run(self, plan: Plan | None = None, progress: Progress | None = None) -> pd.DataFrame:
+        """Compute every missing cell of the plan; returns the tidy scores of the plan's cells."""
+        from .metrics import METRICS, build_inputs, compute_metric
+
+        plan = plan or self.plan()
+        idx = plan.sample_idx
+        ids = [self.ds.sample_ids[i] for i in idx]
+        for method in plan.methods:
+            a_all = self.attributions(method, idx, progress)
+            params = self._method_params(method)
+            flat = a_all.reshape(len(a_all), -1)
+            norms = flat.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            global_attr = (flat / norms).sum(0).reshape(a_all.shape[1:])
+            global_observed = None
+            if self.ds.modality == "sequence":  # per position, at the observed nucleotide of each sequence
+                x_all = torch.as_tensor(self.ds.X[idx], device=a_all.device)
+                global_observed = ((a_all * x_all).sum(1) / norms).sum(0)
+            population = self.population_attributions(method, idx, progress)
+            for metric in plan.metrics:
+                spec = METRICS.get(metric)
+                mparams = self._metric_params(spec)
+                key = dict(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method,
+                           method_params=params, output=self.config.output, metric=metric, metric_params=mparams)
+                want = ["*"] if spec.scope == "set" else ids
+                missing = set(self.store.missing_scores(sample_ids=want, **key))
+                if not missing:
+                    if progress:
+                        progress({"stage": "metric", "method": method, "metric": metric, "done": len(want),
+                                  "total": len(want), "cached": True})
+                    continue
+                pos = [k for k, sid in enumerate(ids) if spec.scope == "set" or sid in missing]
+                step = len(pos) if spec.scope == "set" else self.config.batch_size
+                for b in range(0, len(pos), step):
+                    sel = np.asarray(pos[b:b + step])
+                    pop = None if population is None else [p[sel] for p in population]
+                    inp = build_inputs(self.ds, self.ctx, idx[sel], a_all[sel], method, params, population=pop,
+                                       forward_batch=self.config.forward_batch, explain_batch=self.config.explain_batch,
+                                       seed=self.config.seed)
+                    inp.extras["global_attr"] = global_attr
+                    if global_observed is not None:
+                        inp.extras["global_attr_observed"] = global_observed
+                    res = compute_metric(metric, inp, **self.config.metric_params.get(metric, {}))
+                    sids = ["*"] if spec.scope == "set" else inp.sample_ids
+                    self.store.put_scores(dataset=self.ds.name, model=self.model_name, family=spec.family,
+                                          direction=spec.direction, sample_ids=sids, scores=res.scores,
+                                          reasons=res.reasons, seconds=res.seconds, se=res.se, curves=res.curves,
+                                          provenance=self._provenance(kind="score", seconds=res.seconds), **key)
+                    if progress:
+                        progress({"stage": "metric", "method": method, "metric": metric,
+                                  "done": min(b + step, len(pos)), "total": len(pos), "cached": False})
+        return self.scores(plan)
+
+    def scores(self, plan: Plan) -> pd.DataFrame:
+        """The tidy scores of the plan's cells, read back from the store (one row per sample or '*')."""
+        from .metrics import METRICS
+        from .store import params_key
+
+        frame = self.store.scores_frame(dataset=self.ds.name, methods=plan.methods, metrics=plan.metrics)
+        frame = frame[frame["model_hash"] == self.model_hash]
+        ids = set(self.ds.sample_ids[i] for i in plan.sample_idx) | {"*"}
+        frame = frame[frame["sample"].isin(ids)]
+        keep = []
+        for method in plan.methods:
+            mk = params_key(self._method_params(method))
+            for metric in plan.metrics:
+                xk = params_key(self._metric_params(METRICS.get(metric)))
+                keep.append((method, mk, metric, xk))
+        keys = pd.MultiIndex.from_tuples(keep, names=["method", "method_key", "metric", "metric_key"])
+        sel = pd.MultiIndex.from_frame(frame[["method", "method_key", "metric", "metric_key"]]).isin(keys)
+        out = frame[sel].copy()
+        out["model"] = self.model_name
+        return out.reset_index(drop=True)
+
+
+def ranking_input(scores: pd.DataFrame) -> pd.DataFrame:
+    """Scores restricted to metrics that take part in rankings (not e.g. PGR's random reference)."""
+    from .metrics import METRICS
+
+    ranked = [m for m in scores["metric"].unique() if m in METRICS and METRICS.get(m).in_ranking]
+    return scores[scores["metric"].isin(ranked)]
