@@ -11,12 +11,20 @@ from xai_core.runner import EvalConfig, Evaluation
 from xai_core.store import ResultStore
 
 CALLS: list[tuple[str, int]] = []
+FLAKY = {"fail": True}
 
 if "test_count_l1" not in METRICS:  # test-only metrics that count their calls
     @register_metric("test_count_l1", label="L1 (test)", family="complexity", direction="lower")
     def _count_l1(inp):
         CALLS.append(("l1", inp.n))
         return inp.a.abs().reshape(inp.n, -1).sum(1)
+
+    @register_metric("test_flaky", label="fails once (test)", family="complexity", direction="lower")
+    def _flaky(inp):
+        CALLS.append(("flaky", inp.n))
+        if FLAKY["fail"]:
+            raise RuntimeError("boom")
+        return inp.a.abs().reshape(inp.n, -1).amax(1)
 
     @register_metric("test_count_set", label="mean (test)", family="consistency", direction="higher", scope="set")
     def _count_set(inp):
@@ -134,3 +142,12 @@ def test_cli_evaluate_bad_input_is_one_line(tmp_path, capsys, argv, message):
     rc = main(["evaluate", *argv, "--out", str(tmp_path), "--store", str(tmp_path / "s.sqlite")])
     err = capsys.readouterr().err
     assert rc == 2 and message in err and "Traceback" not in err
+
+
+def test_unexpected_failures_are_stored_as_nan_and_retried(tmp_path):
+    FLAKY["fail"] = True
+    first = _eval(tmp_path, methods="saliency", metrics="test_flaky").run()
+    assert first["score"].isna().all() and first["reason"].str.startswith("error: RuntimeError: boom").all()
+    FLAKY["fail"] = False
+    again = _eval(tmp_path, methods="saliency", metrics="test_flaky").run()
+    assert np.isfinite(again["score"]).all() and again["reason"].isna().all()

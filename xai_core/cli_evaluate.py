@@ -55,28 +55,26 @@ def _weights(items: list[str] | None) -> dict[str, float] | None:
 
 
 class _Bars:
-    """tqdm bars per stage, driven by the runner's progress events."""
+    """One progress bar over the plan's cells (each method's attributions, then each of its metrics)."""
 
-    def __init__(self):
+    def __init__(self, n_cells: int, label: str):
         from tqdm import tqdm
 
-        self.tqdm, self.bar, self.key = tqdm, None, None
+        self.bar = tqdm(total=n_cells, desc=label, unit="cell", file=sys.stderr, dynamic_ncols=True)
+        self.finished: set = set()
 
     def __call__(self, ev: dict[str, Any]) -> None:
-        key = (ev["stage"], ev["method"], ev.get("metric"))
-        if key != self.key:
-            self.close()
-            label = f"{ev['method']}" + (f" / {ev['metric']}" if ev.get("metric") else " (explain)")
-            self.bar = self.tqdm(total=ev["total"], desc=label, unit="sample", file=sys.stderr, leave=False)
-            self.key = key
-        self.bar.n = ev["done"]
-        self.bar.set_postfix_str("stored" if ev.get("cached") else "")
-        self.bar.refresh()
+        key = (ev["method"], ev.get("metric") or "(explain)")
+        self.bar.set_postfix_str(f"{key[0]} / {key[1]} {ev['done']}/{ev['total']}"
+                                 + (" (stored)" if ev.get("cached") else ""), refresh=False)
+        if ev["done"] >= ev["total"] and key not in self.finished and ev["stage"] != "train":
+            self.finished.add(key)
+            self.bar.update(1)
+        else:
+            self.bar.refresh()
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        self.bar.close()
 
 
 def _rank_and_write(scores, out: Path, args) -> None:
@@ -149,9 +147,10 @@ def cmd_evaluate(args) -> int:
             plan = ev.plan()
             print(plan.describe(), file=sys.stderr)
             if args.dry_run:
-                print(plan.cost.to_string(index=False), file=sys.stderr)
+                per = plan.cost.groupby("metric")[["forward", "backward"]].sum().sort_values("forward", ascending=False)
+                print(per.to_string(float_format=lambda v: f"{v:,.0f}"), file=sys.stderr)
                 continue
-            bars = _Bars()
+            bars = _Bars(len(plan.methods) * (1 + len(plan.metrics)), d)
             t0 = time.perf_counter()
             try:
                 frames.append(ev.run(plan, progress=bars))
@@ -223,8 +222,9 @@ def add_parsers(sub) -> None:
                        help="per-metric score distribution: normal with the standard error, or paired bootstrap")
         p.add_argument("--weight", action="append", metavar="FAMILY=W", help="family weight, e.g. robustness=0.5")
         p.add_argument("--per-family", action="store_true", help="split a family's weight among its metrics")
-        p.add_argument("--missing", choices=["drop", "worst"], default="drop",
-                       help="a metric some method could not be scored on: leave it out, or rank that method last")
+        p.add_argument("--missing", choices=["drop", "worst"], default="worst",
+                       help="a method with no score on a metric (e.g. a constant map, whose similarity is undefined): "
+                            "rank it last on that metric (default), or leave the metric out for every method")
 
     e = sub.add_parser("evaluate", help="score explanations with every applicable metric and rank the methods")
     e.add_argument("--dataset", required=True, help="a bundled dataset, a comma list, or 'all'")

@@ -31,6 +31,7 @@ import pandas as pd
 from .errors import XaiError
 
 SCHEMA_VERSION = 1
+ERROR_PREFIX = "error: "  # reasons of NaN scores that came from an unexpected exception (retried)
 _CHUNK = 800  # sample ids per "IN (...)" query; stays under SQLite's 999-variable limit
 _KEY = ("kind", "dataset_fp", "model_hash", "method", "method_key", "output", "metric", "metric_key")
 FRAME_COLUMNS = ["dataset", "model", "model_hash", "method", "method_key", "metric", "metric_key",
@@ -307,12 +308,16 @@ class ResultStore:
 
     def missing_scores(self, *, dataset_fp: str, model_hash: str, method: str, method_params: dict, output: str,
                        metric: str, metric_params: dict, sample_ids: list[str]) -> list[str]:
-        """Sample ids (in the given order) with no stored row for this cell; a NaN score counts as stored."""
+        """Sample ids (in the given order) with no stored row for this cell.
+
+        A NaN score with a reason counts as stored, except a reason starting with ``ERROR_PREFIX``: an
+        unexpected failure (a bug, not the data), which is computed again on the next run.
+        """
         ids = [str(s) for s in sample_ids]
         cell = self._cell_id(self._cell_key("scores", dataset_fp, model_hash, method, method_params, output,
                                             metric, metric_params))
-        found = {} if cell is None else self._rows("scores", cell, ids, "1")
-        return [s for s in ids if s not in found]
+        found = {} if cell is None else self._rows("scores", cell, ids, "reason")
+        return [s for s in ids if s not in found or str(found[s][0] or "").startswith(ERROR_PREFIX)]
 
     def curves(self, *, dataset_fp: str, model_hash: str, method: str, method_params: dict, output: str,
                metric: str, metric_params: dict, sample_ids: list[str]) -> np.ndarray | None:

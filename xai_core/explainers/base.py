@@ -170,11 +170,12 @@ class Explanation:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def explain(ctx: ExplainContext, x: torch.Tensor | np.ndarray, target, method: str, batch_size: int = 32,
+def explain(ctx: ExplainContext, x: torch.Tensor | np.ndarray, target, method: str, /, batch_size: int = 32,
             progress: Callable[[int], None] | None = None, **overrides: Any) -> Explanation:
     """Attribute ``method`` for inputs ``x`` and class ``target``; batches of ``batch_size`` samples.
 
-    ``progress(n_done)`` is called after each batch. The result has the input's shape.
+    ``progress(n_done)`` is called after each batch. The result has the input's shape. The first four
+    arguments are positional-only, so a method parameter may itself be called ``method`` (IG's quadrature).
     """
     spec = EXPLAINERS.get(method)
     check_applicable(spec, ctx)

@@ -300,7 +300,7 @@ def compute_metric(name: str, inp: MetricInputs, *, strict: bool = False, **over
     except Exception as e:  # a metric failing on odd data must not end an evaluation
         if strict:
             raise
-        return _nan_result(spec, inp.n, f"{type(e).__name__}: {e}", params)
+        return _nan_result(spec, inp.n, f"error: {type(e).__name__}: {e}", params)  # retried on the next run
     seconds = time.perf_counter() - t0
     if not isinstance(out, MetricOutput):
         out = MetricOutput(out)
