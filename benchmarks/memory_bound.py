@@ -57,7 +57,7 @@ def main() -> int:
     print(f"# memory bound: grain, saliency, metrics {args.metrics}")
     print("| samples | --batch-size | --forward-batch | score rows | NaN | peak RSS (MB) | seconds |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
-    for bs, fb in [(16, 128), (64, 512)]:
+    for bs, fb in [(16, 32), (64, 256)]:
         r = run(args.n, bs, fb, args.metrics)
         print(f"| {r['n']} | {bs} | {fb} | {r['rows']} | {r['nan']} | {r['peak_mb']:.0f} | {r['seconds']:.1f} |",
               flush=True)

@@ -114,9 +114,12 @@ except ImportError:
 
 
 def bench(name: str, inp, repeats: int) -> dict:
-    ours, ref = CASES[name][1]()
+    fns = CASES[name][1]()
+    ours, ref = fns[0], fns[1]
+    values = fns[2] if len(fns) > 2 else ref  # where Quantus' timed call cannot give equal values (IROF)
     o_val = np.asarray(ours(inp), dtype=float)  # warm-up, and the values compared
-    r_val = np.asarray(ref(inp), dtype=float)
+    r_val = np.asarray(values(inp), dtype=float)
+    ref(inp)
     if o_val.shape != r_val.shape:
         r_val = r_val.reshape(o_val.shape)
     diff = float(np.nanmax(np.abs(o_val - r_val))) if np.isfinite(o_val).any() else float("nan")

@@ -16,6 +16,7 @@ from tests.metric_helpers import shipped_inputs  # noqa: E402
 from xai_core.explainers.base import ExplainContext  # noqa: E402
 from xai_core.explainers.postprocess import pool_channels  # noqa: E402
 from xai_core.metrics import METRICS, MetricInputs, compute_metric, estimate_metric_cost  # noqa: E402
+from xai_core.metrics.base import auto_forward_batch  # noqa: E402
 from xai_core.metrics.perturb import (cumulative_masks, dinuc_shuffle, gaussian_blur, make_baseline,  # noqa: E402
                                       order_units, steps_from_order, unit_relevance)
 
@@ -266,7 +267,7 @@ def test_irof_vs_quantus(grain):
     try:
         r = compute_metric("irof", grain, strict=True, normalise_by_segments=False)
     finally:
-        grain.forward_batch = 256
+        grain.forward_batch = auto_forward_batch(tuple(grain.x.shape[1:]))
     assert np.abs(r.scores - q).max() < 1e-5
     n_seg = np.isfinite(r.curves).sum(1)
     np.testing.assert_allclose(compute_metric("irof", grain).scores, batched.scores / n_seg, atol=1e-9)

@@ -237,7 +237,8 @@ def add_parsers(sub) -> None:
                    help="also evaluate samples the model gets wrong (default: correct ones only, as the studies)")
     e.add_argument("--output", choices=["logit", "probability"], default="logit", help="model output explained")
     e.add_argument("--batch-size", type=int, default=32, help="samples per metric call (memory knob)")
-    e.add_argument("--forward-batch", type=int, default=256, help="inputs per forward pass inside metrics")
+    e.add_argument("--forward-batch", type=int, default=0,
+                   help="inputs per forward pass inside metrics (default: by input size, e.g. 64 for 64x64 images)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--param", action="append", metavar="METHOD.KEY=VALUE")
     e.add_argument("--metric-param", action="append", metavar="METRIC.KEY=VALUE")

@@ -35,7 +35,7 @@ class EvalConfig:
     classes: list[int] | None = None  # None: all classes; sequence data defaults to the motif class (1)
     output: str = "logit"  # what the explainers explain
     batch_size: int = 32  # samples per metric call: the memory knob
-    forward_batch: int = 256  # inputs per forward pass inside a metric
+    forward_batch: int = 0  # inputs per forward pass inside a metric; 0 = auto by input size
     explain_batch: int = 32
     seed: int = 0
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)

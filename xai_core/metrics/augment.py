@@ -32,6 +32,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ..errors import XaiError
 from ..registry import Registry
+from .ops import average_ranks
 
 
 @dataclass(frozen=True)
@@ -221,20 +222,6 @@ def _weighted_pearson(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torc
     var = (da * da).sum(dim=1) * (db * db).sum(dim=1)
     r = (da * db).sum(dim=1) / var.sqrt()
     return torch.where(var > 0, r.clamp(-1.0, 1.0), torch.full_like(r, float("nan")))
-
-
-def average_ranks(v: torch.Tensor) -> torch.Tensor:
-    """Ranks 1..P along dim 1, ties sharing their average rank (scipy ``rankdata(method="average")``)."""
-    n, p = v.shape
-    s, order = v.sort(dim=1, stable=True)
-    new = torch.ones_like(s, dtype=torch.bool)
-    new[:, 1:] = s[:, 1:] != s[:, :-1]
-    gid = new.long().cumsum(dim=1) - 1
-    pos = torch.arange(p, device=v.device).expand(n, p)
-    first = torch.full_like(pos, p).scatter_reduce(1, gid, pos, "amin")
-    last = torch.zeros_like(pos).scatter_reduce(1, gid, pos, "amax")
-    avg = (first.gather(1, gid) + last.gather(1, gid)).double() / 2.0 + 1.0
-    return torch.empty_like(avg).scatter_(1, order, avg)
 
 
 def similarity(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None, how: str = "pearson",

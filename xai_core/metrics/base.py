@@ -101,6 +101,18 @@ class MetricOutput:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+def auto_forward_batch(input_shape: tuple[int, ...], device: torch.device | str = "cpu") -> int:
+    """Rows per forward pass: about 2^18 input values on a CPU, 2^24 on a GPU (a power of two in [16, 4096]).
+
+    Measured on the shipped CNN (2 CPU threads): 3x64x64 images run faster per image in batches of 16-32
+    than of 128-256 (activations stay in cache); the small DNA and expression models hardly care.
+    """
+    elements = 1 << (24 if torch.device(device).type == "cuda" else 18)
+    numel = max(1, int(np.prod(input_shape)))
+    rows = max(16, min(4096, elements // numel))
+    return 1 << (rows.bit_length() - 1)
+
+
 @dataclass
 class MetricInputs:
     """Everything a metric may use for one batch of samples and one explanation method.
@@ -124,13 +136,15 @@ class MetricInputs:
     feature_groups: np.ndarray | None = None  # (G,) group id per feature, -1 = none
     class_names: list[str] | None = None
     population: list[torch.Tensor] | None = None  # the same samples' maps from other models (training seeds)
-    forward_batch: int = 256  # inputs per forward pass: the memory knob
+    forward_batch: int = 0  # inputs per forward pass: the memory knob; 0 = auto (``auto_forward_batch``)
     seed: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.sample_ids is None:
             self.sample_ids = [str(i) for i in range(len(self.x))]
+        if not self.forward_batch:
+            self.forward_batch = auto_forward_batch(tuple(self.x.shape[1:]), self.x.device)
 
     @property
     def n(self) -> int:

@@ -11,6 +11,7 @@ import torch
 
 from ..explainers.postprocess import pool_channels
 from .base import MetricInputs, register_metric
+from .ops import sort_values
 
 GINI_EPS = 1e-7  # Quantus Sparseness adds this to every |a| before the Gini index
 ENTROPY_EPS = 1e-12  # Quantus Complexity: -sum p log(p + 1e-12)
@@ -34,7 +35,7 @@ def _flat_abs(inp: MetricInputs, pooling: str | None) -> torch.Tensor:
 
 def gini(a: torch.Tensor, eps: float = GINI_EPS) -> torch.Tensor:
     """Gini index per row of non-negative ``a`` (N, F): sum_i (2i - F - 1) a_(i) / (F sum a), a sorted up."""
-    a = torch.sort(a + eps, dim=1).values
+    a = sort_values(a + eps, dim=1)
     n = a.shape[1]
     i = torch.arange(1, n + 1, device=a.device, dtype=a.dtype)
     return ((2 * i - n - 1) * a).sum(dim=1) / (n * a.sum(dim=1))

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ..explainers.postprocess import dna_gradient_correction, pool_channels
 from .base import ALL, MetricInputs, MetricOutput, register_metric
-from .randomisation import average_ranks
+from .ops import average_ranks
 
 _NO_POP = "needs attributions from ≥ 2 models (train more seeds: --population-seeds)"
 

@@ -33,7 +33,7 @@ def make_explain_fn(ctx: ExplainContext, method: str, params: dict[str, Any], ba
 
 def build_inputs(ds: Dataset, ctx: ExplainContext, idx: np.ndarray, attributions: torch.Tensor | np.ndarray,
                  method: str = "", method_params: dict[str, Any] | None = None, *, targets: np.ndarray | None = None,
-                 forward_batch: int = 256, explain_batch: int = 64, population: list | None = None,
+                 forward_batch: int = 0, explain_batch: int = 64, population: list | None = None,
                  seed: int = 0) -> MetricInputs:
     """Inputs for samples ``idx`` of ``ds`` with their ``attributions`` (same order).
 

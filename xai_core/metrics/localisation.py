@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from ..explainers.postprocess import dna_per_position, pool_channels
 from .base import MetricInputs, MetricOutput, register_metric
+from .ops import average_ranks as tie_ranks, sort
 
 NO_LESION = "no lesion in this image (empty mask)"
 NO_MOTIF = "no planted motif in this sequence"
@@ -22,12 +23,9 @@ NO_MOTIF = "no planted motif in this sequence"
 def average_ranks(s: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
     """1-based ranks along dim 1 with ties sharing their average rank; ``valid`` False entries are ignored."""
     s = s.double()
-    if valid is not None:
+    if valid is not None:  # ignored entries rank above every valid one, so valid ranks are unchanged
         s = torch.where(valid, s, torch.full_like(s, float("inf")))
-    srt = torch.sort(s, dim=1).values.contiguous()
-    lo = torch.searchsorted(srt, s.contiguous(), right=False)
-    hi = torch.searchsorted(srt, s.contiguous(), right=True)
-    return (lo + hi + 1).double() / 2
+    return tie_ranks(s)
 
 
 def roc_auc_rows(s: torch.Tensor, pos: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
@@ -45,7 +43,7 @@ def pr_auc_rows(s: torch.Tensor, pos: torch.Tensor, valid: torch.Tensor) -> torc
     """Area under the precision–recall curve per row, trapezoidal, as sklearn ``auc(recall, precision)``
     after ``precision_recall_curve`` (one point per distinct score, plus (recall 0, precision 1))."""
     s = torch.where(valid, s.double(), torch.full_like(s, float("-inf"), dtype=torch.float64))
-    order = torch.sort(s, dim=1, descending=True, stable=True).indices
+    order = sort(s, dim=1, descending=True, stable=True)[1]
     v = -s.gather(1, order).contiguous()  # ascending; invalid (+inf) last
     lab = (pos & valid).gather(1, order).double()
     ok = valid.gather(1, order).double()
@@ -128,7 +126,7 @@ def relevance_mass_accuracy(inp: MetricInputs, pooling: str = "sum", abs: bool =
 def relevance_rank_accuracy(inp: MetricInputs, pooling: str = "sum", abs: bool = False) -> MetricOutput:
     a, m, reasons = _map_and_mask(inp, pooling, abs)
     k = m.sum(1)
-    srt = torch.sort(a, dim=1, descending=True).values
+    srt = sort(a, dim=1, descending=True)[0]
     t = srt.gather(1, (k - 1).clamp(min=0)[:, None])  # the K-th largest value
     above, tied = a > t, a == t
     inside = (above & m).sum(1).double()

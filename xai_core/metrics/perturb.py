@@ -18,6 +18,7 @@ from ..errors import NotApplicable, UnknownChoice
 from ..explainers.postprocess import pool_channels
 from ..registry import Registry
 from .base import ALL, MetricInputs
+from .ops import sort
 
 BaselineFn = Callable[[torch.Tensor, MetricInputs, torch.Generator, "float | None"], torch.Tensor]
 
@@ -180,7 +181,7 @@ def unit_view(mask: torch.Tensor, x_shape: tuple[int, ...] | torch.Size, modalit
 
 def order_units(r: torch.Tensor, descending: bool = True) -> torch.Tensor:
     """Unit indices sorted by relevance, (N, U); ties keep index order (stable)."""
-    return torch.sort(r, dim=1, descending=descending, stable=True).indices
+    return sort(r, dim=1, descending=descending, stable=True)[1]
 
 
 def inverse_permutation(order: torch.Tensor) -> torch.Tensor:

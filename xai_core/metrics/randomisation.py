@@ -18,6 +18,7 @@ from torch import nn
 from ..errors import UnknownChoice
 from ..explainers.postprocess import pool_channels
 from .base import MetricInputs, MetricOutput, register_metric
+from .ops import average_ranks  # noqa: F401  (tests import it from here)
 
 SIMILARITIES = ("spearman", "pearson")
 LAYER_SETS = ("weights", "all")
@@ -26,21 +27,6 @@ WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d,
 
 
 # -- row-wise similarities (batched, float64) ---------------------------------------------------------
-def average_ranks(v: torch.Tensor) -> torch.Tensor:
-    """Ranks 1..D along dim 1, ties given their average rank (``scipy.stats.rankdata``), shape (B, D)."""
-    v = v.double()
-    b, d = v.shape
-    s, order = v.sort(dim=1)
-    new = torch.ones_like(s, dtype=torch.bool)
-    new[:, 1:] = s[:, 1:] != s[:, :-1]
-    gid = (new.long().cumsum(1) - 1) + torch.arange(b, device=v.device)[:, None] * d  # tie group, unique per row
-    pos = torch.arange(1, d + 1, device=v.device, dtype=torch.float64).expand(b, d).reshape(-1)
-    sums = torch.zeros(b * d, device=v.device, dtype=torch.float64).index_add_(0, gid.reshape(-1), pos)
-    cnts = torch.zeros(b * d, device=v.device, dtype=torch.float64).index_add_(0, gid.reshape(-1), torch.ones_like(pos))
-    avg = (sums / cnts.clamp_min(1))[gid]
-    return torch.empty_like(avg).scatter_(1, order, avg)
-
-
 def row_pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Pearson correlation of each row of ``a`` with the same row of ``b``; NaN where a row is constant."""
     a = a.reshape(len(a), -1).double()
