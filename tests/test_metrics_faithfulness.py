@@ -283,3 +283,15 @@ def test_metadata_and_cost():
     assert estimate_metric_cost("pixel_flipping", None, "expression", 1)["forward"] == 20 + 1  # 100 steps
     assert estimate_metric_cost("region_perturbation", None, "image", 1)["forward"] == 64 + 1
     assert estimate_metric_cost("faithfulness_correlation", None, "sequence", 1)["forward"] == 101
+
+
+def test_random_subsets_are_distinct_and_uniform():
+    from xai_core.metrics.faithfulness import random_subsets
+
+    rng = np.random.default_rng(0)
+    sub = random_subsets(rng, (4000, 2), 12, 2)  # dense path
+    assert (sub[..., 0] != sub[..., 1]).all()
+    sub = random_subsets(rng, (20000,), 50, 5)  # sparse path: draws with repeats dropped
+    assert all(len(set(r)) == 5 for r in sub[:500])
+    counts = np.bincount(sub.ravel(), minlength=50) / sub.size
+    assert np.abs(counts - 1 / 50).max() < 0.003  # every unit equally likely (5 sigma ~ 0.0028)

@@ -248,6 +248,32 @@ def irof(inp: MetricInputs, n_segments: int = 100, compactness: float = 10.0, wi
 
 
 # -- faithfulness correlation --------------------------------------------------------------------------
+def random_subsets(rng: np.random.Generator, shape: tuple[int, ...], units: int, size: int) -> np.ndarray:
+    """Uniformly random ``size``-subsets of ``range(units)``, one per entry of ``shape``: (*shape, size).
+
+    The first ``size`` distinct values of an i.i.d. uniform sequence are a uniform random subset; drawing a
+    few more integers than needed and dropping repeats costs ~1% of random keys + top-k over all units.
+    Entries left short of ``size`` distinct values (rare) are redrawn with random keys.
+    """
+    rows = int(np.prod(shape))
+    if size * 4 > units:  # dense subsets: random keys, smallest ``size``
+        return np.argsort(rng.random((rows, units)), axis=1)[:, :size].reshape(*shape, size)
+    m = size + max(8, size // 2)
+    draw = rng.integers(0, units, (rows, m))
+    order = np.argsort(draw, axis=1, kind="stable")
+    srt = np.take_along_axis(draw, order, axis=1)
+    dup_sorted = np.zeros_like(srt, dtype=bool)
+    dup_sorted[:, 1:] = srt[:, 1:] == srt[:, :-1]  # later draws of a value are the repeats (stable sort)
+    dup = np.empty_like(dup_sorted)
+    np.put_along_axis(dup, order, dup_sorted, axis=1)
+    keep = np.argsort(dup, axis=1, kind="stable")[:, :size]  # first ``size`` distinct values, in draw order
+    out = np.take_along_axis(draw, keep, axis=1)
+    short = (~dup).sum(1) < size
+    if short.any():
+        out[short] = np.argsort(rng.random((int(short.sum()), units)), axis=1)[:, :size]
+    return out.reshape(*shape, size)
+
+
 @register_metric(
     "faithfulness_correlation", label="Faithfulness correlation", family="faithfulness", direction="higher",
     needs="model", cost=lambda p, inp: {"forward": p["nr_runs"] + 1, "explain": 0},
@@ -268,15 +294,15 @@ def faithfulness_correlation(inp: MetricInputs, nr_runs: int = 100, subset_size:
     n, units = r.shape
     size = min(subset_size, units)
     att: list[torch.Tensor] = []
+    # every run's subset is drawn up front from one generator, 8 runs per draw (bounded memory), so the
+    # subsets do not depend on how the forward passes are chunked
+    rng = np.random.default_rng(inp.generator("faithfulness_correlation").initial_seed())
+    subsets = torch.from_numpy(random_subsets(rng, (nr_runs, n), units, size))
 
     def masks(k0: int, k1: int) -> torch.Tensor:
-        out = []
-        for run in range(k0, k1):  # one generator per run: the draws do not depend on the chunking
-            keys = torch.rand(n, units, generator=inp.generator(f"faithfulness_correlation:{run}"))
-            m = torch.zeros(n, units, dtype=torch.bool).scatter_(1, keys.topk(size, dim=1).indices, True)
-            out.append(m.to(inp.device))
-            att.append((r * out[-1]).sum(1))
-        return torch.stack(out)
+        m = torch.zeros(k1 - k0, n, units, dtype=torch.bool).scatter_(2, subsets[k0:k1], True).to(inp.device)
+        att.extend((r[None] * m).sum(2).unbind(0))
+        return m
 
     base = make_baseline(baseline, inp, knob=baseline_param)
     f0 = inp.output(inp.x, kind=output)
