@@ -13,23 +13,33 @@ from xai_core.store import ResultStore
 CALLS: list[tuple[str, int]] = []
 FLAKY = {"fail": True}
 
-if "test_count_l1" not in METRICS:  # test-only metrics that count their calls
-    @register_metric("test_count_l1", label="L1 (test)", family="complexity", direction="lower")
-    def _count_l1(inp):
-        CALLS.append(("l1", inp.n))
-        return inp.a.abs().reshape(inp.n, -1).sum(1)
+def _count_l1(inp):
+    CALLS.append(("l1", inp.n))
+    return inp.a.abs().reshape(inp.n, -1).sum(1)
 
-    @register_metric("test_flaky", label="fails once (test)", family="complexity", direction="lower")
-    def _flaky(inp):
-        CALLS.append(("flaky", inp.n))
-        if FLAKY["fail"]:
-            raise RuntimeError("boom")
-        return inp.a.abs().reshape(inp.n, -1).amax(1)
 
-    @register_metric("test_count_set", label="mean (test)", family="consistency", direction="higher", scope="set")
-    def _count_set(inp):
-        CALLS.append(("set", inp.n))
-        return MetricOutput(float(inp.a.abs().mean()), se=0.0)
+def _flaky(inp):
+    CALLS.append(("flaky", inp.n))
+    if FLAKY["fail"]:
+        raise RuntimeError("boom")
+    return inp.a.abs().reshape(inp.n, -1).amax(1)
+
+
+def _count_set(inp):
+    CALLS.append(("set", inp.n))
+    return MetricOutput(float(inp.a.abs().mean()), se=0.0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def test_metrics():
+    """Metrics that count their calls, registered for this module only (so 'all' elsewhere is the real set)."""
+    register_metric("test_count_l1", label="L1 (test)", family="complexity", direction="lower")(_count_l1)
+    register_metric("test_flaky", label="fails once (test)", family="complexity", direction="lower")(_flaky)
+    register_metric("test_count_set", label="mean (test)", family="consistency", direction="higher",
+                    scope="set")(_count_set)
+    yield
+    for name in ("test_count_l1", "test_flaky", "test_count_set"):
+        METRICS.remove(name)
 
 
 def _eval(tmp_path, **kw):
@@ -151,3 +161,4 @@ def test_unexpected_failures_are_stored_as_nan_and_retried(tmp_path):
     FLAKY["fail"] = False
     again = _eval(tmp_path, methods="saliency", metrics="test_flaky").run()
     assert np.isfinite(again["score"]).all() and again["reason"].isna().all()
+

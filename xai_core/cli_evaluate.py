@@ -202,6 +202,21 @@ def cmd_metrics(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    if args.markdown:
+        from .metrics import METRICS as M
+
+        print("| metric | family | better | modalities | needs | scope | ground truth | defaults |\n"
+              "|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            d = M.get(r["name"]).defaults
+            dflt = "; ".join(f"{k}: " + ", ".join(f"{a}={b}" for a, b in v.items()) for k, v in d.items() if v)
+            print(f"| `{r['name']}` | {r['family']} | {r['direction']} | {', '.join(r['modalities'])} | {r['needs']} "
+                  f"| {r['scope']} | {r['ground_truth'] or ''} | {dflt} |")
+        print()
+        for r in rows:
+            print(f"**`{r['name']}`** ({r['label']}{'' if r['in_ranking'] else '; not used in rankings'}). "
+                  f"{r['description']}\n\n*Reference and differences:* {r['reference']}\n")
+        return 0
     for r in rows:
         gt = f", ground truth: {r['ground_truth']}" if r["ground_truth"] else ""
         print(f"{r['name']:<32} {r['family']:<13} {r['direction']:<6} {','.join(r['modalities']):<28} "
@@ -213,6 +228,7 @@ def add_parsers(sub) -> None:
     m = sub.add_parser("metrics", help="list the evaluation metrics: family, direction, modalities, cost class")
     m.add_argument("--modality", choices=["expression", "image", "sequence"])
     m.add_argument("--json", action="store_true", help="machine-readable, with descriptions and references")
+    m.add_argument("--markdown", action="store_true", help="a Markdown reference page (docs/metrics.md)")
     m.set_defaults(fn=cmd_metrics)
 
     def ranking_options(p):

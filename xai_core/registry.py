@@ -31,6 +31,10 @@ class Registry(Generic[T]):
 
         return wrap
 
+    def remove(self, name: str) -> T:
+        """Take an entry out again (tests that register temporary entries)."""
+        return self._entries.pop(name)
+
     def get(self, name: str) -> T:
         try:
             return self._entries[name]
