@@ -18,7 +18,7 @@ import math
 import torch
 
 from .base import MetricInputs, MetricOutput, register_metric
-from .perturb import (cumulative_masks, make_baseline, order_units, removal_curve, stacked_outputs,
+from .perturb import (make_baseline, order_units, removal_curve,
                       steps_from_order, unit_relevance, units_for_cost)
 
 _DEFAULTS = {"*": {"abs": False, "baseline_param": None},
@@ -169,20 +169,12 @@ def pgr(inp: MetricInputs, gap: int = 10, baseline: str = "train_mean", baseline
     units = inp.a[0].numel() if inp.modality == "expression" else inp.a[0, 0].numel()
     n_point = units // gap
     base = make_baseline(baseline, inp, knob=baseline_param)
-    cache: dict[int, torch.Tensor] = {}
 
-    def masks(k0: int, k1: int) -> torch.Tensor:
-        out = []
-        for j in range(k0, k1):  # mask j: repeat j // n_point, chunk j % n_point
-            rep = j // n_point
-            if rep not in cache:
-                cache.clear()
-                keys = torch.rand(inp.n, units, generator=inp.generator(f"pgr:{rep}"))
-                cache[rep] = steps_from_order(keys.argsort(dim=1).to(inp.device), gap)
-            out.append(cumulative_masks(cache[rep], j % n_point, j % n_point + 1)[0])
-        return torch.stack(out)
+    def order(rep: int) -> torch.Tensor:  # repeat ``rep``'s random order: one permutation per sample
+        keys = torch.rand(inp.n, units, generator=inp.generator(f"pgr:{rep}"))
+        return steps_from_order(keys.argsort(dim=1).to(inp.device), gap)
 
     p_x = inp.output(inp.x)
-    p_k = stacked_outputs(inp, base, masks, n_random * n_point).reshape(inp.n, n_random, n_point)
+    p_k = torch.stack([removal_curve(inp, base, order(rep), n_point) for rep in range(n_random)], 1)
     per_repeat = _gap_score(p_x, p_k, gap, units)
     return MetricOutput(per_repeat.mean(1), curves=(p_x[:, None, None] - p_k).mean(1))

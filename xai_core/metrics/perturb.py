@@ -219,9 +219,20 @@ def stacked_outputs(inp: MetricInputs, base: torch.Tensor, masks: Callable[[int,
     return torch.cat(outs).T if outs else torch.zeros(n, 0, device=x.device)
 
 
+FAST_PATH = {"enabled": True}  # tests switch it off to compare with the generic path
+
+
 def removal_curve(inp: MetricInputs, base: torch.Tensor, step_of_unit: torch.Tensor, n_steps: int,
                   kind: str = "probability") -> torch.Tensor:
-    """f(x_k) after each of the first ``n_steps`` cumulative removal steps, (N, n_steps)."""
+    """f(x_k) after each of the first ``n_steps`` cumulative removal steps, (N, n_steps).
+
+    Models whose first layer is linear take ``fastpath.linear_removal_curve`` (no perturbed inputs built).
+    """
+    from .fastpath import linear_removal_curve
+
+    fast = linear_removal_curve(inp, base, step_of_unit, n_steps, kind) if FAST_PATH["enabled"] else None
+    if fast is not None:
+        return fast
     return stacked_outputs(inp, base, lambda k0, k1: cumulative_masks(step_of_unit, k0, k1), n_steps, kind)
 
 

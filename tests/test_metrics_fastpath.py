@@ -1,0 +1,41 @@
+"""The linear-first-layer fast path for cumulative removal equals building the perturbed inputs."""
+import numpy as np
+import pytest
+import torch
+
+from tests.metric_helpers import shipped_inputs
+from xai_core.metrics import compute_metric
+from xai_core.metrics.fastpath import split_linear_head
+from xai_core.metrics.perturb import FAST_PATH
+
+METRICS = ["pixel_flipping", "irof", "pgi_local", "pgu_local", "pgi_global", "pgu_global", "pgr"]
+
+
+def _both(name, inp, **kw):
+    FAST_PATH["enabled"] = False
+    try:
+        slow = compute_metric(name, inp, strict=True, **kw)
+    finally:
+        FAST_PATH["enabled"] = True
+    return slow, compute_metric(name, inp, strict=True, **kw)
+
+
+@pytest.mark.parametrize("dataset", ["simu-small", "breast-cancer"])
+@pytest.mark.parametrize("name", METRICS)
+def test_fast_path_equals_perturbed_inputs(dataset, name):
+    inp = shipped_inputs(dataset, 6, "integrated_gradients")
+    assert split_linear_head(inp.ctx.model) is not None
+    kw = {"fraction": 1.0} if name == "pixel_flipping" else {"n_random": 3} if name == "pgr" else {}
+    if dataset == "breast-cancer" and name in ("irof",):
+        kw["gene_segments"] = "clusters"  # no pathways known for the microarray probes
+    slow, fast = _both(name, inp, **kw)
+    np.testing.assert_allclose(fast.scores, slow.scores, atol=2e-5, equal_nan=True)
+    if slow.curves is not None:
+        np.testing.assert_allclose(fast.curves, slow.curves, atol=2e-5, equal_nan=True)
+
+
+def test_fast_path_needs_a_linear_first_layer():
+    assert split_linear_head(shipped_inputs("grain", 1).ctx.model) is None
+    assert split_linear_head(torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(3, 2)).eval()) is None
+    lin = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(3, 2))
+    assert split_linear_head(lin.train()) is None and split_linear_head(lin.eval()) is not None

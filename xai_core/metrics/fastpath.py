@@ -1,0 +1,62 @@
+"""Cumulative feature removal without building the perturbed inputs, for models whose first layer is linear.
+
+Pixel flipping, IROF and the prediction gaps remove features cumulatively and need f(x^(k)) after every
+step k. For a model ``rest(W x + b)`` (the expression LR and MLP: optional Dropout, then Linear), replacing a
+set S of features by the baseline moves the first layer's pre-activation by ``-Σ_{j∈S} W[:, j] (x_j - b_j)``.
+So the pre-activation after step k is ``h0 - cumsum_k(Σ_{j removed at step k} W[:, j] d_j)``: one pass over
+the G features per sample instead of one forward of G features per step. On simuA (50,000 genes, 5,000
+steps of 10 genes) that is the difference between 16 GB of perturbed inputs per 16 samples and 64 MB.
+The result equals the generic path up to float rounding (tested).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import MetricInputs
+
+CHUNK_BYTES = 64 << 20  # per chunk of samples: the (c, G, H) contributions tensor
+
+
+def split_linear_head(model: nn.Module) -> tuple[nn.Linear, nn.Module] | None:
+    """(first Linear, the rest) for an eval-mode ``nn.Sequential`` starting with [Dropout/Identity...] Linear."""
+    if not isinstance(model, nn.Sequential) or model.training:
+        return None
+    mods = list(model)
+    i = 0
+    while i < len(mods) and isinstance(mods[i], (nn.Dropout, nn.Identity)):
+        i += 1
+    if i >= len(mods) or not isinstance(mods[i], nn.Linear):
+        return None
+    return mods[i], nn.Sequential(*mods[i + 1:])
+
+
+@torch.no_grad()
+def linear_removal_curve(inp: MetricInputs, base: torch.Tensor, step_of_unit: torch.Tensor, n_steps: int,
+                         kind: str = "probability") -> torch.Tensor | None:
+    """f(x_k) after each of the first ``n_steps`` cumulative removal steps, (N, n_steps); None if the model
+    or the data do not allow the fast path (then the caller builds the perturbed inputs)."""
+    split = split_linear_head(inp.ctx.model)
+    if split is None or inp.x.ndim != 2 or step_of_unit.shape != inp.x.shape or n_steps <= 0:
+        return None
+    lin, rest = split
+    x = inp.x
+    d = x - base.expand_as(x)
+    w_t = lin.weight.T  # (G, H)
+    g, h = w_t.shape
+    h0 = lin(x)
+    per = max(1, CHUNK_BYTES // (4 * g * h))
+    out = []
+    for i in range(0, len(x), per):
+        c = slice(i, i + per)
+        contrib = d[c][:, :, None] * w_t[None]  # (c, G, H)
+        steps = step_of_unit[c].clamp(max=n_steps)  # units removed later than n_steps go to a spare bin
+        sums = torch.zeros(contrib.shape[0], n_steps + 1, h, dtype=contrib.dtype, device=x.device)
+        sums.scatter_add_(1, steps[:, :, None].expand(-1, -1, h), contrib)
+        pre = h0[c][:, None, :] - sums[:, :n_steps].cumsum(1)
+        z = rest(pre.reshape(-1, h))
+        if kind == "probability":
+            z = torch.sigmoid(z) if z.shape[1] == 1 else torch.softmax(z, dim=1)
+        t = inp.target[c].repeat_interleave(n_steps)
+        out.append(z.gather(1, t[:, None])[:, 0].reshape(-1, n_steps))
+    return torch.cat(out)
