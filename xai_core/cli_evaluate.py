@@ -190,6 +190,14 @@ def cmd_rank(args) -> int:
         scores = scores[scores["metric"].isin([m.strip() for m in args.metrics.split(",")])]
     if not len(scores):
         raise XaiError("no scores to rank for this selection; check --dataset / --metrics or run evaluate first")
+    keys = [c for c in ("dataset", "model", "method", "metric") if c in scores.columns]
+    if {"method_key", "metric_key"} <= set(scores.columns):
+        n_keys = scores.groupby(keys)[["method_key", "metric_key"]].nunique().max(axis=1)
+        clash = n_keys[n_keys > 1]
+        if len(clash):
+            d, m, meth, met = clash.index[0]
+            raise XaiError(f"the store holds several parameter settings of {meth} / {met} on {d}/{m}; rank the "
+                           f"scores.csv of one evaluate run instead (--scores DIR/scores.csv)")
     _rank_and_write(scores, Path(args.out), args)
     return 0
 
