@@ -151,7 +151,7 @@ class Evaluation:
 
     def plan(self) -> Plan:
         from .explainers import EXPLAINERS, estimate_cost, resolve_methods
-        from .metrics import METRICS, estimate_metric_cost
+        from .metrics import METRICS, build_inputs, estimate_metric_cost
 
         idx, notes = self.select_samples()
         self._notes = notes
@@ -161,6 +161,13 @@ class Evaluation:
             EXPLAINERS.get(m).params_for(self.ds.modality, p)
         for m, p in self.config.metric_params.items():
             METRICS.get(m).params_for(self.ds.modality, p)
+        # one-sample inputs so cost functions see the real input size and model (genes, layers)
+        probe = build_inputs(self.ds, self.ctx, idx[:1], np.zeros((1, *self.ds.input_shape), dtype=np.float32))
+        from .metrics.fastpath import split_linear_head
+
+        if split_linear_head(self.model) is not None:
+            notes.append("the model's first layer is linear: cumulative-removal metrics (pixel flipping, IROF, "
+                         "prediction gaps) update it by cumulative sums and skip most of the forwards counted above")
         rows = []
         for method in methods:
             ec = estimate_cost(method, self.ctx, 1, **self.config.method_params.get(method, {}))
@@ -168,7 +175,7 @@ class Evaluation:
             rows.append({"method": method, "metric": "(explain)", "forward": per[0] * len(idx),
                          "backward": per[1] * len(idx)})
             for metric in metrics:
-                mc = estimate_metric_cost(metric, None, self.ds.modality, len(idx), per,
+                mc = estimate_metric_cost(metric, probe, self.ds.modality, len(idx), per,
                                           **self.config.metric_params.get(metric, {}))
                 rows.append({"method": method, "metric": metric, "forward": mc["forward"], "backward": mc["backward"]})
         return Plan(self.config, idx, methods, metrics, pd.DataFrame(rows), notes)
