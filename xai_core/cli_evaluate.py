@@ -100,7 +100,8 @@ def _rank_and_write(scores, out: Path, args) -> None:
             t = get_ranker(args.ranker)(frame, missing=args.missing, **opts)
         t.insert(0, "model", model)
         t.insert(0, "dataset", dataset)
-        rows.append(t.reset_index().rename(columns={"index": "method"}))
+        t = t.reset_index().rename(columns={"index": "method"})
+        rows.append(t[["dataset", "model", "method"] + [c for c in t.columns if c not in ("dataset", "model", "method")]])
         try:
             agreement[f"{dataset}/{model}"] = kendalls_w(frame)
         except XaiError as e:
