@@ -104,6 +104,8 @@ def bare_call(method: str, ctx, x: torch.Tensor, y: torch.Tensor):
         return lambda: DeepLift(m, multiply_by_inputs=True).attribute(x, baselines=torch.zeros_like(x), target=t), note
     if method in ("smoothgrad", "vargrad"):
         sigma = float(p["noise_level"] * (ctx.high.max() - ctx.low.min()))
+        if method == "vargrad":  # ours: own noise draws and a float64 two-pass variance (values differ)
+            note = "ours draws its own noise and takes a float64 two-pass variance: values differ"
 
         def nt():
             torch.manual_seed(ctx.seed)
