@@ -162,3 +162,22 @@ def test_unexpected_failures_are_stored_as_nan_and_retried(tmp_path):
     again = _eval(tmp_path, methods="saliency", metrics="test_flaky").run()
     assert np.isfinite(again["score"]).all() and again["reason"].isna().all()
 
+
+
+def test_a_changed_explainer_implementation_is_recomputed(tmp_path):
+    """Stored attributions are keyed by the explainer's version: bumping it never serves the old maps."""
+    import dataclasses
+
+    from xai_core.explainers import EXPLAINERS
+
+    CALLS.clear()
+    _eval(tmp_path, methods="saliency", metrics="test_count_l1").run()
+    assert sum(n for _, n in CALLS) == 12
+    old = EXPLAINERS.remove("saliency")
+    EXPLAINERS.add("saliency", dataclasses.replace(old, version=2))
+    try:
+        _eval(tmp_path, methods="saliency", metrics="test_count_l1").run()
+    finally:
+        EXPLAINERS.remove("saliency")
+        EXPLAINERS.add("saliency", old)
+    assert sum(n for _, n in CALLS) == 24

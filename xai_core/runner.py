@@ -235,6 +235,15 @@ class Evaluation:
 
         return EXPLAINERS.get(method).params_for(self.ds.modality, self.config.method_params.get(method, {}))
 
+    def _method_key(self, method: str) -> dict[str, Any]:
+        """The method's parameters as stored: with its implementation version, so a changed computation
+        is never served from results of the old one."""
+        from .explainers import EXPLAINERS
+
+        spec = EXPLAINERS.get(method)
+        params = self._method_params(method)
+        return params if spec.version == 1 else {**params, "_version": spec.version}
+
     def _metric_params(self, spec) -> dict[str, Any]:
         """The metric's parameters as stored: population metrics also key on the population used."""
         p = spec.params_for(self.ds.modality, self.config.metric_params.get(spec.name, {}))
@@ -250,8 +259,8 @@ class Evaluation:
 
         ids = [self.ds.sample_ids[i] for i in idx]
         params = self._method_params(method)
-        key = dict(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method, method_params=params,
-                   output=self.config.output)
+        key = dict(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method,
+                   method_params=self._method_key(method), output=self.config.output)
         arr, missing = self.store.get_attributions(sample_ids=ids, **key)
         if arr is not None:
             if progress:
@@ -308,7 +317,8 @@ class Evaluation:
                 spec = METRICS.get(metric)
                 mparams = self._metric_params(spec)
                 key = dict(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method,
-                           method_params=params, output=self.config.output, metric=metric, metric_params=mparams)
+                           method_params=self._method_key(method), output=self.config.output, metric=metric,
+                           metric_params=mparams)
                 want = ["*"] if spec.scope == "set" else ids
                 missing = set(self.store.missing_scores(sample_ids=want, **key))
                 if not missing:
@@ -349,7 +359,7 @@ class Evaluation:
         frame = frame[frame["sample"].isin(ids)]
         keep = []
         for method in plan.methods:
-            mk = params_key(self._method_params(method))
+            mk = params_key(self._method_key(method))
             for metric in plan.metrics:
                 xk = params_key(self._metric_params(METRICS.get(metric)))
                 keep.append((method, mk, metric, xk))

@@ -35,6 +35,7 @@ class ExplainerSpec:
     wraps: str
     description: str
     needs_conv: bool = False
+    version: int = 1  # bump when the computation changes: stored attributions are keyed by it
 
     def params_for(self, modality: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         params = {**self.defaults.get("*", {}), **self.defaults.get(modality, {})}
@@ -49,10 +50,10 @@ EXPLAINERS: Registry[ExplainerSpec] = Registry("method")
 
 def register_explainer(name: str, *, label: str, family: str, modalities: tuple[str, ...], cost: Cost,
                        wraps: str, description: str, defaults: dict[str, dict[str, Any]] | None = None,
-                       batch_param: str | None = None, needs_conv: bool = False):
+                       batch_param: str | None = None, needs_conv: bool = False, version: int = 1):
     return EXPLAINERS.decorator(name, lambda fn: ExplainerSpec(
         name, label, family, frozenset(modalities), fn, defaults or {}, cost, batch_param, wraps,
-        description, needs_conv))
+        description, needs_conv, version))
 
 
 class ProbabilityOutput(nn.Module):

@@ -90,7 +90,7 @@ register_explainer("smoothgrad", label="SmoothGrad", family="gradient", modaliti
                    )(_tunnel("smoothgrad"))
 @register_explainer("vargrad", label="VarGrad", family="gradient", modalities=ALL, cost=_nt_cost,
                     batch_param="nt_samples_batch_size", defaults=_NT_DEFAULTS,
-                    wraps="captum.attr.Saliency on noised copies; two-pass float64 variance",
+                    wraps="captum.attr.Saliency on noised copies; two-pass float64 variance", version=2,
                     description="Variance of gradients over Gaussian-noised copies")
 def vargrad(ctx, x, target, nt_samples, noise_level, nt_samples_batch_size):
     """Population variance of the gradient over ``nt_samples`` noised copies (Adebayo et al. 2018).
