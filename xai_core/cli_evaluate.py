@@ -78,6 +78,8 @@ class _Bars:
 
 
 def _rank_and_write(scores, out: Path, args) -> None:
+    import numpy as np
+
     from .ranking import get_ranker, kendalls_w
     from .runner import ranking_input
 
@@ -102,8 +104,9 @@ def _rank_and_write(scores, out: Path, args) -> None:
         t.insert(0, "dataset", dataset)
         t = t.reset_index().rename(columns={"index": "method"})
         rows.append(t[["dataset", "model", "method"] + [c for c in t.columns if c not in ("dataset", "model", "method")]])
-        try:
-            agreement[f"{dataset}/{model}"] = kendalls_w(frame)
+        try:  # methods with no finite score at all (e.g. an all-zero map) cannot be judged by any metric
+            scored = frame.groupby("method")["score"].apply(lambda v: np.isfinite(v).any())
+            agreement[f"{dataset}/{model}"] = kendalls_w(frame[frame["method"].isin(scored[scored].index)])
         except XaiError as e:
             agreement[f"{dataset}/{model}"] = {"note": str(e)}
     import pandas as pd
