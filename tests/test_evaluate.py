@@ -180,3 +180,17 @@ def test_a_changed_explainer_implementation_is_recomputed(tmp_path):
     finally:
         EXPLAINERS._entries["saliency"] = old
     assert sum(n for _, n in CALLS) == 24
+
+
+def test_a_changed_metric_implementation_is_recomputed(tmp_path):
+    import dataclasses
+
+    CALLS.clear()
+    _eval(tmp_path, methods="saliency", metrics="test_count_l1").run()
+    old = METRICS.get("test_count_l1")
+    METRICS._entries["test_count_l1"] = dataclasses.replace(old, version=2)
+    try:
+        scores = _eval(tmp_path, methods="saliency", metrics="test_count_l1").run()
+    finally:
+        METRICS._entries["test_count_l1"] = old
+    assert sum(n for _, n in CALLS) == 24 and len(scores) == 12  # only the new version's rows are returned

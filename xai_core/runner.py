@@ -245,12 +245,13 @@ class Evaluation:
         return params if spec.version == 1 else {**params, "_version": spec.version}
 
     def _metric_params(self, spec) -> dict[str, Any]:
-        """The metric's parameters as stored: population metrics also key on the population used."""
+        """The metric's parameters as stored: population metrics also key on the population used, and a
+        metric whose computation changed (``version`` > 1) on its version."""
         p = spec.params_for(self.ds.modality, self.config.metric_params.get(spec.name, {}))
         if spec.population:
             p = {**p, "population_seeds": self.config.population_seeds,
                  "population_epochs": self.config.population_epochs}
-        return p
+        return p if spec.version == 1 else {**p, "_version": spec.version}
 
     def attributions(self, method: str, idx: np.ndarray, progress: Progress | None = None) -> torch.Tensor:
         """The stored maps of ``method`` for ``idx``; missing ones are computed per batch and stored."""

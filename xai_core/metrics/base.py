@@ -54,6 +54,7 @@ class MetricSpec:
     needs_conv: bool = False
     in_ranking: bool = True  # False for references that score every method alike (e.g. PGR's random order)
     population: bool = False  # uses ``inp.population`` (maps of other training seeds); its key includes them
+    version: int = 1  # bump when the computation changes: stored scores are keyed by it
 
     def params_for(self, modality: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         params = {**self.defaults.get("*", {}), **self.defaults.get(modality, {})}
@@ -80,7 +81,7 @@ def register_metric(name: str, *, label: str, family: str, direction: str, modal
                     needs: str = "explanation", scope: str = "sample", ground_truth: str | None = None,
                     cost: Cost = _no_cost, defaults: dict[str, dict[str, Any]] | None = None,
                     description: str = "", reference: str = "", needs_conv: bool = False, in_ranking: bool = True,
-                    population: bool = False):
+                    population: bool = False, version: int = 1):
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}")
     if direction not in ("higher", "lower"):
@@ -89,7 +90,7 @@ def register_metric(name: str, *, label: str, family: str, direction: str, modal
         raise ValueError(f"bad metadata for metric {name}")
     return METRICS.decorator(name, lambda fn: MetricSpec(
         name, label, family, direction, frozenset(modalities), fn, defaults or {}, needs, scope, ground_truth,
-        cost, description, reference, needs_conv, in_ranking, population))
+        cost, description, reference, needs_conv, in_ranking, population, version))
 
 
 @dataclass
