@@ -11,20 +11,16 @@ interleaved, R rounds, and the script prints medians and their ratio. Target: ra
 """
 from __future__ import annotations
 
-import argparse
-import datetime
-import os
-import platform
 import statistics
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import interleaved, parse_args  # noqa: E402
 from xai_core.metrics import METRICS, compute_metric  # noqa: E402
 from xai_core.metrics.perturb import FAST_PATH  # noqa: E402
 
@@ -76,18 +72,7 @@ def bench(metric: str, inp, repeats: int) -> dict:
         for b in bare_inputs:
             model(b)
 
-    ours_t, bare_t = [], []
-    for r in range(repeats):
-        order = (0, 1) if r % 2 == 0 else (1, 0)
-        for side in order:
-            t0 = time.perf_counter()
-            if side == 0:
-                compute_metric(metric, inp, strict=True)
-                ours_t.append(time.perf_counter() - t0)
-            else:
-                bare()
-                bare_t.append(time.perf_counter() - t0)
-    o, b = statistics.median(ours_t), statistics.median(bare_t)
+    o, b = interleaved(lambda: compute_metric(metric, inp, strict=True), bare, repeats)
     return {"metric": metric, "rows": sum(sizes), "calls": len(sizes), "ours": o, "bare": b, "ratio": o / b,
             "generic": generic, "generic_ratio": generic / b, "mean_score": res.mean}
 
@@ -102,18 +87,9 @@ def _time(fn, repeats: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--modalities", default="image,expression,sequence")
-    ap.add_argument("--metrics", default="all")
-    ap.add_argument("--repeats", type=int)
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args(argv)
-    repeats = args.repeats or (3 if args.quick else 7)
-    torch.set_num_threads(2)
-    warnings.filterwarnings("ignore")
-    print(f"# metric overhead: metric time / bare forward passes it makes, {N_SAMPLES} samples, R = {repeats}, "
-          f"{datetime.date.today()}")
-    print(f"# {platform.platform()}, nproc={os.cpu_count()}, torch {torch.__version__}, threads 2")
+    args = parse_args(__doc__, argv, quick=3, full=7,
+                      title=f"metric overhead: metric time / bare forward passes it makes, {N_SAMPLES} samples")
+    repeats = args.repeats
     worst = {}
     for modality in [m.strip() for m in args.modalities.split(",") if m.strip()]:
         inp = setup(modality)

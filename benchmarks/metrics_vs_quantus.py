@@ -12,15 +12,9 @@ difference between the two sides' scores. Target: a geometric-mean speed-up of a
 """
 from __future__ import annotations
 
-import argparse
-import datetime
 import math
-import os
-import platform
 import statistics
 import sys
-import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +28,7 @@ import quantus  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import interleaved, parse_args  # noqa: E402
 from xai_core.explainers import pool_channels  # noqa: E402
 from xai_core.metrics import compute_metric  # noqa: E402
 
@@ -124,29 +119,14 @@ def bench(name: str, inp, repeats: int) -> dict:
         r_val = r_val.reshape(o_val.shape)
     diff = float(np.nanmax(np.abs(o_val - r_val))) if np.isfinite(o_val).any() else float("nan")
     same_nan = bool((np.isnan(o_val) == np.isnan(r_val)).all())
-    t_o, t_r = [], []
-    for r in range(repeats):
-        for side in ((0, 1) if r % 2 == 0 else (1, 0)):
-            t0 = time.perf_counter()
-            (ours if side == 0 else ref)(inp)
-            (t_o if side == 0 else t_r).append(time.perf_counter() - t0)
-    o, q = statistics.median(t_o), statistics.median(t_r)
+    o, q = interleaved(lambda: ours(inp), lambda: ref(inp), repeats)
     return {"metric": name, "ours": o, "quantus": q, "speedup": q / o, "diff": diff, "same_nan": same_nan}
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--modalities", default="image,expression,sequence")
-    ap.add_argument("--metrics", default="all")
-    ap.add_argument("--repeats", type=int)
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args(argv)
-    repeats = args.repeats or (2 if args.quick else 5)
-    torch.set_num_threads(2)
-    warnings.filterwarnings("ignore")
-    print(f"# ours vs Quantus {quantus.__version__}: {N_SAMPLES} samples, saliency maps, R = {repeats}, "
-          f"{datetime.date.today()}")
-    print(f"# {platform.platform()}, nproc={os.cpu_count()}, torch {torch.__version__}, threads 2")
+    args = parse_args(__doc__, argv, quick=2, full=5,
+                      title=f"ours vs Quantus {quantus.__version__}: {N_SAMPLES} samples, saliency maps")
+    repeats = args.repeats
     all_rows = []
     for modality in [m.strip() for m in args.modalities.split(",") if m.strip()]:
         inp = setup(modality)

@@ -1,7 +1,6 @@
 """Gradient and path methods, thin adapters over captum (one call each, no extra passes)."""
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 from captum.attr import (DeepLift, Deconvolution, GradientShap, GuidedBackprop, InputXGradient,
