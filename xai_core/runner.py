@@ -213,14 +213,7 @@ class Evaluation:
             return None
         if not hasattr(self, "_population"):
             self._population = self.population_models(progress)
-        maps = []
-        for name, model, mhash in self._population:
-            sub = Evaluation.__new__(Evaluation)
-            sub.__dict__.update(self.__dict__)
-            sub.model, sub.model_hash, sub.model_name = model, mhash, name
-            sub.ctx = dataclasses.replace(self.ctx, model=model, extras={})
-            maps.append(sub.attributions(method, idx, progress))
-        return maps
+        return [self.attributions(method, idx, progress, member=m) for m in self._population]
 
     # -- running -----------------------------------------------------------------------------
     def _provenance(self, **extra) -> dict[str, Any]:
@@ -253,38 +246,47 @@ class Evaluation:
                  "population_epochs": self.config.population_epochs}
         return p if spec.version == 1 else {**p, "_version": spec.version}
 
-    def attributions(self, method: str, idx: np.ndarray, progress: Progress | None = None) -> torch.Tensor:
-        """The stored maps of ``method`` for ``idx``; missing ones are computed per batch and stored."""
+    def attributions(self, method: str, idx: np.ndarray, progress: Progress | None = None,
+                     member: tuple[str, "torch.nn.Module", str] | None = None) -> torch.Tensor:
+        """The stored maps of ``method`` for ``idx``; missing ones are computed per batch and stored.
+
+        ``member`` = (name, model, checkpoint hash) explains with another model of the population instead.
+        """
+        if member is None:
+            ctx, model_name, model_hash = self.ctx, self.model_name, self.model_hash
+        else:
+            model_name, model_hash = member[0], member[2]
+            ctx = dataclasses.replace(self.ctx, model=member[1], extras={})
         from .explainers import explain
         from .explainers.control import combine, components
 
         ids = [self.ds.sample_ids[i] for i in idx]
         params = self._method_params(method)
-        key = dict(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method,
+        key = dict(dataset_fp=self.dataset_fp, model_hash=model_hash, method=method,
                    method_params=self._method_key(method), output=self.config.output)
         arr, missing = self.store.get_attributions(sample_ids=ids, **key)
         if arr is not None:
             if progress:
                 progress({"stage": "explain", "method": method, "done": len(ids), "total": len(ids), "cached": True})
-            return torch.as_tensor(arr, device=self.ctx.device)
+            return torch.as_tensor(arr, device=ctx.device)
         missing_set = set(missing)
         todo = [i for i, sid in zip(idx, ids) if sid in missing_set]
         done = len(ids) - len(todo)
         bs = self.config.explain_batch
         for b in range(0, len(todo), bs):
             bidx = np.asarray(todo[b:b + bs])
-            x = torch.as_tensor(self.ds.X[bidx], device=self.ctx.device)
-            y = torch.as_tensor(self.ds.y[bidx], device=self.ctx.device)
+            x = torch.as_tensor(self.ds.X[bidx], device=ctx.device)
+            y = torch.as_tensor(self.ds.y[bidx], device=ctx.device)
             t0 = time.perf_counter()
             comps = components(params["methods"]) if method == "aggregate" else []
             if comps and not any(self.config.method_params.get(cm) for cm in comps):
-                maps = [self.attributions(cm, bidx) for cm in comps]  # reuse (and store) the components
+                maps = [self.attributions(cm, bidx, member=member) for cm in comps]  # reuse (and store) the components
                 attr = combine(maps, params["normalisation"])
             else:
-                attr = explain(self.ctx, x, y, method, batch_size=bs, **self.config.method_params.get(method, {})
+                attr = explain(ctx, x, y, method, batch_size=bs, **self.config.method_params.get(method, {})
                                ).attributions
             secs = time.perf_counter() - t0
-            self.store.put_attributions(dataset=self.ds.name, model=self.model_name, sample_ids=[self.ds.sample_ids[i] for i in bidx],
+            self.store.put_attributions(dataset=self.ds.name, model=model_name, sample_ids=[self.ds.sample_ids[i] for i in bidx],
                                         attributions=attr.detach().cpu().numpy().astype(np.float32),
                                         targets=self.ds.y[bidx], seconds=secs,
                                         provenance=self._provenance(kind="attribution", params=params), **key)
@@ -294,7 +296,7 @@ class Evaluation:
         arr, missing = self.store.get_attributions(sample_ids=ids, **key)
         if arr is None:
             raise RuntimeError(f"attributions of {method} missing after computing them: {missing[:3]}")
-        return torch.as_tensor(arr, device=self.ctx.device)
+        return torch.as_tensor(arr, device=ctx.device)
 
     def run(self, plan: Plan | None = None, progress: Progress | None = None) -> pd.DataFrame:
         """Compute every missing cell of the plan; returns the tidy scores of the plan's cells."""
