@@ -1,34 +1,49 @@
-"""Streamlit entry: the home page. All science lives in xai_core; this file only draws."""
+"""Streamlit entry: navigation and the shared sidebar (dataset, model, seed). Pages live in pages/.
+
+Run with ``streamlit run app.py``. All science is in ``xai_core``; pages only read state and draw.
+"""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
-from xai_core.data import list_datasets
+from dashboard import state
 
-st.set_page_config(page_title="Bio-XAI audit", layout="wide")
+st.set_page_config(page_title="Bio-XAI audit", page_icon="🧬", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/data_model.py", title="Data & model", icon="🧪"),
+    st.Page("pages/explanations.py", title="Explanations", icon="🔥"),
+    st.Page("pages/gene_rankings.py", title="Gene rankings", icon="🧬"),
+    st.Page("pages/metrics.py", title="Metrics", icon="📏"),
+    st.Page("pages/method_ranking.py", title="Method ranking", icon="🏆"),
+    st.Page("pages/model_selection.py", title="Model selection", icon="🎯"),
+]
 
 
-@st.cache_data
-def dataset_table() -> pd.DataFrame:
-    rows = list_datasets()
-    from models import available_models
+def sidebar() -> None:
+    names = state.dataset_names()
+    modality = {r["name"]: r["modality"] for r in state.dataset_catalogue()}
+    if st.session_state.get(state.DATASET) not in names:
+        st.session_state[state.DATASET] = state.DEFAULT_DATASET
+    st.sidebar.selectbox("Dataset", names, key=state.DATASET, format_func=lambda n: f"{n} ({modality[n]})",
+                         help="Bundled data with known ground truth. 'small' datasets are quick; paper-size "
+                              "ones take longer to build the first time.")
+    choices = state.model_choices(st.session_state[state.DATASET])
+    if not choices:
+        st.sidebar.warning("No model for this dataset yet: train one on the Data & model page.")
+        st.session_state.pop(state.MODEL, None)
+    else:
+        if st.session_state.get(state.MODEL) not in choices:
+            st.session_state[state.MODEL] = choices[0]
+        st.sidebar.selectbox("Model", choices, key=state.MODEL, format_func=state.model_label,
+                             help="A shipped checkpoint, or one trained on the Data & model page.")
+    st.sidebar.number_input("Seed", 0, 10_000, key=state.SEED, step=1,
+                            help="Seeds the stochastic explainers (SmoothGrad noise, LIME samples, baselines).")
+    st.sidebar.caption("Results are stored and reused: a run computed once (here or with "
+                       "`python -m xai_core evaluate`) shows instantly next time.")
 
-    for r in rows:
-        r["shipped models"] = ", ".join(available_models(r["name"])) or "none yet"
-    return pd.DataFrame(rows)[["name", "modality", "size", "description", "default_model", "shipped models"]]
 
-
-st.title("Explain and audit deep-learning models on biological data")
-st.markdown(
-    "Pick a dataset and a model, run attribution methods (gradients, Integrated Gradients, SmoothGrad, "
-    "LRP, occlusion, LIME, SHAP, DeepLIFT, GradCAM and their aggregate), and judge them against known "
-    "ground truth: true biomarker genes, lesion masks, planted DNA motifs. Every number here can be "
-    "reproduced with `python -m xai_core`."
-)
-st.subheader("Bundled datasets")
-st.caption("'small' datasets build and train in seconds; 'paper' datasets have the size used in the source studies.")
-st.dataframe(dataset_table(), hide_index=True, width="stretch")
-st.subheader("From the command line")
-st.code("python -m xai_core datasets\n"
-        "python -m xai_core explain --dataset simu-small --methods all --n 32 --out runs/simu-small", language="bash")
+nav = st.navigation(PAGES)
+sidebar()
+nav.run()

@@ -145,3 +145,12 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
                          test_auroc=test["auroc"], epochs_run=epoch, best_epoch=best_epoch,
                          seconds=time.perf_counter() - t0, seed=seed, recipe=recipe, history=history)
     return model, report
+
+
+def checkpoint_meta(ds, arch: str, arch_kwargs: dict | None, report: TrainReport) -> dict[str, Any]:
+    """Everything a checkpoint records: how to rebuild the model, on what it was trained, how well it did."""
+    from xai_core.provenance import now, package_versions
+
+    return {"arch": arch, "arch_kwargs": arch_kwargs or {}, "input_shape": list(ds.input_shape),
+            "n_classes": ds.n_classes, "dataset": ds.name, "dataset_fingerprint": ds.fingerprint(),
+            "class_names": ds.class_names, "created": now(), "versions": package_versions(), **report.to_dict()}

@@ -50,10 +50,10 @@ def cmd_train(args) -> int:
     from tqdm import tqdm
 
     from models import ARCHS, save_checkpoint, shipped_path, train_model
+    from models.training import checkpoint_meta
     from models.checkpoints import checkpoint_hash
 
     from .data import DATASETS, load_dataset
-    from .provenance import now, package_versions
 
     spec = DATASETS.get(args.dataset)
     arch = args.arch or spec.default_arch
@@ -74,10 +74,7 @@ def cmd_train(args) -> int:
     bar.close()
     out = Path(args.out) if args.out else (shipped_path(args.dataset, arch) if args.ship
                                            else Path("runs") / f"{args.dataset}__{arch}__seed{args.seed}.safetensors")
-    from .data.registry import DATASETS as _D  # noqa: F401
-    meta = {"arch": arch, "arch_kwargs": arch_kwargs, "input_shape": list(ds.input_shape),
-            "n_classes": ds.n_classes, "dataset": args.dataset, "dataset_fingerprint": ds.fingerprint(),
-            "class_names": ds.class_names, "created": now(), "versions": package_versions(), **report.to_dict()}
+    meta = checkpoint_meta(ds, arch, arch_kwargs, report)
     save_checkpoint(model, out, meta)
     print(f"{report.metric_name} {report.metric_value:.4f} (accuracy {report.test_accuracy:.4f}, "
           f"best epoch {report.best_epoch}/{report.epochs_run}, {report.seconds:.1f} s) -> {out} "

@@ -1,0 +1,31 @@
+"""Models trained from the dashboard: saved as safetensors under the cache, listed in the model picker."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from xai_core.data import cache_dir
+
+
+def trained_dir() -> Path:
+    return cache_dir() / "app_models"
+
+
+def trained_checkpoints(dataset: str) -> list[Path]:
+    d = trained_dir()
+    return sorted(d.glob(f"{dataset}__*.safetensors")) if d.exists() else []
+
+
+def train_and_save(dataset: str, arch: str, seed: int, epochs: int | None = None,
+                   progress: Callable[[int, int, dict], None] | None = None) -> tuple[Path, dict]:
+    """Train ``arch`` on ``dataset`` with the architecture's recipe (optionally fewer epochs) and save it."""
+    from models import save_checkpoint, train_model
+    from models.training import checkpoint_meta
+    from xai_core.data import load_dataset
+
+    ds = load_dataset(dataset)
+    overrides = {"epochs": int(epochs)} if epochs else {}
+    model, report = train_model(ds, arch, seed=seed, progress=progress, **overrides)
+    path = trained_dir() / f"{dataset}__{arch}-seed{seed}{f'-e{epochs}' if epochs else ''}.safetensors"
+    save_checkpoint(model, path, checkpoint_meta(ds, arch, {}, report))
+    return path, report.to_dict()

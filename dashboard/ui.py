@@ -1,0 +1,67 @@
+"""Layout helpers shared by the pages: friendly errors instead of tracebacks, figures with downloads."""
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+
+import plotly.graph_objects as go
+import streamlit as st
+
+PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+@contextmanager
+def friendly(what: str):
+    """Show any failure inside as a message that names it (and the engine's hint), never a traceback.
+
+    The engine's ``XaiError`` messages already name the problem and the fix; anything else is reported
+    with its type so it can be filed. Streamlit's own control-flow exceptions pass through.
+    """
+    from xai_core.errors import XaiError
+
+    try:
+        yield
+    except XaiError as e:
+        st.warning(f"{what}: {e}")
+    except (KeyError, ValueError, TypeError) as e:
+        if type(e).__module__.startswith("streamlit"):
+            raise
+        st.error(f"{what} failed: {type(e).__name__}: {e}. Try other choices; if it persists, please report it.")
+    except Exception as e:  # noqa: BLE001 - the page must stay up
+        if type(e).__module__.startswith("streamlit"):
+            raise
+        st.error(f"{what} failed: {type(e).__name__}: {e}. Try other choices; if it persists, please report it.")
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "figure"
+
+
+def figure(fig: go.Figure, name: str, *, key: str | None = None, downloads: bool = True, **kwargs):
+    """Draw ``fig``; below it, PNG and SVG downloads rendered on click (kaleido + Debian chromium)."""
+    key = key or _slug(name)
+    out = st.plotly_chart(fig, config=PLOTLY_CONFIG, key=f"fig_{key}", **kwargs)
+    if downloads:
+        cols = st.columns([1, 1, 6])
+        for col, fmt in zip(cols, ("png", "svg")):
+            col.download_button(f"{fmt.upper()}", data=lambda f=fig, t=fmt: _export(f, t),
+                                file_name=f"{_slug(name)}.{fmt}", mime="image/png" if fmt == "png" else "image/svg+xml",
+                                key=f"dl_{key}_{fmt}", on_click="ignore", help=f"Download this figure as {fmt.upper()}")
+    return out
+
+
+def _export(fig: go.Figure, fmt: str) -> bytes:
+    return fig.to_image(format=fmt, scale=2 if fmt == "png" else 1, width=fig.layout.width or 1100,
+                        height=fig.layout.height or 550)
+
+
+def csv_download(df, name: str, label: str = "Download CSV", key: str | None = None) -> None:
+    st.download_button(label, data=df.to_csv(index=False).encode(), file_name=f"{_slug(name)}.csv",
+                       mime="text/csv", key=key or f"csv_{_slug(name)}", on_click="ignore")
+
+
+def need(condition: bool, message: str) -> None:
+    """Stop the page with a friendly explanation when a choice is empty or does not apply."""
+    if not condition:
+        st.info(message)
+        st.stop()
