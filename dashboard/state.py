@@ -90,3 +90,40 @@ def current() -> tuple[str, str, int]:
     if model not in choices:
         model = choices[0] if choices else None
     return ds, model, int(st.session_state.get(SEED, 0))
+
+
+# -- selections shared by the pages (kept in plain session keys, so they survive page switches) ----------
+METHODS, SAMPLES, METRICS = "methods", "samples", "metrics"
+DEFAULT_METHODS = ("saliency", "integrated_gradients", "smoothgrad", "deeplift", "gradcam", "random")
+
+
+def applicable_methods(ev) -> list[str]:
+    from xai_core.explainers import applicable_methods as _applicable
+
+    return _applicable(ev.ctx)
+
+
+def method_label(name: str) -> str:
+    from xai_core.explainers import EXPLAINERS
+
+    return EXPLAINERS.get(name).label if name in EXPLAINERS.names() else name
+
+
+def remembered(key: str, options: list, default: list) -> list:
+    """The remembered selection for ``key`` restricted to ``options`` (``default`` when none is left)."""
+    kept = [o for o in st.session_state.get(key, []) if o in options]
+    return kept or [o for o in default if o in options]
+
+
+def multiselect(label: str, options: list, key: str, default: list, **kwargs) -> list:
+    """A multiselect whose choice survives page switches and dataset changes (stored under ``key``).
+
+    Streamlit forgets a widget's state when a page without it runs; the choice is therefore copied to a
+    plain session key on every change and restored from it.
+    """
+    wkey = f"_w_{key}"
+    if wkey not in st.session_state or any(o not in options for o in st.session_state[wkey]):
+        st.session_state[wkey] = remembered(key, options, default)
+    value = st.multiselect(label, options, key=wkey, **kwargs)
+    st.session_state[key] = value
+    return value

@@ -34,3 +34,16 @@ def make_dataset(modality: str, n: int = 60, seed: int = 0, n_classes: int = 2):
 @pytest.fixture
 def tiny():
     return make_dataset
+
+
+@pytest.fixture
+def app_store(tmp_path, monkeypatch):
+    """A fresh results store for dashboard tests, and streamlit caches cleared (they live per process)."""
+    import streamlit as st
+
+    monkeypatch.setenv("XAI_CORE_STORE", str(tmp_path / "results.sqlite"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield tmp_path / "results.sqlite"
+    st.cache_resource.clear()
+    st.cache_data.clear()
