@@ -22,6 +22,7 @@ PAGES = [
 
 
 def sidebar() -> None:
+    state.apply_pending()
     names = state.dataset_names()
     modality = {r["name"]: r["modality"] for r in state.dataset_catalogue()}
     if st.session_state.get(state.DATASET) not in names:

@@ -82,6 +82,26 @@ def predictions(dataset: str, model: str, seed: int = 0) -> dict[str, np.ndarray
     return {"proba": proba, "pred": proba.argmax(1)}
 
 
+PENDING = "_pending_choice"
+
+
+def choose(dataset: str | None = None, model: str | None = None) -> None:
+    """Ask the sidebar to select ``dataset``/``model`` on the next run (a widget's key cannot be written after
+    the widget is drawn in the same run). Follow with ``st.rerun()`` or ``st.switch_page(...)``."""
+    st.session_state[PENDING] = {"dataset": dataset, "model": model}
+
+
+def apply_pending() -> None:
+    """Called by the sidebar before its widgets are drawn."""
+    pending = st.session_state.pop(PENDING, None)
+    if pending:
+        if pending.get("dataset"):
+            st.session_state[DATASET] = pending["dataset"]
+            st.session_state.pop(MODEL, None)
+        if pending.get("model"):
+            st.session_state[MODEL] = pending["model"]
+
+
 def current() -> tuple[str, str, int]:
     """(dataset, model, seed) chosen in the sidebar."""
     ds = st.session_state.get(DATASET) or DEFAULT_DATASET

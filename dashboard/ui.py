@@ -65,3 +65,17 @@ def need(condition: bool, message: str) -> None:
     if not condition:
         st.info(message)
         st.stop()
+
+
+def current_evaluation():
+    """(dataset, model, seed, Evaluation) chosen in the sidebar; stops the page with a message if it cannot load."""
+    from . import state
+
+    ds_name, model, seed = state.current()
+    need(model is not None, f"**{ds_name}** has no model yet: train one on the **Data & model** page.")
+    ev = None
+    with friendly(f"Loading {ds_name} and its model"):
+        ev = state.evaluation(ds_name, model, seed)
+    if ev is None:
+        st.stop()
+    return ds_name, model, seed, ev

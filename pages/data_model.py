@@ -1,2 +1,42 @@
+"""Data & model: what the dataset holds, how good the model is, a viewer fitting the modality, training."""
+from __future__ import annotations
+
+import numpy as np
 import streamlit as st
-st.title("(coming)")
+
+from dashboard import data_view, state, ui
+from dashboard.figures import data as figs
+
+st.title("Data & model")
+ds_name, model, seed, ev = ui.current_evaluation()
+ds, meta = ev.ds, ev.model_meta
+preds = state.predictions(ds_name, model, seed)
+
+gt = ds.ground_truth
+truth = data_view.ground_truth_text(ds)
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Samples", f"{len(ds):,}", help=f"{len(ds.train_idx):,} train, {len(ds.test_idx):,} test")
+c2.metric("Input", " × ".join(str(s) for s in ds.input_shape), help=data_view.SHAPE_HELP[ds.modality])
+c3.metric("Classes", ds.n_classes, help=", ".join(ds.class_names))
+quality = data_view.test_quality(ds, preds["pred"], preds["proba"])
+c4.metric("Test accuracy", f"{quality['accuracy'] * 100:.1f} %",
+          help=f"Balanced accuracy {quality['balanced_accuracy'] * 100:.1f} %"
+               + (f", AUROC {quality['auroc']:.3f}" if quality.get("auroc") is not None else ""))
+st.caption(f"Ground truth: {truth}")
+
+left, right = st.columns(2)
+with left:
+    ui.figure(figs.class_counts(ds.y, ds.class_names, data_view.split_labels(ds)), f"class_counts_{ds_name}",
+              key="dm_counts")
+with right:
+    ui.figure(figs.confusion_matrix(quality["confusion"], ds.class_names), f"confusion_{ds_name}", key="dm_cm")
+with st.expander("Model card"):
+    st.json({k: meta.get(k) for k in ("arch", "arch_kwargs", "seed", "test_accuracy", "test_balanced_accuracy",
+                                      "test_auroc", "epochs_run", "best_epoch", "created", "checkpoint_hash", "path")})
+
+st.subheader("Samples")
+with ui.friendly("Drawing the samples"):
+    data_view.sample_viewer(ev, preds)
+
+st.subheader("Train a model")
+data_view.train_panel(ds)

@@ -1,2 +1,107 @@
+"""Explanations: choose samples and methods, see the cost, run on demand, compare maps side by side."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
 import streamlit as st
-st.title("(coming)")
+
+from dashboard import explain_view as view
+from dashboard import state, ui
+
+st.title("Explanations")
+ds_name, model, seed, ev = ui.current_evaluation()
+preds = state.predictions(ds_name, model, seed)
+ds = ev.ds
+st.caption(f"{ds.name} · {ds.modality} · model {state.model_label(model)} · rows are samples, columns are methods")
+
+pos = {sid: i for i, sid in enumerate(ds.sample_ids)}
+test_ids = [ds.sample_ids[i] for i in ds.test_idx]
+labels = {sid: view.sample_label(ev, pos[sid], preds) for sid in test_ids[:3000]}
+left, right = st.columns(2)
+with left:
+    samples = state.multiselect("Samples (test set)", list(labels), state.SAMPLES,
+                                view.default_samples(ev, preds), format_func=labels.get, max_selections=8,
+                                help="Test samples the model did not see in training. The label gives the true "
+                                     "class, then the model's prediction and its probability.")
+with right:
+    applicable = state.applicable_methods(ev)
+    methods = state.multiselect("Methods", applicable, state.METHODS, list(state.DEFAULT_METHODS),
+                                format_func=state.method_label,
+                                help="Only methods that apply to this data and model are listed.")
+
+c1, c2, c3, c4 = st.columns(4)
+pooling = c1.selectbox("Channel pooling", ["sum", "mean", "max", "abs"], key="x_pooling",
+                       disabled=ds.modality != "image",
+                       help="How the colour channels of an image map become one value per pixel.")
+normalisation = c2.selectbox("Normalisation", [view.NO_NORMALISATION, "per_map_max", "per_map_p99", "dataset_max",
+                                               "dataset_p99"], index=2, key="x_norm",
+                             help="Divide each map (or all shown maps) by its largest or 99th-percentile "
+                                  "|value|, so methods with different units share one colour scale.")
+aggregate = c3.toggle("Aggregated explanation", key="x_aggregate",
+                      help="Add the mean of the normalised maps of the chosen methods (controls excluded).")
+if ds.modality == "sequence":
+    dna_view = c4.selectbox("Logo shows", list(view.DNA_VIEWS), format_func=view.DNA_VIEWS.get, key="x_dna")
+    k = 15
+elif ds.modality == "expression":
+    k = c4.slider("Genes per map", 5, 40, 15, key="x_k")
+    dna_view = "observed"
+else:
+    opacity = c4.slider("Heatmap opacity", 0.2, 1.0, 0.7, key="x_opacity")
+    dna_view, k = "observed", 15
+opacity = st.session_state.get("x_opacity", 0.7)
+
+ui.need(bool(samples), "Pick at least one sample to explain.")
+ui.need(bool(methods), "Pick at least one method.")
+comps = view.aggregate_components(methods)
+if aggregate and len(comps) < 2:
+    st.info("The aggregated explanation needs at least two non-control methods.")
+columns = methods + (["aggregate"] if aggregate and len(comps) >= 2 else [])
+ev_run = view.evaluation_with(ds_name, model, seed, methods, aggregate)
+idx = np.array([pos[s] for s in samples])
+
+from xai_core.explainers import estimate_cost  # noqa: E402
+
+rows = []
+for m in columns:
+    arr, missing = ev_run.stored_attributions(m, idx)
+    cost = estimate_cost(m, ev.ctx, len(missing))
+    rows.append({"method": state.method_label(m), "status": "stored" if not missing else f"{len(missing)} to compute",
+                 "forward passes": int(cost["forward"]), "backward passes": int(cost["backward"])})
+plan = pd.DataFrame(rows)
+todo = [m for m, r in zip(columns, rows) if r["status"] != "stored"]
+with st.expander(f"Cost: {int(plan['forward passes'].sum()):,} forward and {int(plan['backward passes'].sum()):,} "
+                 f"backward passes to go" if todo else "Cost: everything shown is already stored", expanded=bool(todo)):
+    st.dataframe(plan, hide_index=True, width="stretch")
+
+if todo:
+    if st.button(f"Explain ({len(todo)} method{'s' if len(todo) > 1 else ''})", type="primary", key="x_run"):
+        bar = st.progress(0.0, text="Starting…")
+        with ui.friendly("Computing the explanations"):
+            for j, m in enumerate(todo):
+                def progress(evt, j=j, m=m):
+                    frac = (j + evt["done"] / max(evt["total"], 1)) / len(todo)
+                    bar.progress(min(frac, 1.0), text=f"{state.method_label(m)}: {evt['done']}/{evt['total']} samples")
+                ev_run.attributions(m, idx, progress)
+            bar.progress(1.0, text="Done")
+            st.rerun()
+    else:
+        st.info("Press **Explain** to compute the missing maps; they are stored and reused on every later visit.")
+
+if not todo:
+    with ui.friendly("Drawing the explanations"):
+        figs = view.grid_figure(ds_name, model, seed, tuple(samples), tuple(columns), tuple(comps if aggregate else ()),
+                                pooling, normalisation, dna_view, k, tuple(labels[s] for s in samples), opacity)
+        if figs is None:
+            st.warning("Some maps disappeared from the results store; press Explain again.")
+        else:
+            if ds.modality == "image":
+                st.caption("Heatmaps over the grey image; red pushes towards the explained class, blue against it. "
+                           "Outline: the expert lesion mask. One colour scale, centred at zero, for every map.")
+            elif ds.modality == "expression":
+                st.caption("The genes with the largest |attribution| in each map; red pushes towards the explained "
+                           "class, blue against it. All bars share one scale.")
+            else:
+                st.caption("Sequence logos of the attributions; letters above the line push towards the motif class. "
+                           "The grey track below marks the planted motifs (information content in bits).")
+            for j, fig in enumerate(figs):
+                ui.figure(fig, f"explanations_{ds_name}_{j}", key=f"x_fig_{j}")

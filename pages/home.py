@@ -48,8 +48,7 @@ for start in range(0, len(rows), 4):
             st.caption(r["description"])
             st.caption(f"models: {r['shipped models']}")
             if st.button("Open", key=f"open_{r['name']}", disabled=r["shipped models"] == "none yet"):
-                st.session_state[state.DATASET] = r["name"]
-                st.session_state.pop(state.MODEL, None)
+                state.choose(dataset=r["name"])
                 st.switch_page("pages/data_model.py")
 
 with st.expander("The same from the command line"):

@@ -11,6 +11,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,7 +86,8 @@ class Evaluation:
         torch.manual_seed(config.seed)
         self.ds = load_dataset(config.dataset)
         self.model, self.model_meta = load_model(config.dataset, config.model, device=config.device)
-        self.model_name = config.model or self.model_meta.get("arch", "model")
+        self.model_name = (Path(config.model).stem if config.model and config.model.endswith(".safetensors")
+                           else config.model or self.model_meta.get("arch", "model"))
         self.ctx = make_context(self.model, self.ds, seed=config.seed, output=config.output)
         self.dataset_fp = self.ds.fingerprint()
         self.model_hash = self.model_meta["checkpoint_hash"]
@@ -245,6 +247,13 @@ class Evaluation:
             p = {**p, "population_seeds": self.config.population_seeds,
                  "population_epochs": self.config.population_epochs}
         return p if spec.version == 1 else {**p, "_version": spec.version}
+
+    def stored_attributions(self, method: str, idx: np.ndarray) -> tuple[np.ndarray | None, list[str]]:
+        """The stored maps of ``method`` for ``idx`` without computing anything: (maps or None, missing ids)."""
+        ids = [self.ds.sample_ids[i] for i in idx]
+        return self.store.get_attributions(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method,
+                                           method_params=self._method_key(method), output=self.config.output,
+                                           sample_ids=ids)
 
     def attributions(self, method: str, idx: np.ndarray, progress: Progress | None = None,
                      member: tuple[str, "torch.nn.Module", str] | None = None) -> torch.Tensor:

@@ -1,0 +1,105 @@
+"""Side-by-side explanation grids: rows are samples, columns are methods, one shared signed colour scale.
+
+Images: the attribution heatmap over the grey image, the lesion mask outlined. Expression: the top genes of
+each map as signed bars with gene names, true biomarkers marked. Sequences: see ``sequence.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .theme import DIVERGING, SEQUENTIAL, style, symmetric_range
+
+
+def _outline(mask: np.ndarray) -> tuple[list, list]:
+    """Contour of a boolean mask as x/y lists separated by None (pixel coordinates)."""
+    from skimage.measure import find_contours
+
+    xs, ys = [], []
+    for c in find_contours(mask.astype(float), 0.5):
+        xs.extend(c[:, 1].tolist() + [None])
+        ys.extend(c[:, 0].tolist() + [None])
+    return xs, ys
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) image in [any range] -> (H, W) grey in [0, 1]."""
+    g = image.mean(0) if image.ndim == 3 else image
+    lo, hi = float(g.min()), float(g.max())
+    return (g - lo) / (hi - lo) if hi > lo else np.zeros_like(g)
+
+
+def _colour_axis(maps: list[np.ndarray], signed: bool, quantile: float) -> dict:
+    r = symmetric_range(*maps, quantile=quantile)
+    if signed:
+        return dict(colorscale=DIVERGING, cmin=-r, cmax=r, cmid=0.0)
+    return dict(colorscale=SEQUENTIAL, cmin=0.0, cmax=r)
+
+
+def image_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_labels: list[str], *,
+               masks: np.ndarray | None = None, opacity: float = 0.7, quantile: float = 0.99,
+               colour_label: str = "attribution") -> go.Figure:
+    """``images`` (N, C, H, W); ``maps`` method label -> (N, H, W) pooled maps; masks (N, H, W) bool or None."""
+    methods = list(maps)
+    n, cols = len(images), 1 + len(methods)
+    signed = any((m < 0).any() for m in maps.values())
+    fig = make_subplots(rows=n, cols=cols, horizontal_spacing=0.01, vertical_spacing=0.02,
+                        column_titles=["input"] + methods, row_titles=row_labels)
+    for i in range(n):
+        img = images[i]
+        rgb = np.moveaxis(img, 0, -1) if img.shape[0] == 3 else np.repeat(_grey(img)[..., None], 3, -1)
+        lo, hi = float(rgb.min()), float(rgb.max())
+        rgb = ((rgb - lo) / (hi - lo if hi > lo else 1) * 255).astype(np.uint8)
+        fig.add_trace(go.Image(z=rgb, hoverinfo="skip"), row=i + 1, col=1)
+        grey = _grey(img)
+        outline = _outline(masks[i]) if masks is not None and masks[i].any() else None
+        for j, m in enumerate(methods, start=2):
+            fig.add_trace(go.Heatmap(z=grey, colorscale="gray", showscale=False, hoverinfo="skip"), row=i + 1, col=j)
+            fig.add_trace(go.Heatmap(z=maps[m][i], coloraxis="coloraxis", opacity=opacity, name=m,
+                                     hovertemplate=f"{m}<br>x %{{x}}, y %{{y}}<br>{colour_label} %{{z:.3g}}<extra></extra>"),
+                          row=i + 1, col=j)
+            if outline is not None:
+                fig.add_trace(go.Scatter(x=outline[0], y=outline[1], mode="lines", line=dict(color="black", width=2),
+                                         name="lesion mask (ground truth)", showlegend=(i == 0 and j == 2), hoverinfo="skip"),
+                              row=i + 1, col=j)
+        if outline is not None:
+            fig.add_trace(go.Scatter(x=outline[0], y=outline[1], mode="lines", line=dict(color="#F0E442", width=2),
+                                     showlegend=False, hoverinfo="skip"), row=i + 1, col=1)
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")
+    for k in range(1, n * cols + 1):  # every cell square and in image orientation
+        fig.update_yaxes(scaleanchor=f"x{k if k > 1 else ''}", row=(k - 1) // cols + 1, col=(k - 1) % cols + 1)
+    ca = _colour_axis(list(maps.values()), signed, quantile)
+    fig.update_layout(coloraxis=dict(colorbar=dict(title=colour_label), **ca))
+    style(fig, height=max(260, 190 * n + 80), legend=True)
+    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.04, xanchor="left", x=0))
+    return fig
+
+
+def gene_bars(maps: dict[str, np.ndarray], gene_names: list[str], row_labels: list[str], *, k: int = 15,
+              markers: set[int] | None = None, marker_label: str = "true biomarker") -> go.Figure:
+    """Top-``k`` genes by |attribution| per (sample, method) as signed horizontal bars; ``markers`` starred.
+
+    ``maps``: method label -> (N, G). Bars share one symmetric x range; colour shows the sign.
+    """
+    methods = list(maps)
+    n = len(row_labels)
+    markers = markers or set()
+    fig = make_subplots(rows=n, cols=len(methods), column_titles=methods, row_titles=row_labels,
+                        horizontal_spacing=0.09, vertical_spacing=0.04)
+    r = symmetric_range(*maps.values())
+    for i in range(n):
+        for j, m in enumerate(methods, start=1):
+            a = np.asarray(maps[m][i], dtype=np.float64)
+            top = np.argsort(-np.abs(a), kind="stable")[:k][::-1]
+            names = [("★ " if g in markers else "") + gene_names[g] for g in top]
+            fig.add_trace(go.Bar(x=a[top], y=names, orientation="h", name=m, showlegend=False,
+                                 marker_color=np.where(a[top] >= 0, "#B2182B", "#2166AC"),
+                                 hovertemplate="%{y}<br>attribution %{x:.3g}<extra></extra>"), row=i + 1, col=j)
+            fig.update_xaxes(range=[-r * 1.05, r * 1.05], row=i + 1, col=j)
+    fig.update_yaxes(tickfont=dict(size=11))
+    fig.update_xaxes(title_text="attribution (red +, blue −)", row=n)
+    note = f"★ = {marker_label}" if markers else None
+    style(fig, height=max(320, (22 * k + 60) * n + 60), title=note)
+    return fig
