@@ -8,16 +8,16 @@ import streamlit as st
 
 from dashboard import state
 
-st.set_page_config(page_title="Bio-XAI audit", page_icon="🧬", layout="wide")
+st.set_page_config(page_title="Bio-XAI audit", page_icon=":material/genetics:", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/data_model.py", title="Data & model", icon="🧪"),
-    st.Page("pages/explanations.py", title="Explanations", icon="🔥"),
-    st.Page("pages/gene_rankings.py", title="Gene rankings", icon="🧬"),
-    st.Page("pages/metrics.py", title="Metrics", icon="📏"),
-    st.Page("pages/method_ranking.py", title="Method ranking", icon="🏆"),
-    st.Page("pages/model_selection.py", title="Model selection", icon="🎯"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/data_model.py", title="Data & model", icon=":material/dataset:"),
+    st.Page("pages/explanations.py", title="Explanations", icon=":material/local_fire_department:"),
+    st.Page("pages/gene_rankings.py", title="Gene rankings", icon=":material/genetics:"),
+    st.Page("pages/metrics.py", title="Metrics", icon=":material/straighten:"),
+    st.Page("pages/method_ranking.py", title="Method ranking", icon=":material/leaderboard:"),
+    st.Page("pages/model_selection.py", title="Model selection", icon=":material/scatter_plot:"),
 ]
 
 

@@ -1,2 +1,128 @@
+"""Method ranking: which explanation method to trust on this dataset and model, with Monte Carlo uncertainty;
+per-metric ranks, metric agreement, and the aggregated explanation against its components."""
+from __future__ import annotations
+
 import streamlit as st
-st.title("(coming)")
+
+from dashboard import evaluate, state, ui
+from dashboard.figures import ranking as rf
+
+st.title("Method ranking: which explanation to trust here?")
+st.markdown(
+    "Methods are ranked on every metric (1 = best), and the ranks are combined into the **mean reciprocal "
+    "rank** (MRR: 1 = best on every metric). Scores are means over a few samples, so the ranking is repeated "
+    "many times with the scores redrawn within their uncertainty: the interval and the rank probabilities "
+    "say how sure the ranking is. Same numbers as `python -m xai_core rank`.")
+
+ds, model, seed = state.current()
+with_agg = st.toggle("Include the aggregated explanation (mean of several methods)", value=True, key="rank_agg",
+                     help="Evaluates the mean of the normalised maps of several methods as one more method.")
+components: list[str] = []
+if with_agg:
+    from xai_core.explainers import EXPLAINERS
+    from xai_core.explainers.control import components as _components
+
+    components = _components(EXPLAINERS.get("aggregate").params_for("*")["methods"])
+    st.caption("The aggregate averages " + ", ".join(state.method_label(c) for c in components) + ".")
+with_comp = with_agg and st.toggle("Also evaluate all of its components", value=False, key="rank_comp",
+                                   help="Their attributions are computed for the aggregate anyway; this adds "
+                                        "only their metric scores.")
+extra = (["aggregate"] if with_agg else []) + (components if with_comp else [])
+res = evaluate.run_panel("ranking", extra_methods=extra)
+if res is None:
+    st.stop()
+frame = res.scores
+ui.need(frame["method"].nunique() >= 2, "Ranking needs at least two methods: choose more above.")
+
+with st.expander("Ranking options (as the CLI's --ranker, --draws, --dist, --missing, --weight)"):
+    c1, c2, c3, c4 = st.columns(4)
+    ranker = c1.selectbox("Ranker", ["mrr", "mean_rank", "borda"], key="rank_ranker",
+                          format_func={"mrr": "Monte Carlo MRR", "mean_rank": "mean rank", "borda": "Borda count"}.get,
+                          help="MRR with uncertainty (default), or the deterministic mean rank / Borda count.")
+    draws = int(c2.number_input("Monte Carlo draws", 100, 100_000, 10_000, step=1000, key="rank_draws"))
+    dist = c3.radio("Score uncertainty", ["normal", "bootstrap"], key="rank_dist",
+                    help="normal: mean ± standard error; bootstrap: resample the samples (paired across methods).")
+    missing = c4.radio("Method without a score on a metric", ["worst", "drop"], key="rank_missing",
+                       format_func={"worst": "ranks last", "drop": "drop the metric"}.get)
+    families = sorted(frame["family"].dropna().unique())
+    st.caption("Family weights (1 = as much as the others; 0 = ignore the family).")
+    wcols = st.columns(max(1, len(families)))
+    weights = tuple((f, float(col.number_input(f, 0.0, 10.0, 1.0, step=0.5, key=f"rank_w_{f}")))
+                    for f, col in zip(families, wcols))
+    weights = tuple((f, w) for f, w in weights if w != 1.0)
+    per_family = st.checkbox("Split each family's weight among its metrics", key="rank_per_family")
+
+result = None
+with ui.friendly("Ranking the methods"):
+    result = evaluate.rank(frame, ranker, draws, dist, seed, missing, weights, per_family)
+if result is None:
+    st.stop()
+mrr, table = result["mrr"], result["table"]
+agg = "aggregate" if "aggregate" in mrr.table.index else None
+comps = [c for c in components if c in mrr.table.index]
+
+st.header("Ranking")
+with ui.friendly("Drawing the ranking"):
+    if ranker == "mrr":
+        ui.figure(rf.mrr_intervals(mrr.table, aggregate=agg, components=comps), "expected_mrr", key="mrr")
+        best = mrr.table.index[0]
+        st.markdown(f"**{state.method_label(best)}** ranks first with E[MRR] = {mrr.table['mrr'].iloc[0]:.2f} "
+                    f"(95% interval {mrr.table['mrr_lo'].iloc[0]:.2f}–{mrr.table['mrr_hi'].iloc[0]:.2f}); it is "
+                    f"first in {100 * mrr.rank_probabilities.iloc[0][1]:.0f}% of the draws.")
+    else:
+        col = ranker
+        ui.figure(rf.score_bars(table.set_index("method")[col], label=col.replace("_", " "),
+                                higher_better=ranker == "borda", aggregate=agg, components=comps),
+                  f"{ranker}_ranking", key="simple")
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                for c in table.select_dtypes("float").columns})
+    ui.csv_download(table, f"ranking_{ds}", label="Download ranking (CSV)", key="csv_ranking")
+    ui.csv_download(evaluate.scores_csv(frame), f"scores_{ds}", label="Download scores (CSV)", key="csv_scores_rank")
+    for m, why in mrr.dropped.items():
+        st.caption(f"Metric {m} is left out of the ranking: {why}")
+    reasons = evaluate.nan_reasons(frame)
+    if len(reasons):
+        with st.expander(f"Why some scores are missing ({int(reasons['samples'].sum())} scores)"):
+            st.dataframe(reasons, hide_index=True, width="stretch")
+    left_out = [m for m in frame["metric"].unique() if not evaluate.metric_info(m)["in_ranking"]]
+    if left_out:
+        st.caption(f"{', '.join(left_out)}: a reference level, the same for every method; not used in the ranking.")
+
+    st.subheader("How sure is each rank?")
+    ui.figure(rf.rank_probability_heatmap(mrr.rank_probabilities), "rank_probabilities", key="rank_probs")
+    st.caption("Each row: in what share of the Monte Carlo draws the method took each rank by MRR.")
+
+    st.subheader("Rank on each metric")
+    ui.figure(rf.metric_rank_heatmap(mrr.metric_ranks, mrr.params["directions"]), "metric_ranks", key="metric_ranks")
+
+    st.subheader("Do the metrics agree?")
+    kw = result["kendall"]
+    if result["agreement"] is not None and len(result["agreement"]) >= 2:
+        ui.figure(rf.agreement_heatmap(result["agreement"], w=kw.get("W"), p_value=kw.get("p_value")),
+                  "metric_agreement", key="agreement")
+        st.caption("Spearman correlation between metrics of the methods' mean scores (each oriented so that "
+                   "higher = better): +1 means two metrics order the methods the same way. Kendall's W "
+                   "(0 = no agreement, 1 = all metrics give the same order) summarises all metrics at once.")
+    else:
+        st.info("Metric agreement needs at least two metrics.")
+    if "note" in kw:
+        st.caption(f"Kendall's W: {kw['note']}")
+
+if agg:
+    st.header("The aggregated explanation")
+    with ui.friendly("Comparing the aggregate with its components"):
+        r = int(mrr.table.loc[agg, "rank"])
+        text = f"The aggregate ranks **{r} of {len(mrr.table)}** by E[MRR]."
+        if comps:
+            beaten = [c for c in comps if mrr.table.loc[c, "mrr"] < mrr.table.loc[agg, "mrr"]]
+            text += (f" It beats {len(beaten)} of its {len(comps)} evaluated component(s)"
+                     + (f" ({', '.join(beaten)})" if beaten else "") + "; "
+                     + ", ".join(f"{c} ranks {int(mrr.table.loc[c, 'rank'])}" for c in comps) + ".")
+        absent = [c for c in components if c not in comps]
+        if absent:
+            text += (f" Components not evaluated here: {', '.join(absent)} — switch on 'Also evaluate all of its "
+                     "components' to compare with them.")
+        st.markdown(text)
+        ui.figure(rf.aggregate_vs_components(mrr.metric_ranks, agg, comps), "aggregate_vs_components",
+                  key="aggregate")

@@ -9,14 +9,16 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 
 
-def open_page(page: str | None = None, *, dataset: str = "simu-small", model: str | None = None,
+def open_page(page: str | None = None, *, dataset: str | None = "simu-small", model: str | None = None,
               timeout: float = 180, **session) -> AppTest:
     """Run app.py, then switch to ``pages/<page>.py`` with ``dataset``/``model`` chosen in the sidebar.
 
-    Extra keyword arguments are put in ``st.session_state`` before the first run.
+    Extra keyword arguments are put in ``st.session_state`` before the first run. AppTest re-applies these on
+    every run, so pass ``dataset=None`` to test what the page itself selects (it starts on simu-small).
     """
     at = AppTest.from_file(APP, default_timeout=timeout)
-    at.session_state["dataset"] = dataset
+    if dataset is not None:
+        at.session_state["dataset"] = dataset
     if model is not None:
         at.session_state["model"] = model
     for k, v in session.items():

@@ -30,6 +30,18 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return (g - lo) / (hi - lo) if hi > lo else np.zeros_like(g)
 
 
+def wrap(label: str, width: int = 12) -> str:
+    """Break a long label onto lines of about ``width`` characters (plotly titles do not wrap)."""
+    words, lines, cur = label.split(), [], ""
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}".strip()
+    return "<br>".join(lines + [cur])
+
+
 def _colour_axis(maps: list[np.ndarray], signed: bool, quantile: float) -> dict:
     r = symmetric_range(*maps, quantile=quantile)
     if signed:
@@ -44,8 +56,8 @@ def image_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_labels: list
     methods = list(maps)
     n, cols = len(images), 1 + len(methods)
     signed = any((m < 0).any() for m in maps.values())
-    fig = make_subplots(rows=n, cols=cols, horizontal_spacing=0.01, vertical_spacing=0.02,
-                        column_titles=["input"] + methods, row_titles=row_labels)
+    fig = make_subplots(rows=n, cols=cols, horizontal_spacing=0.008, vertical_spacing=0.03 / max(n, 1),
+                        column_titles=["input"] + [wrap(m) for m in methods], row_titles=row_labels)
     for i in range(n):
         img = images[i]
         rgb = np.moveaxis(img, 0, -1) if img.shape[0] == 3 else np.repeat(_grey(img)[..., None], 3, -1)
@@ -72,8 +84,10 @@ def image_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_labels: list
         fig.update_yaxes(scaleanchor=f"x{k if k > 1 else ''}", row=(k - 1) // cols + 1, col=(k - 1) % cols + 1)
     ca = _colour_axis(list(maps.values()), signed, quantile)
     fig.update_layout(coloraxis=dict(colorbar=dict(title=colour_label), **ca))
-    style(fig, height=max(260, 190 * n + 80), legend=True)
-    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.04, xanchor="left", x=0))
+    style(fig, height=int(110 + n * max(110, 880 / cols)), legend=True)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.02, xanchor="left", x=0),
+                      margin=dict(l=10, r=10, t=70, b=30))
+    fig.update_annotations(font_size=13)
     return fig
 
 

@@ -1,0 +1,225 @@
+"""The run panel shared by the Metrics and Method ranking pages: choose methods, metrics and samples, see
+the cost, run (with progress) or read the results straight from the store; plus the cached ranking.
+
+Results are keyed in the store by content, so a grid computed once (here or with
+``python -m xai_core evaluate``) is read back without computing anything.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from . import state, ui
+
+N_KEY = "eval_n"
+# Cheap and informative first choices per modality: one faithfulness, one ground-truth, one complexity metric.
+DEFAULT_METRICS = {"expression": ["pixel_flipping", "feature_agreement_local", "precision_at_k", "sparseness", "complexity"],
+                   "image": ["pixel_flipping", "relevance_rank_accuracy", "sparseness", "complexity"],
+                   "sequence": ["pixel_flipping", "motif_auroc", "sparseness", "complexity"]}
+
+
+@dataclass
+class Results:
+    scores: pd.DataFrame  # tidy, one row per method, metric and sample ("*" for set-level metrics)
+    ev: Any  # the Evaluation (dataset, model, store)
+    plan: Any  # the Plan: samples, methods, metrics, cost
+
+
+def metric_info(name: str) -> dict[str, Any]:
+    from xai_core.metrics import METRICS
+
+    return METRICS.get(name).info()
+
+
+def arrow(name: str) -> str:
+    return "↓" if metric_info(name)["direction"] == "lower" else "↑"
+
+
+def metric_table(names: list[str]) -> pd.DataFrame:
+    """Family, direction and meaning of each metric (the help table)."""
+    rows = []
+    for n in names:
+        i = metric_info(n)
+        rows.append({"metric": n, "name": i["label"], "family": i["family"],
+                     "better": "higher ↑" if i["direction"] == "higher" else "lower ↓",
+                     "what it tells you": i["description"], "used in ranking": "yes" if i["in_ranking"] else "no"})
+    return pd.DataFrame(rows)
+
+
+def default_metrics(modality: str, applicable: list[str], k: int = 3) -> list[str]:
+    return [m for m in DEFAULT_METRICS.get(modality, []) if m in applicable][:k] or applicable[:1]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def applicable_metric_names(dataset: str, model: str, seed: int) -> list[str]:
+    """Metrics that apply to this dataset and model (modality, ground truth at hand, convolutions)."""
+    return state.evaluation_for(dataset, model, seed, metrics="all").resolve_metrics()
+
+
+@st.cache_data(show_spinner="Selecting correctly classified samples and estimating the cost…", max_entries=64)
+def _plan(dataset: str, model: str, seed: int, model_hash: str, methods: tuple[str, ...], metrics: tuple[str, ...],
+          n: int):
+    return state.evaluation_for(dataset, model, seed, methods=list(methods), metrics=list(metrics), n=n).plan()
+
+
+def missing_cells(ev, plan, frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """(method, metric) cells of the plan with fewer stored rows than samples; reads the store only."""
+    from xai_core.metrics import METRICS
+
+    counts = frame.groupby(["method", "metric"]).size()
+    n = len(plan.sample_idx)
+    return [(me, mt) for me in plan.methods for mt in plan.metrics
+            if counts.get((me, mt), 0) < (1 if METRICS.get(mt).scope == "set" else n)]
+
+
+def cli_command(dataset: str, model: str, seed: int, methods: list[str], metrics: list[str], n: int) -> str:
+    return (f"python -m xai_core evaluate --dataset {dataset} --model {model} --methods {','.join(methods)} "
+            f"--metrics {','.join(metrics)} --n {n} --seed {seed} --out runs/{dataset}-eval")
+
+
+def _progress(plan):
+    bar = st.progress(0.0, text="Starting…")
+    total, finished = len(plan.methods) * (1 + len(plan.metrics)), set()
+
+    def update(e: dict[str, Any]) -> None:
+        what = e.get("metric") or "attributions"
+        if e["done"] >= e["total"]:
+            finished.add((e["method"], what))
+        text = (f"{state.method_label(e['method'])} · {what}: {e['done']}/{e['total']}"
+                + (" (stored)" if e.get("cached") else ""))
+        bar.progress(min(1.0, len(finished) / total), text=text)
+    return bar, update
+
+
+def run_panel(page: str, *, extra_methods: list[str] | tuple = ()) -> Results | None:
+    """Choices, cost and Run button; the stored results when every cell of the plan is in the store."""
+    ds, model, seed = state.current()
+    ui.need(model is not None, "No model for this dataset yet: train one on the Data & model page.")
+    ev = state.evaluation(ds, model, seed)
+    options = state.applicable_methods(ev)
+    names = applicable_metric_names(ds, model, seed)
+    c1, c2, c3 = st.columns([4, 4, 1])
+    with c1:
+        methods = state.multiselect("Methods", options, state.METHODS, default=list(state.DEFAULT_METHODS),
+                                    format_func=state.method_label,
+                                    help="Attribution methods to evaluate; 'Random (control)' is the floor "
+                                         "every real method should beat.")
+    with c2:
+        metrics = state.multiselect(
+            "Metrics", names, state.METRICS, default=default_metrics(ev.ds.modality, names),
+            format_func=lambda m: f"{m} {arrow(m)}",
+            help="↑ higher is better, ↓ lower is better.\n\n" + "\n".join(
+                f"- **{m}** ({metric_info(m)['family']}, {metric_info(m)['direction']} is better): "
+                f"{metric_info(m)['label']}" for m in names) + "\n\nSee 'What the metrics measure' for details.")
+    with c3:
+        n = int(st.number_input("Samples", 2, 512, value=int(st.session_state.get(N_KEY, 16)), step=4,
+                                key=f"{page}_n", help="Correctly classified test samples scored per method "
+                                                      "(the CLI's --n). More samples: narrower intervals, slower."))
+        st.session_state[N_KEY] = n
+    with st.expander("What the metrics measure (family, which direction is better, meaning)"):
+        st.dataframe(metric_table(names), hide_index=True, width="stretch")
+    ui.need(bool(methods), "Choose at least one explanation method above.")
+    ui.need(bool(metrics), "Choose at least one metric above.")
+    methods = list(methods) + [m for m in extra_methods if m in options and m not in methods]
+
+    plan = None
+    with ui.friendly("Planning the evaluation"):
+        plan = _plan(ds, model, seed, ev.model_hash, tuple(methods), tuple(metrics), n)
+    if plan is None:
+        return None
+    run_ev = state.evaluation_for(ds, model, seed, methods=methods, metrics=list(metrics), n=n)
+    frame = run_ev.scores(plan)
+    missing = missing_cells(run_ev, plan, frame)
+    cells = len(plan.methods) * len(plan.metrics)
+    st.markdown(f"**Cost** — {plan.describe().splitlines()[0]}.")
+    with st.expander("Cost per method and metric, notes, command line"):
+        for note in plan.notes:
+            st.caption(f"Note: {note}")
+        cost = plan.cost.pivot_table(index="method", columns="metric", values="forward", aggfunc="sum", sort=False)
+        st.caption("Forward passes of the model per cell ('(explain)' = computing the attributions).")
+        st.dataframe(cost.round(0), width="stretch")
+        st.code(cli_command(ds, model, seed, plan.methods, plan.metrics, n), language="bash")
+    if not missing:
+        st.success(f"All {cells} method × metric results are in the store (computed earlier here or with "
+                   f"`python -m xai_core evaluate`); nothing to compute.")
+        return Results(frame, run_ev, plan)
+    if len(missing) < cells:
+        st.caption(f"{cells - len(missing)} of {cells} results are already stored; Run computes only the "
+                   f"{len(missing)} missing ones.")
+    if not st.button("Run", type="primary", key=f"{page}_run",
+                     help="Compute the missing attributions and scores; every result is stored as it is done, "
+                          "so an interrupted run resumes where it stopped."):
+        st.info("Press **Run** to compute the scores (or run the command under 'Cost' in a terminal; "
+                "the results then show here without computing).")
+        return None
+    bar, update = _progress(plan)
+    done = None
+    with ui.friendly("Running the evaluation"):
+        done = run_ev.run(plan, progress=update)
+    bar.empty()
+    return None if done is None else Results(done, run_ev, plan)
+
+
+def curves(res: Results, metric: str) -> dict[str, np.ndarray | None]:
+    """Stored per-sample curves of ``metric`` for every method of the run (None where not stored)."""
+    from xai_core.metrics import METRICS
+
+    ev, spec = res.ev, METRICS.get(metric)
+    ids = [ev.ds.sample_ids[i] for i in res.plan.sample_idx]
+    return {m: ev.store.curves(dataset_fp=ev.dataset_fp, model_hash=ev.model_hash, method=m,
+                               method_params=ev._method_key(m), output=ev.config.output, metric=metric,
+                               metric_params=ev._metric_params(spec), sample_ids=ids) for m in res.plan.methods}
+
+
+def nan_reasons(frame: pd.DataFrame) -> pd.DataFrame:
+    """Why scores are missing: one row per method, metric and reason, with the number of samples."""
+    bad = frame[frame["score"].isna()]
+    bad = bad.assign(reason=bad["reason"].fillna("no reason recorded"))
+    return bad.groupby(["method", "metric", "reason"]).size().rename("samples").reset_index()
+
+
+def scores_csv(frame: pd.DataFrame) -> pd.DataFrame:
+    """The scores in the CLI's scores.csv layout."""
+    from xai_core.cli_evaluate import SCORE_COLUMNS
+
+    return frame[[c for c in SCORE_COLUMNS if c in frame.columns]]
+
+
+@st.cache_data(show_spinner="Ranking the methods…", max_entries=32)
+def rank(frame: pd.DataFrame, ranker: str = "mrr", draws: int = 10_000, dist: str = "normal", seed: int = 0,
+         missing: str = "worst", weights: tuple[tuple[str, float], ...] = (), per_family: bool = False) -> dict:
+    """Rank as ``python -m xai_core evaluate/rank`` does: the same input filter, ranker and options.
+
+    Returns ``table`` (the CLI's ranking.csv rows), ``mrr`` (the Monte Carlo MRR result: rank
+    probabilities, per-metric ranks), ``kendall`` (Kendall's W, or a note) and ``agreement``.
+    """
+    from xai_core.errors import XaiError
+    from xai_core.ranking import get_ranker, kendalls_w, mc_mrr, metric_agreement
+    from xai_core.runner import ranking_input
+
+    ranked = ranking_input(frame)
+    opts = dict(weights=dict(weights) or None, per_family=per_family)
+    res = mc_mrr(ranked, n_draws=draws, dist=dist, seed=seed, missing=missing, **opts)
+    if ranker == "mrr":
+        t = res.table.copy()
+        for r in res.rank_probabilities.columns:
+            t[f"p_rank_{r}"] = res.rank_probabilities[r]
+    else:
+        t = get_ranker(ranker)(ranked, missing=missing, **opts)
+    t = t.reset_index().rename(columns={"index": "method"})
+    t.insert(0, "model", frame["model"].iloc[0])
+    t.insert(0, "dataset", frame["dataset"].iloc[0])
+    scored = ranked.groupby("method")["score"].apply(lambda v: np.isfinite(v).any())
+    try:
+        kendall = kendalls_w(ranked[ranked["method"].isin(scored[scored].index)])
+    except XaiError as e:
+        kendall = {"note": str(e)}
+    try:
+        agreement = metric_agreement(ranked).dropna(how="all").dropna(axis=1, how="all")  # unscored metrics out
+    except XaiError:
+        agreement = None
+    return {"table": t, "mrr": res, "kendall": kendall, "agreement": agreement}
