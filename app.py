@@ -1,4 +1,5 @@
-"""Streamlit entry: navigation and the shared sidebar (dataset, model, seed). Pages live in pages/.
+"""Streamlit entry: navigation and the shared sidebar (dataset, model, seed). Pages live in views/ (not pages/: a
+``pages/`` folder switches Streamlit into its old multipage mode for deep links such as /explanations).
 
 Run with ``streamlit run app.py``. All science is in ``xai_core``; pages only read state and draw.
 """
@@ -11,13 +12,13 @@ from dashboard import state
 st.set_page_config(page_title="Bio-XAI audit", page_icon=":material/genetics:", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/data_model.py", title="Data & model", icon=":material/dataset:"),
-    st.Page("pages/explanations.py", title="Explanations", icon=":material/local_fire_department:"),
-    st.Page("pages/gene_rankings.py", title="Gene rankings", icon=":material/genetics:"),
-    st.Page("pages/metrics.py", title="Metrics", icon=":material/straighten:"),
-    st.Page("pages/method_ranking.py", title="Method ranking", icon=":material/leaderboard:"),
-    st.Page("pages/model_selection.py", title="Model selection", icon=":material/scatter_plot:"),
+    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/data_model.py", title="Data & model", icon=":material/dataset:"),
+    st.Page("views/explanations.py", title="Explanations", icon=":material/local_fire_department:"),
+    st.Page("views/gene_rankings.py", title="Gene rankings", icon=":material/genetics:"),
+    st.Page("views/metrics.py", title="Metrics", icon=":material/straighten:"),
+    st.Page("views/method_ranking.py", title="Method ranking", icon=":material/leaderboard:"),
+    st.Page("views/model_selection.py", title="Model selection", icon=":material/scatter_plot:"),
 ]
 
 
@@ -45,6 +46,23 @@ def sidebar() -> None:
                        "`python -m xai_core evaluate`) shows instantly next time.")
 
 
+def from_link() -> None:
+    """A link like ``/explanations?dataset=grain&methods=saliency,gradcam&samples=grain:31`` opens with those
+    choices (once per session), so a view can be shared or scripted."""
+    if st.session_state.get("_link_read"):
+        return
+    st.session_state["_link_read"] = True
+    q = st.query_params
+    if q.get("dataset") in state.dataset_names():
+        st.session_state[state.DATASET] = q["dataset"]
+        if q.get("model"):
+            st.session_state[state.MODEL] = q["model"]
+    for key in (state.METHODS, state.SAMPLES, state.METRICS):
+        if q.get(key):
+            st.session_state[key] = [v for v in q[key].split(",") if v]
+
+
 nav = st.navigation(PAGES)
+from_link()
 sidebar()
 nav.run()

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 VIEWPORT = {"width": 1280, "height": 800}
+HEADINGS = {"Home": "Explain and audit"}  # a page's h1 where it differs from its sidebar title
 
 
 def chromium_path() -> str | None:
@@ -92,15 +93,21 @@ def wait_idle(page, timeout: float = 120_000) -> None:
     """Wait until the script run finished: stApp's ``data-test-script-state`` back to ``notRunning``."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout,
                            state="attached")
-    page.wait_for_timeout(100)  # let the last deltas render
+
+
+def wait_page(page, title: str, timeout: float = 120_000) -> None:
+    """Wait until page ``title``'s heading is drawn and its run is over (one check per animation frame)."""
+    page.wait_for_function(
+        """h => { const app = document.querySelector('[data-testid="stApp"]');
+                  return app && app.getAttribute('data-test-script-state') === 'notRunning'
+                      && [...document.querySelectorAll('h1')].some(e => e.innerText.includes(h)); }""",
+        arg=HEADINGS.get(title, title), timeout=timeout)
 
 
 def goto_page(page, title: str, timeout: float = 120_000) -> None:
-    """Click the sidebar link ``title`` and wait until that page's title is drawn and the run is over."""
+    """Click the sidebar link ``title`` and wait until that page is drawn and its run is over."""
     page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
-    page.wait_for_selector(f'h1:has-text("{title}")', timeout=timeout)
-    page.wait_for_timeout(100)  # the run that draws the page has started
-    wait_idle(page, timeout)
+    wait_page(page, title, timeout)
 
 
 def click_key(page, key: str) -> None:
@@ -115,3 +122,17 @@ def exceptions(page) -> list[str]:
 def plot_drawn(page, key: str, what: str, timeout: float = 120_000) -> None:
     """Wait until the plotly chart with Streamlit key ``fig_<key>`` shows ``what`` (a CSS selector inside it)."""
     page.wait_for_selector(f".st-key-fig_{key} .js-plotly-plot {what}", timeout=timeout, state="attached")
+
+
+def run_if_needed(page, run_key: str, shown: str, timeout: float = 600_000) -> bool:
+    """Wait until the page offers its Run button (``run_key``) or already shows ``shown`` (a CSS selector);
+    click Run in the first case and wait for the run to end. Elements mount a little after the script ends,
+    so counting buttons right away would race. Returns whether it clicked."""
+    button = f".st-key-{run_key} button"
+    page.wait_for_selector(f"{button}, {shown}", timeout=120_000, state="attached")
+    if page.locator(shown).count():
+        return False
+    page.locator(button).first.click()
+    page.wait_for_selector(shown, timeout=timeout, state="attached")
+    wait_idle(page, timeout)
+    return True

@@ -161,7 +161,9 @@ def run_panel(page: str, *, extra_methods: list[str] | tuple = ()) -> Results | 
     with ui.friendly("Running the evaluation"):
         done = run_ev.run(plan, progress=update)
     bar.empty()
-    return None if done is None else Results(done, run_ev, plan)
+    if done is not None:
+        st.rerun()  # redraw from the store, so the status line above says everything is stored
+    return None
 
 
 def curves(res: Results, metric: str) -> dict[str, np.ndarray | None]:

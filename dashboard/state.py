@@ -130,20 +130,28 @@ def method_label(name: str) -> str:
 
 
 def remembered(key: str, options: list, default: list) -> list:
-    """The remembered selection for ``key`` restricted to ``options`` (``default`` when none is left)."""
-    kept = [o for o in st.session_state.get(key, []) if o in options]
-    return kept or [o for o in default if o in options]
+    """The remembered selection for ``key`` restricted to ``options``; ``default`` when it was never set or
+    none of it applies here (another dataset). A selection the user emptied stays empty."""
+    if key not in st.session_state:
+        return [o for o in default if o in options]
+    chosen = st.session_state[key]
+    kept = [o for o in chosen if o in options]
+    return kept if kept or not chosen else [o for o in default if o in options]
+
+
+def _copy(src: str, dst: str) -> None:
+    st.session_state[dst] = list(st.session_state[src])
 
 
 def multiselect(label: str, options: list, key: str, default: list, **kwargs) -> list:
     """A multiselect whose choice survives page switches and dataset changes (stored under ``key``).
 
-    Streamlit forgets a widget's state when a page without it runs; the choice is therefore copied to a
-    plain session key on every change and restored from it.
+    Streamlit ties a widget's state to the page that drew it, so the choice lives in a plain session key:
+    a change callback copies it there (callbacks run before the script), and every run restores the
+    widget from it.
     """
     wkey = f"_w_{key}"
-    if wkey not in st.session_state or any(o not in options for o in st.session_state[wkey]):
-        st.session_state[wkey] = remembered(key, options, default)
-    value = st.multiselect(label, options, key=wkey, **kwargs)
-    st.session_state[key] = value
-    return value
+    st.session_state[wkey] = remembered(key, options, default)
+    if key not in st.session_state:
+        st.session_state[key] = list(st.session_state[wkey])
+    return st.multiselect(label, options, key=wkey, on_change=_copy, args=(wkey, key), **kwargs)

@@ -11,7 +11,7 @@ APP = str(ROOT / "app.py")
 
 def open_page(page: str | None = None, *, dataset: str | None = "simu-small", model: str | None = None,
               timeout: float = 180, **session) -> AppTest:
-    """Run app.py, then switch to ``pages/<page>.py`` with ``dataset``/``model`` chosen in the sidebar.
+    """Run app.py, then switch to ``views/<page>.py`` with ``dataset``/``model`` chosen in the sidebar.
 
     Extra keyword arguments are put in ``st.session_state`` before the first run. AppTest re-applies these on
     every run, so pass ``dataset=None`` to test what the page itself selects (it starts on simu-small).
@@ -25,7 +25,7 @@ def open_page(page: str | None = None, *, dataset: str | None = "simu-small", mo
         at.session_state[k] = v
     at.run()
     if page is not None:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     return at
 
 

@@ -64,10 +64,7 @@ def test_image_explanation_draws_a_heatmap(page, shots):
     _clean(page)
     page.screenshot(path=str(shots / "data_grain.png"), full_page=True)
     e2e.goto_page(page, "Explanations")
-    if page.locator(".st-key-x_run button").count():
-        e2e.click_key(page, "x_run")
-    e2e.plot_drawn(page, "x_fig_0", ".heatmaplayer image")
-    e2e.wait_idle(page)
+    e2e.run_if_needed(page, "x_run", ".st-key-fig_x_fig_0 .js-plotly-plot " + ".heatmaplayer image")
     _clean(page)
     assert page.locator(".st-key-fig_x_fig_0 .heatmaplayer image").count() > 0
     page.locator(".st-key-fig_x_fig_0").scroll_into_view_if_needed()
@@ -77,10 +74,7 @@ def test_image_explanation_draws_a_heatmap(page, shots):
 def test_dna_explanation_draws_a_sequence_logo(page, shots):
     _open_dataset(page, "dna-motifs-small")
     e2e.goto_page(page, "Explanations")
-    if page.locator(".st-key-x_run button").count():
-        e2e.click_key(page, "x_run")
-    e2e.plot_drawn(page, "x_fig_0", "path.js-fill")
-    e2e.wait_idle(page)
+    e2e.run_if_needed(page, "x_run", ".st-key-fig_x_fig_0 .js-plotly-plot " + "path.js-fill")
     _clean(page)
     # letters are filled glyph polygons; the motif track is a bar trace
     assert page.locator(".st-key-fig_x_fig_0 path.js-fill").count() >= 4
@@ -92,10 +86,7 @@ def test_dna_explanation_draws_a_sequence_logo(page, shots):
 def test_expression_explanation_draws_gene_bars(page, shots):
     _open_dataset(page, "simu-small")
     e2e.goto_page(page, "Explanations")
-    if page.locator(".st-key-x_run button").count():
-        e2e.click_key(page, "x_run")
-    e2e.plot_drawn(page, "x_fig_0", ".barlayer .point")
-    e2e.wait_idle(page)
+    e2e.run_if_needed(page, "x_run", ".st-key-fig_x_fig_0 .js-plotly-plot " + ".barlayer .point")
     _clean(page)
     page.locator(".st-key-fig_x_fig_0").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "explanations_expression.png"))

@@ -5,7 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .explanations import _outline
+from .explanations import _outline, png_uri, to_rgb8
 from .theme import QUALITATIVE, SEQUENTIAL, style
 
 
@@ -40,10 +40,7 @@ def image_samples(images: np.ndarray, labels: list[str], masks: np.ndarray | Non
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=labels, horizontal_spacing=0.02, vertical_spacing=0.08)
     for i, img in enumerate(images):
         r, c = i // cols + 1, i % cols + 1
-        rgb = np.moveaxis(img, 0, -1) if img.shape[0] == 3 else np.repeat(img.mean(0)[..., None], 3, -1)
-        lo, hi = float(rgb.min()), float(rgb.max())
-        fig.add_trace(go.Image(z=((rgb - lo) / (hi - lo if hi > lo else 1) * 255).astype(np.uint8),
-                               hoverinfo="skip"), row=r, col=c)
+        fig.add_trace(go.Image(source=png_uri(to_rgb8(img)), hoverinfo="skip"), row=r, col=c)
         if masks is not None and masks[i].any():
             xs, ys = _outline(masks[i])
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#F0E442", width=2),

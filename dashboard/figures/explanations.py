@@ -23,6 +23,25 @@ def _outline(mask: np.ndarray) -> tuple[list, list]:
     return xs, ys
 
 
+def png_uri(rgb: np.ndarray) -> str:
+    """An (H, W, 3) uint8 picture as a PNG data URI: a few kB in the figure instead of H·W numbers of JSON."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def to_rgb8(img: np.ndarray) -> np.ndarray:
+    """(C, H, W) image of any range -> (H, W, 3) uint8 (grey images repeated over 3 channels)."""
+    rgb = np.moveaxis(img, 0, -1) if img.shape[0] == 3 else np.repeat(_grey(img)[..., None], 3, -1)
+    lo, hi = float(rgb.min()), float(rgb.max())
+    return ((rgb - lo) / (hi - lo if hi > lo else 1) * 255).astype(np.uint8)
+
+
 def _grey(image: np.ndarray) -> np.ndarray:
     """(C, H, W) image in [any range] -> (H, W) grey in [0, 1]."""
     g = image.mean(0) if image.ndim == 3 else image
@@ -60,15 +79,12 @@ def image_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_labels: list
                         column_titles=["input"] + [wrap(m) for m in methods], row_titles=row_labels)
     for i in range(n):
         img = images[i]
-        rgb = np.moveaxis(img, 0, -1) if img.shape[0] == 3 else np.repeat(_grey(img)[..., None], 3, -1)
-        lo, hi = float(rgb.min()), float(rgb.max())
-        rgb = ((rgb - lo) / (hi - lo if hi > lo else 1) * 255).astype(np.uint8)
-        fig.add_trace(go.Image(z=rgb, hoverinfo="skip"), row=i + 1, col=1)
-        grey = _grey(img)
+        fig.add_trace(go.Image(source=png_uri(to_rgb8(img)), hoverinfo="skip"), row=i + 1, col=1)
+        grey = png_uri(np.repeat((_grey(img) * 255).astype(np.uint8)[..., None], 3, -1))
         outline = _outline(masks[i]) if masks is not None and masks[i].any() else None
         for j, m in enumerate(methods, start=2):
-            fig.add_trace(go.Heatmap(z=grey, colorscale="gray", showscale=False, hoverinfo="skip"), row=i + 1, col=j)
-            fig.add_trace(go.Heatmap(z=maps[m][i], coloraxis="coloraxis", opacity=opacity, name=m,
+            fig.add_trace(go.Image(source=grey, hoverinfo="skip"), row=i + 1, col=j)
+            fig.add_trace(go.Heatmap(z=np.round(maps[m][i], 4), coloraxis="coloraxis", opacity=opacity, name=m,
                                      hovertemplate=f"{m}<br>x %{{x}}, y %{{y}}<br>{colour_label} %{{z:.3g}}<extra></extra>"),
                           row=i + 1, col=j)
             if outline is not None:

@@ -57,8 +57,8 @@ def _letter_paths(heights: np.ndarray, width: float = 0.9) -> dict[str, tuple[li
                     for p in polys:
                         px = pos - width / 2 + p[:, 0] * width
                         py = p[:, 1] * h if sign > 0 else -p[:, 1] * h
-                        X.extend((px).tolist() + [None])
-                        Y.extend((sign * base + py).tolist() + [None])
+                        X.extend(np.round(px, 3).tolist() + [None])  # 3 decimals: a third of the JSON
+                        Y.extend(np.round(sign * base + py, 4).tolist() + [None])
                 base += h
     return out
 
@@ -91,9 +91,24 @@ def motif_track(fig: go.Figure, ic: np.ndarray, row: int, col: int = 1) -> None:
                          showlegend=False), row=row, col=col)
 
 
+def focus_window(ic: np.ndarray | None, heights: np.ndarray, width: int = 60) -> tuple[float, float]:
+    """An x range of ``width`` bp centred on the planted motifs (or on the largest attributions)."""
+    L = heights.shape[-1]
+    if width >= L:
+        return -0.5, L - 0.5
+    signal = np.asarray(ic if ic is not None and np.nanmax(ic) > 0 else np.abs(heights).sum(0), dtype=np.float64)
+    smooth = np.convolve(np.nan_to_num(signal), np.ones(width), mode="valid")  # sum over each window
+    start = int(np.argmax(smooth))
+    return start - 0.5, start + width - 0.5
+
+
 def sequence_logos(blocks: list[tuple[str, np.ndarray]], ic: np.ndarray | None = None, *, title: str | None = None,
-                   sequence: str | None = None, y_label: str = "attribution") -> go.Figure:
-    """One logo per (label, (4, L) heights) stacked with a shared x axis, plus the motif track below."""
+                   y_label: str = "attribution", window: int | None = 60) -> go.Figure:
+    """One logo per (label, (4, L) heights) stacked with a shared x axis, plus the motif track below.
+
+    ``window``: show that many bp around the planted motifs first (letters stay legible at 1280 px);
+    the whole sequence is one double-click (autoscale) away. ``None`` shows it all.
+    """
     rows = len(blocks) + (ic is not None)
     heights = [1.0] * len(blocks) + ([0.45] if ic is not None else [])
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=heights,
@@ -104,7 +119,11 @@ def sequence_logos(blocks: list[tuple[str, np.ndarray]], ic: np.ndarray | None =
     if ic is not None:
         motif_track(fig, ic, rows)
         fig.update_yaxes(title_text="bits", range=[0, 2.05], row=rows, col=1)
-    fig.update_xaxes(title_text="position (bp)", row=rows, col=1)
-    style(fig, title=title, height=170 * len(blocks) + (110 if ic is not None else 0) + 90)
-    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+    fig.update_xaxes(title_text="position (bp) · double-click to see the whole sequence" if window else
+                     "position (bp)", row=rows, col=1)
+    if window and blocks:
+        fig.update_xaxes(range=list(focus_window(ic, blocks[0][1], window)))
+    style(fig, title=title, height=170 * len(blocks) + (110 if ic is not None else 0) + 110)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.08, xanchor="right", x=1),
+                      title=dict(x=0, xanchor="left", font=dict(size=15)), margin=dict(t=70))
     return fig

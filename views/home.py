@@ -25,7 +25,7 @@ MODALITIES = {
 cols = st.columns(3)
 for col, (mod, (title, text)) in zip(cols, MODALITIES.items()):
     with col.container(border=True):
-        st.subheader(title)
+        st.markdown(f"#### {title}")
         st.write(text)
 
 st.subheader("30-second tour")
@@ -49,7 +49,7 @@ for start in range(0, len(rows), 4):
             st.caption(f"models: {r['shipped models']}")
             if st.button("Open", key=f"open_{r['name']}", disabled=r["shipped models"] == "none yet"):
                 state.choose(dataset=r["name"])
-                st.switch_page("pages/data_model.py")
+                st.switch_page("views/data_model.py")
 
 with st.expander("The same from the command line"):
     st.code("python -m xai_core datasets\n"

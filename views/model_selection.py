@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import state, ui
 from dashboard.figures import selection as figs
 
-EXPLANATIONS = "pages/explanations.py"
+EXPLANATIONS = "views/explanations.py"
 LABELS = {"accuracy": "Test accuracy (%)", "auroc": "Test AUROC (%)", "kmer_kld": "k-mer KLD",
           "spherical_kld": "Spherical KLD", "agreement": "Cross-model agreement (Spearman ρ)",
           "motif_auroc": "Motif AUROC", "motif_snr": "Motif SNR", "roc_auc": "Lesion ROC-AUC",
@@ -79,6 +79,8 @@ if result is None and st.button("Train and score population", type="primary", ke
         result = sel.score_population(ds_name, members, state.store(), method=method, n=n, seed=seed,
                                       progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
     bar.empty()
+    if result is not None:
+        st.rerun()  # redraw from the store: the status line then says the population is trained and scored
 ui.need(result is not None, "Nothing to show yet: train and score this population (members already trained or "
                             "scored are reused; results are stored and reopen instantly).")
 
