@@ -73,6 +73,38 @@ def switches_and_reopen(dataset: str, method: str, store: Path, repeats: int) ->
     return out
 
 
+BARE_APP = """import streamlit as st
+st.set_page_config(page_title="bare", layout="wide")
+def home(): st.title("Explain and audit")
+def other(): st.title("Metrics")
+nav = st.navigation([st.Page(home, title="Home", default=True), st.Page(other, title="Metrics")])
+st.sidebar.selectbox("Dataset", [str(i) for i in range(11)], key="d")
+st.sidebar.selectbox("Model", ["a", "b"], key="m")
+st.sidebar.number_input("Seed", 0, 100, key="s")
+nav.run()
+"""
+
+
+def bare_switch(repeats: int) -> float:
+    """Median page switch of a bare two-page Streamlit app with the same sidebar widgets and config: the floor."""
+    import shutil
+
+    times = []
+    with tempfile.TemporaryDirectory() as d:
+        app = Path(d) / "app.py"
+        app.write_text(BARE_APP)
+        shutil.copytree(e2e.ROOT / ".streamlit", Path(d) / ".streamlit")
+        with e2e.server(Path(d) / "s.sqlite", app=app) as url, e2e.browser() as page:
+            page.goto(url)
+            e2e.wait_page(page, "Home")
+            for _ in range(repeats):
+                for title in ("Metrics", "Home"):
+                    t = time.perf_counter()
+                    e2e.goto_page(page, title)
+                    times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="simu-small,grain,dna-motifs-small")
@@ -101,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{med['click → drawn']:.2f} | {statistics.median(warm['page switch']):.2f} | "
               f"{statistics.median(warm['reopen a stored run']):.2f} | "
               f"{statistics.median(warm['first visit after restart']):.2f} |", flush=True)
+    floor = bare_switch(args.repeats)
+    print(f"# floor: a bare two-page Streamlit app with the same sidebar switches pages in {floor:.2f} s here")
     print("# targets: " + "; ".join(f"{k} ≤ {v} s" for k, v in TARGETS.items()))
     return 0
 

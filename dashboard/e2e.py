@@ -39,15 +39,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(store: str | Path, port: int | None = None, env: dict | None = None):
-    """``streamlit run app.py`` headless on 127.0.0.1 with its own results store; yields the base URL."""
+def server(store: str | Path, port: int | None = None, env: dict | None = None, app: Path | None = None):
+    """``streamlit run app.py`` (or ``app``) headless on 127.0.0.1 with its own results store; yields the URL."""
     port = port or free_port()
     e = {**os.environ, "XAI_CORE_STORE": str(store), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **(env or {})}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+    app = app or ROOT / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
            "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none"]
     log = tempfile.NamedTemporaryFile("w+", prefix="streamlit-", suffix=".log", delete=False)
     # to a file, not a pipe: an undrained pipe fills up and blocks the server mid-run
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=e, stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, cwd=app.parent, env=e, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60

@@ -1,7 +1,6 @@
 """Data & model: what the dataset holds, how good the model is, a viewer fitting the modality, training."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from dashboard import data_view, state, ui
