@@ -168,13 +168,7 @@ def run_panel(page: str, *, extra_methods: list[str] | tuple = ()) -> Results | 
 
 def curves(res: Results, metric: str) -> dict[str, np.ndarray | None]:
     """Stored per-sample curves of ``metric`` for every method of the run (None where not stored)."""
-    from xai_core.metrics import METRICS
-
-    ev, spec = res.ev, METRICS.get(metric)
-    ids = [ev.ds.sample_ids[i] for i in res.plan.sample_idx]
-    return {m: ev.store.curves(dataset_fp=ev.dataset_fp, model_hash=ev.model_hash, method=m,
-                               method_params=ev._method_key(m), output=ev.config.output, metric=metric,
-                               metric_params=ev._metric_params(spec), sample_ids=ids) for m in res.plan.methods}
+    return {m: res.ev.stored_curves(m, metric, res.plan.sample_idx) for m in res.plan.methods}
 
 
 def nan_reasons(frame: pd.DataFrame) -> pd.DataFrame:

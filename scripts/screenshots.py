@@ -24,6 +24,25 @@ def shot(page, out: Path, name: str, anchor: str | None = None, full: bool = Fal
     print("wrote", out / f"{name}.png", flush=True)
 
 
+FIG = ".st-key-fig_x_fig_0"
+PLOT = ".js-plotly-plot"
+# (link to open, or None to click the sidebar; page title; run button key or None; screenshot; what to show)
+FLOWS = [
+    ("explanations?dataset=grain&methods=saliency,integrated_gradients,smoothgrad,gradcam,lrp_epsilon_plus_flat,random",
+     "Explanations", "x_run", "explanations_grain", FIG),
+    ("explanations?dataset=dna-motifs-small&methods=saliency,integrated_gradients,deeplift",
+     "Explanations", "x_run", "explanations_dna", FIG),
+    (None, "Data & model", None, "data_dna", ".st-key-fig_dm_logo"),
+    ("explanations?dataset=simu-small&methods=saliency,integrated_gradients,deeplift",
+     "Explanations", "x_run", "explanations_expression", FIG),
+    (None, "Gene rankings", "gr_run", "gene_rankings", PLOT),
+    ("metrics?dataset=grain&methods=saliency,integrated_gradients,smoothgrad,gradcam,random",
+     "Metrics", "metrics_run", "metrics_grain", PLOT),
+    (None, "Method ranking", "ranking_run", "ranking_grain", PLOT),
+    ("model_selection?dataset=simu-small", "Model selection", "sel_run", "model_selection", PLOT),
+]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="docs/screenshots")
@@ -34,35 +53,15 @@ def main(argv: list[str] | None = None) -> int:
         page.goto(url)
         e2e.wait_page(page, "Home")
         shot(page, out, "home")
-        methods = "saliency,integrated_gradients,smoothgrad,gradcam,lrp_epsilon_plus_flat,random"
-        page.goto(f"{url}/explanations?dataset=grain&methods={methods}")
-        e2e.wait_page(page, "Explanations")
-        e2e.run_if_needed(page, "x_run", ".st-key-fig_x_fig_0 .js-plotly-plot")
-        shot(page, out, "explanations_grain", ".st-key-fig_x_fig_0")
-        page.goto(f"{url}/explanations?dataset=dna-motifs-small&methods=saliency,integrated_gradients,deeplift")
-        e2e.wait_page(page, "Explanations")
-        e2e.run_if_needed(page, "x_run", ".st-key-fig_x_fig_0 .js-plotly-plot")
-        shot(page, out, "explanations_dna", ".st-key-fig_x_fig_0")
-        e2e.goto_page(page, "Data & model")
-        shot(page, out, "data_dna", ".st-key-fig_dm_logo")
-        page.goto(f"{url}/explanations?dataset=simu-small&methods=saliency,integrated_gradients,deeplift")
-        e2e.wait_page(page, "Explanations")
-        e2e.run_if_needed(page, "x_run", ".st-key-fig_x_fig_0 .js-plotly-plot")
-        shot(page, out, "explanations_expression", ".st-key-fig_x_fig_0")
-        e2e.goto_page(page, "Gene rankings")
-        e2e.run_if_needed(page, "gr_run", ".js-plotly-plot")
-        shot(page, out, "gene_rankings", "h3")
-        page.goto(f"{url}/metrics?dataset=grain&methods=saliency,integrated_gradients,smoothgrad,gradcam,random")
-        e2e.wait_page(page, "Metrics")
-        e2e.run_if_needed(page, "metrics_run", ".js-plotly-plot")
-        shot(page, out, "metrics_grain", ".js-plotly-plot")
-        e2e.goto_page(page, "Method ranking")
-        e2e.run_if_needed(page, "ranking_run", ".js-plotly-plot")
-        shot(page, out, "ranking_grain", ".js-plotly-plot")
-        page.goto(f"{url}/model_selection?dataset=simu-small")
-        e2e.wait_page(page, "Model selection")
-        e2e.run_if_needed(page, "sel_run", ".js-plotly-plot")
-        shot(page, out, "model_selection", ".js-plotly-plot")
+        for path, title, run_key, name, anchor in FLOWS:
+            if path:
+                page.goto(f"{url}/{path}")
+                e2e.wait_page(page, title)
+            else:
+                e2e.goto_page(page, title)
+            if run_key:
+                e2e.run_if_needed(page, run_key, anchor)
+            shot(page, out, name, anchor)
         print("errors on the last page:", e2e.exceptions(page))
     return 0
 

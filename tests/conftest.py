@@ -47,3 +47,17 @@ def app_store(tmp_path, monkeypatch):
     yield tmp_path / "results.sqlite"
     st.cache_resource.clear()
     st.cache_data.clear()
+
+
+@pytest.fixture
+def pop_cache(tmp_path, monkeypatch):
+    """A private model cache (so earlier runs' members never leak in) that shares the generated datasets."""
+    from xai_core.data import cache_dir
+
+    shared = cache_dir() / "datasets"
+    shared.mkdir(parents=True, exist_ok=True)
+    root = tmp_path / "cache"
+    root.mkdir()
+    (root / "datasets").symlink_to(shared, target_is_directory=True)
+    monkeypatch.setenv("XAI_CORE_CACHE", str(root))
+    return root

@@ -59,34 +59,32 @@ def test_home_then_every_page_renders_without_errors(page, shots):
         page.screenshot(path=str(shots / f"page_{title.lower().replace(' & ', '_').replace(' ', '_')}.png"))
 
 
-def test_image_explanation_draws_a_heatmap(page, shots):
-    _open_dataset(page, "grain")
+FIG = ".st-key-fig_x_fig_0"
+
+
+def _explain(page, shots, dataset: str, drawn: str, shot: str) -> None:
+    """Open ``dataset`` from Home, go to Explanations, run if needed until ``drawn`` is in the chart; screenshot."""
+    _open_dataset(page, dataset)
     _clean(page)
-    page.screenshot(path=str(shots / "data_grain.png"), full_page=True)
     e2e.goto_page(page, "Explanations")
-    e2e.run_if_needed(page, "x_run", ".st-key-fig_x_fig_0 .js-plotly-plot " + ".heatmaplayer image")
+    e2e.run_if_needed(page, "x_run", f"{FIG} .js-plotly-plot {drawn}")
     _clean(page)
-    assert page.locator(".st-key-fig_x_fig_0 .heatmaplayer image").count() > 0
-    page.locator(".st-key-fig_x_fig_0").scroll_into_view_if_needed()
-    page.screenshot(path=str(shots / "explanations_grain.png"))
+    page.locator(FIG).scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / shot))
+
+
+def test_image_explanation_draws_a_heatmap(page, shots):
+    _explain(page, shots, "grain", ".heatmaplayer image", "explanations_grain.png")
+    assert page.locator(f"{FIG} .heatmaplayer image").count() > 0
 
 
 def test_dna_explanation_draws_a_sequence_logo(page, shots):
-    _open_dataset(page, "dna-motifs-small")
-    e2e.goto_page(page, "Explanations")
-    e2e.run_if_needed(page, "x_run", ".st-key-fig_x_fig_0 .js-plotly-plot " + "path.js-fill")
-    _clean(page)
+    _explain(page, shots, "dna-motifs-small", "path.js-fill", "explanations_dna.png")
     # letters are filled glyph polygons; the motif track is a bar trace
-    assert page.locator(".st-key-fig_x_fig_0 path.js-fill").count() >= 4
-    assert page.locator(".st-key-fig_x_fig_0 .barlayer .point").count() > 0
-    page.locator(".st-key-fig_x_fig_0").scroll_into_view_if_needed()
-    page.screenshot(path=str(shots / "explanations_dna.png"))
+    assert page.locator(f"{FIG} path.js-fill").count() >= 4
+    assert page.locator(f"{FIG} .barlayer .point").count() > 0
 
 
 def test_expression_explanation_draws_gene_bars(page, shots):
-    _open_dataset(page, "simu-small")
-    e2e.goto_page(page, "Explanations")
-    e2e.run_if_needed(page, "x_run", ".st-key-fig_x_fig_0 .js-plotly-plot " + ".barlayer .point")
-    _clean(page)
-    page.locator(".st-key-fig_x_fig_0").scroll_into_view_if_needed()
-    page.screenshot(path=str(shots / "explanations_expression.png"))
+    _explain(page, shots, "simu-small", ".barlayer .point", "explanations_expression.png")
+    assert page.locator(f"{FIG} .barlayer .point").count() > 0

@@ -4,20 +4,6 @@ import pytest
 from app_helpers import no_exception, open_page, plotly_figures
 
 
-@pytest.fixture
-def pop_cache(tmp_path, monkeypatch):
-    """A private model cache (no members from earlier runs) that shares the generated datasets."""
-    from xai_core.data import cache_dir
-
-    shared = cache_dir() / "datasets"
-    shared.mkdir(parents=True, exist_ok=True)
-    root = tmp_path / "cache"
-    root.mkdir()
-    (root / "datasets").symlink_to(shared, target_is_directory=True)
-    monkeypatch.setenv("XAI_CORE_CACHE", str(root))
-    return root
-
-
 TINY = dict(sel_size="custom", sel_members=3, sel_epochs=1, sel_n=8)
 
 

@@ -7,20 +7,6 @@ import pytest
 from xai_core import selection as sel
 
 
-@pytest.fixture
-def pop_cache(tmp_path, monkeypatch):
-    """A private model cache (so earlier runs' members never leak in) that shares the generated datasets."""
-    from xai_core.data import cache_dir
-
-    shared = cache_dir() / "datasets"
-    shared.mkdir(parents=True, exist_ok=True)
-    root = tmp_path / "cache"
-    root.mkdir()
-    (root / "datasets").symlink_to(shared, target_is_directory=True)
-    monkeypatch.setenv("XAI_CORE_CACHE", str(root))
-    return root
-
-
 def _points():
     return pd.DataFrame({"member": list("ABCDEFG"),
                          "acc": [90.0, 80.0, 85.0, 90.0, 70.0, np.nan, 89.5],

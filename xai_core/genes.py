@@ -212,21 +212,12 @@ def select_per_class(y: np.ndarray, pred: np.ndarray, candidates: np.ndarray, n_
 
 def missing_attributions(ev, method: str, idx: np.ndarray, member: tuple | None = None) -> int:
     """How many of ``idx`` have no stored map of ``method`` (for the main model or a population member)."""
-    ids = [ev.ds.sample_ids[i] for i in idx]
-    _, missing = ev.store.get_attributions(
-        sample_ids=ids, dataset_fp=ev.dataset_fp, model_hash=member[2] if member else ev.model_hash,
-        method=method, method_params=ev._method_key(method), output=ev.config.output)
-    return len(missing)
+    return len(ev.stored_attributions(method, idx, member)[1])
 
 
 def population_trained(ev) -> bool:
-    """Whether the K training-seed models of ``ev.config`` are already on disk (same paths as the runner)."""
-    from .data import cache_dir
-
-    c, arch = ev.config, ev.model_meta["arch"]
-    tag = f"e{c.population_epochs}" if c.population_epochs else "full"
-    return all((cache_dir() / "models" / f"{ev.ds.name}-{ev.dataset_fp}__{arch}__seed{s}__{tag}.safetensors").exists()
-               for s in range(1, c.population_seeds + 1))
+    """Whether the K training-seed models of ``ev.config`` are already on disk."""
+    return all(p.exists() for p in ev.population_paths())
 
 
 def seed_scores(ev, method: str, idx: np.ndarray, progress=None) -> dict[str, np.ndarray]:

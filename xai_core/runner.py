@@ -183,27 +183,31 @@ class Evaluation:
         return Plan(self.config, idx, methods, metrics, pd.DataFrame(rows), notes)
 
     # -- a population of models (training seeds) ------------------------------------------------
+    def population_paths(self) -> list[Path]:
+        """Where the seed 1..K models of the population are (or will be) cached."""
+        from .data import cache_dir
+
+        c, arch = self.config, self.model_meta["arch"]
+        tag = f"e{c.population_epochs}" if c.population_epochs else "full"
+        return [cache_dir() / "models" / f"{self.ds.name}-{self.dataset_fp}__{arch}__seed{seed}__{tag}.safetensors"
+                for seed in range(1, c.population_seeds + 1)]
+
     def population_models(self, progress: Progress | None = None) -> list[tuple[str, "torch.nn.Module", str]]:
         """(name, model, checkpoint hash) of seeds 1..K, trained once and cached as safetensors."""
         from models import load_checkpoint, save_checkpoint, train_model
         from models.checkpoints import checkpoint_hash
-
-        from .data import cache_dir
+        from models.training import checkpoint_meta
 
         c = self.config
         arch, kwargs = self.model_meta["arch"], self.model_meta.get("arch_kwargs") or {}
         out = []
-        for seed in range(1, c.population_seeds + 1):
-            tag = f"e{c.population_epochs}" if c.population_epochs else "full"
-            path = cache_dir() / "models" / f"{self.ds.name}-{self.dataset_fp}__{arch}__seed{seed}__{tag}.safetensors"
+        for seed, path in enumerate(self.population_paths(), start=1):
             if not path.exists():
                 if progress:
                     progress({"stage": "train", "method": f"{arch} seed {seed}", "done": 0, "total": 1})
                 recipe = {"epochs": c.population_epochs} if c.population_epochs else {}
                 model, report = train_model(self.ds, arch, seed=seed, arch_kwargs=kwargs, **recipe)
-                save_checkpoint(model, path, {"arch": arch, "arch_kwargs": kwargs, "input_shape": list(self.ds.input_shape),
-                                              "n_classes": self.ds.n_classes, "dataset": self.ds.name,
-                                              "dataset_fingerprint": self.dataset_fp, **report.to_dict()})
+                save_checkpoint(model, path, checkpoint_meta(self.ds, arch, kwargs, report))
             model, meta = load_checkpoint(path, device=c.device)
             out.append((f"{arch}-seed{seed}", model, checkpoint_hash(path)))
         return out
@@ -248,12 +252,23 @@ class Evaluation:
                  "population_epochs": self.config.population_epochs}
         return p if spec.version == 1 else {**p, "_version": spec.version}
 
-    def stored_attributions(self, method: str, idx: np.ndarray) -> tuple[np.ndarray | None, list[str]]:
-        """The stored maps of ``method`` for ``idx`` without computing anything: (maps or None, missing ids)."""
+    def stored_attributions(self, method: str, idx: np.ndarray, member: tuple | None = None
+                            ) -> tuple[np.ndarray | None, list[str]]:
+        """The stored maps of ``method`` for ``idx`` without computing anything: (maps or None, missing ids).
+        ``member`` = (name, model, checkpoint hash) looks up a population model's maps instead."""
         ids = [self.ds.sample_ids[i] for i in idx]
-        return self.store.get_attributions(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method,
-                                           method_params=self._method_key(method), output=self.config.output,
-                                           sample_ids=ids)
+        return self.store.get_attributions(dataset_fp=self.dataset_fp, model_hash=member[2] if member else self.model_hash,
+                                           method=method, method_params=self._method_key(method),
+                                           output=self.config.output, sample_ids=ids)
+
+    def stored_curves(self, method: str, metric: str, idx: np.ndarray) -> np.ndarray | None:
+        """The stored per-sample curves of (``method``, ``metric``) for ``idx`` (None where not stored)."""
+        from .metrics import METRICS
+
+        return self.store.curves(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method,
+                                 method_params=self._method_key(method), output=self.config.output, metric=metric,
+                                 metric_params=self._metric_params(METRICS.get(metric)),
+                                 sample_ids=[self.ds.sample_ids[i] for i in idx])
 
     def attributions(self, method: str, idx: np.ndarray, progress: Progress | None = None,
                      member: tuple[str, "torch.nn.Module", str] | None = None) -> torch.Tensor:
