@@ -1,6 +1,5 @@
 """Model selection page (AppTest, no browser): empty state, a tiny population trained and scored from the
 page, the scatter's traces, reopening without a click, and opening a member's explanations."""
-import pytest
 from app_helpers import no_exception, open_page, plotly_figures
 
 
