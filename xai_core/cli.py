@@ -1,4 +1,5 @@
-"""Command line: ``python -m xai_core {datasets,train,explain,evaluate,rank}`` (evaluate/rank: ``cli_evaluate``).
+"""Command line: ``python -m xai_core {datasets,train,explain,evaluate,rank,metrics,study}``
+(evaluate/rank/metrics: ``cli_evaluate``; study: ``cli_study``).
 
 User mistakes (unknown dataset / model / method, a method that does not fit the data) end with one
 line naming the valid choices and exit code 2; nothing prints a traceback unless ``--debug``.
@@ -196,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_evaluate import add_parsers
 
     add_parsers(sub)
+    from .cli_study import add_parser as add_study
+
+    add_study(sub)
     return p
 
 

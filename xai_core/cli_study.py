@@ -1,0 +1,53 @@
+"""``python -m xai_core study NAME [--quick] [--out DIR] [--set KEY=VALUE]``: reproduce a source study."""
+from __future__ import annotations
+
+import sys
+import time
+
+
+def cmd_study(args) -> int:
+    from .cli import _parse_sets
+    from .studies import cli_command, run_study, study_names
+
+    if args.name == "list":
+        from .studies import STUDIES
+
+        for n in study_names():
+            s = STUDIES.get(n)
+            print(f"{n:<18} {s.section:<4} {s.title}")
+        return 0
+    from .errors import UnknownChoice
+
+    if args.name not in study_names():
+        raise UnknownChoice("study", args.name, study_names())
+    t0 = time.perf_counter()
+    last = [0.0]
+
+    def progress(frac: float, msg: str) -> None:
+        now = time.perf_counter()
+        if now - last[0] > 0.5 or frac >= 1:
+            last[0] = now
+            print(f"[{now - t0:7.1f} s] {100 * frac:5.1f}%  {msg}", file=sys.stderr, flush=True)
+
+    options = _parse_sets(args.set, "study option")
+    result = run_study(args.name, quick=args.quick, out_dir=args.out, progress=progress, seed=args.seed,
+                       command=cli_command(), **options)
+    agree = sum(c["verdict"] == "agrees" for c in result.comparisons)
+    print(f"{result.title}: {result.mode} run in {result.duration_s:.1f} s; {agree}/{len(result.comparisons)} "
+          f"numbers agree with the paper; claims: "
+          + (", ".join(f"{c['verdict']}" for c in result.claims) or "none"))
+    from .studies import default_out
+
+    print(f"results: {(args.out or default_out(args.name, args.quick))}/results.json and README.md")
+    return 0
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser("study", help="reproduce a source study (ig-expression, grain-explainers, dna-consistency)")
+    s.add_argument("name", help="study name, or 'list'")
+    s.add_argument("--quick", action="store_true", help="the small version (< 2 min; what CI runs)")
+    s.add_argument("--out", help="output folder (default docs/studies/NAME, or docs/studies/NAME/quick)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="study option, e.g. seeds=3 or datasets='[\"simu1\"]' (see the study's module)")
+    s.set_defaults(fn=cmd_study)

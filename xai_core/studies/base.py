@@ -1,0 +1,188 @@
+"""What a study is, how it runs and what it leaves behind.
+
+A study is a registered function ``run(ctx: StudyContext) -> None`` that fills ``ctx.result`` (a
+``StudyResult``) with its protocol, tables, comparisons with the paper, claims and figure data. The
+runner adds the command, the duration and the machine, then writes ``results.json`` and a Markdown
+report (``README.md``) to the output folder. Everything is plain JSON: the dashboard's Studies page
+draws the figures from the data, and no pickles are involved.
+
+Figure kinds (``StudyResult.figure(kind=...)``) and their data:
+- ``bar``: {"x": [...], "series": {name: [...]}, "error": {name: [...]}(optional), "x_title", "y_title"}
+- ``scatter``: {"x": [...], "y": [...], "label": [...], "group": [...](optional), "highlight": [...](optional),
+  "x_title", "y_title", "line": [[x0, y0], [x1, y1], ...](optional)}
+- ``line``: {"x": [...], "series": {name: [...]}, "band": {name: [low, high]}(optional), "x_title", "y_title"}
+- ``heatmap``: {"x": [...], "y": [...], "z": [[...]], "title"}
+- ``images``: {"panels": [{"title", "z": 2-D list, "kind": "image"|"map", "outline": 2-D 0/1 list(optional)}]}
+- ``logos``: {"sequence": "ACGT...", "pwm_ic": [...], "maps": {title: (L, 4) list}}
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..registry import Registry
+
+Progress = Callable[[float, str], None]
+VERDICTS = ("agrees", "partly", "differs", "not comparable", "not tested")
+FIGURE_KINDS = ("bar", "scatter", "line", "heatmap", "images", "logos")
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs" / "studies"
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    title: str
+    section: str  # where the protocol is specified (seeds_spec.md)
+    paper: str  # citation of the source study
+    run: Callable[["StudyContext"], None]
+    quick_budget_s: float = 120.0
+
+
+STUDIES: Registry[StudySpec] = Registry("study")
+
+
+def register_study(name: str, *, title: str, section: str, paper: str):
+    return STUDIES.decorator(name, lambda fn: StudySpec(name, title, section, paper, fn))
+
+
+def _plain(v: Any) -> Any:
+    """JSON-safe: numpy scalars/arrays to Python, NaN/inf to None."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _plain(v.tolist())
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    if isinstance(v, Path):
+        return str(v)
+    return v
+
+
+@dataclass
+class StudyResult:
+    study: str
+    title: str
+    section: str
+    paper: str
+    mode: str  # "quick" | "full"
+    command: str = ""
+    started: str = ""
+    duration_s: float | None = None
+    machine: dict[str, Any] = field(default_factory=dict)
+    protocol: dict[str, Any] = field(default_factory=dict)
+    summary: list[str] = field(default_factory=list)  # sentences, in order
+    tables: list[dict[str, Any]] = field(default_factory=list)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+    claims: list[dict[str, Any]] = field(default_factory=list)
+    figures: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def table(self, name: str, title: str, columns: list[str], rows: list[list[Any]], note: str = "") -> None:
+        """A result table; cells are numbers or strings (numbers are shown rounded in the report)."""
+        bad = [r for r in rows if len(r) != len(columns)]
+        if bad:
+            raise ValueError(f"table {name}: row {bad[0]} does not have {len(columns)} cells")
+        self.tables.append({"name": name, "title": title, "columns": list(columns), "rows": _plain(rows),
+                            "note": note})
+
+    def compare(self, quantity: str, ours: float | None, paper: float | None, *, ours_sd: float | None = None,
+                paper_sd: float | None = None, unit: str = "", verdict: str, explanation: str,
+                group: str = "") -> None:
+        """Our number beside the paper's, with a verdict and a sentence on the difference."""
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict '{verdict}' is not one of {VERDICTS}")
+        self.comparisons.append(_plain({"group": group, "quantity": quantity, "ours": ours, "ours_sd": ours_sd,
+                                        "paper": paper, "paper_sd": paper_sd, "unit": unit, "verdict": verdict,
+                                        "explanation": explanation}))
+
+    def claim(self, claim: str, verdict: str, evidence: str) -> None:
+        """One of the study's qualitative claims and whether our run agrees."""
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict '{verdict}' is not one of {VERDICTS}")
+        self.claims.append({"claim": claim, "verdict": verdict, "evidence": evidence})
+
+    def figure(self, name: str, title: str, kind: str, data: dict[str, Any], caption: str = "") -> None:
+        if kind not in FIGURE_KINDS:
+            raise ValueError(f"figure kind '{kind}' is not one of {FIGURE_KINDS}")
+        self.figures.append({"name": name, "title": title, "kind": kind, "caption": caption, "data": _plain(data)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dict(vars(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StudyResult:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class StudyContext:
+    """What a study's ``run`` gets: the mode, a progress callback, the result to fill and a timer."""
+
+    quick: bool
+    result: StudyResult
+    progress: Progress
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)  # CLI overrides, e.g. {"seeds": 3}
+
+    def step(self, fraction: float, message: str) -> None:
+        self.progress(max(0.0, min(1.0, fraction)), message)
+
+    def timed(self, stage: str):
+        """``with ctx.timed("train"):`` adds the block's seconds to ``result.timings[stage]``."""
+        timings = self.result.timings
+
+        class _T:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+
+            def __exit__(self, *exc):
+                timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - self.t0
+
+        return _T()
+
+
+def machine_info() -> dict[str, Any]:
+    from ..provenance import package_versions
+
+    info: dict[str, Any] = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                            "cpus": os.cpu_count()}
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        info["device"] = "cuda: " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    except Exception:  # pragma: no cover - torch is a hard dependency
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+        info["memory_gib"] = round(kb / 2**20, 1)
+    except OSError:
+        pass
+    info["versions"] = package_versions()
+    return info
+
+
+def default_out(name: str, quick: bool) -> Path:
+    return DOCS / name / ("quick" if quick else "")
+
+
+def load_result(path: Path) -> StudyResult:
+    return StudyResult.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,92 @@
+"""The Markdown report of a study: what was run, on what, how long it took, the tables, our numbers
+beside the paper's with a sentence on each difference, and the verdict on each qualitative claim."""
+from __future__ import annotations
+
+from typing import Any
+
+from .base import StudyResult
+
+_MARK = {"agrees": "✔ agrees", "partly": "◐ partly", "differs": "✘ differs", "not comparable": "– not comparable",
+         "not tested": "– not tested"}
+
+
+def fmt(v: Any, sd: Any = None, digits: int = 2) -> str:
+    """A cell: numbers rounded to ``digits`` (with ± sd when given), None as an em dash."""
+    if v is None:
+        return "—"
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v).replace("|", "\\|").replace("\n", " ")
+    s = f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+    return s if sd is None else f"{s} ± {sd:.{digits}f}"
+
+
+def md_table(columns: list[str], rows: list[list[Any]], digits: int = 2) -> str:
+    head = "| " + " | ".join(fmt(c) for c in columns) + " |"
+    sep = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(fmt(c, digits=digits) for c in r) + " |" for r in rows]
+    return "\n".join([head, sep, *body])
+
+
+def _duration(s: float | None) -> str:
+    if s is None:
+        return "—"
+    m, sec = divmod(int(round(s)), 60)
+    return f"{m} min {sec} s ({s:.0f} s)" if m else f"{s:.1f} s"
+
+
+def render_markdown(r: StudyResult) -> str:
+    m = r.machine or {}
+    versions = m.get("versions", {})
+    out = [f"# {r.title}", "",
+           f"Reproduction of {r.paper} (protocol: `seeds_spec.md` {r.section}). Mode: **{r.mode}**.", "",
+           "| run | |", "|---|---|",
+           f"| command | `{r.command}` |",
+           f"| started | {r.started} |",
+           f"| duration | {_duration(r.duration_s)} |",
+           f"| machine | {m.get('platform', '?')}, {m.get('cpus', '?')} CPUs, {m.get('memory_gib', '?')} GiB, "
+           f"{m.get('device', 'cpu')} |",
+           f"| versions | python {versions.get('python', '?')}, torch {versions.get('torch', '?')}, "
+           f"captum {versions.get('captum', '?')}, zennit {versions.get('zennit', '?')} |", ""]
+    if r.timings:
+        out += ["Time per stage: " + ", ".join(f"{k} {v:.0f} s" for k, v in r.timings.items()) + ".", ""]
+    if r.summary:
+        out += ["## Summary", "", *[f"- {s}" for s in r.summary], ""]
+    if r.protocol:
+        out += ["## Protocol", "", md_table(["setting", "value"], [[k, _cell(v)] for k, v in r.protocol.items()]), ""]
+    if r.comparisons:
+        out += ["## Our numbers beside the paper's", ""]
+        groups: dict[str, list[dict]] = {}
+        for c in r.comparisons:
+            groups.setdefault(c.get("group") or "", []).append(c)
+        for g, items in groups.items():
+            if g:
+                out += [f"### {g}", ""]
+            rows = [[c["quantity"], fmt(c["ours"], c.get("ours_sd")), fmt(c["paper"], c.get("paper_sd")),
+                     _MARK.get(c["verdict"], c["verdict"]), c["explanation"]] for c in items]
+            out += [md_table(["quantity", f"ours{_unit(items)}", f"paper{_unit(items)}", "verdict", "why"], rows),
+                    ""]
+    if r.claims:
+        out += ["## The study's claims", "",
+                md_table(["claim", "our run", "evidence"],
+                         [[c["claim"], _MARK.get(c["verdict"], c["verdict"]), c["evidence"]] for c in r.claims]), ""]
+    for t in r.tables:
+        out += [f"## {t['title']}", "", md_table(t["columns"], t["rows"]), ""]
+        if t.get("note"):
+            out += [t["note"], ""]
+    if r.figures:
+        out += ["## Figures", "", "Drawn from `results.json` on the dashboard's **Studies** page:", "",
+                *[f"- {f['title']}" + (f": {f['caption']}" if f.get("caption") else "") for f in r.figures], ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _unit(items: list[dict]) -> str:
+    units = {c.get("unit") or "" for c in items}
+    return f" ({units.pop()})" if len(units) == 1 and "" not in units else ""
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return ", ".join(str(x) for x in v)
+    if isinstance(v, dict):
+        return "; ".join(f"{k}: {_cell(x)}" for k, x in v.items())
+    return str(v)
