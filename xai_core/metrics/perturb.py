@@ -53,6 +53,15 @@ def _train_mean(x, inp, g, knob):
     return inp.ctx.train_mean.to(device=x.device, dtype=x.dtype)[None]
 
 
+@_baseline("class_mean", "the training mean of one class (knob: the class index, default 1: the reference class "
+                         "of the study's SimuA-C / BRCA protocol, §1.6)")
+def _class_mean(x, inp, g, knob):
+    c = 1 if knob is None else int(knob)
+    if not 0 <= c < len(inp.ctx.class_means):
+        raise NotApplicable(f"baseline class {c} does not exist; valid: 0-{len(inp.ctx.class_means) - 1}")
+    return inp.ctx.class_means[c].to(device=x.device, dtype=x.dtype)[None]
+
+
 @_baseline("blur", "a gaussian-blurred copy of the image (knob: sigma in pixels, default 3)", ("image",))
 def _blur(x, inp, g, knob):
     return gaussian_blur(x, 3.0 if knob is None else float(knob))

@@ -1,0 +1,103 @@
+"""The ig-expression study: its building blocks against closed forms, and the quick protocol end to end."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from xai_core.data import load_dataset
+from xai_core.explainers.base import make_context
+from xai_core.studies import load_result, run_study
+from xai_core.studies.expression_protocol import (adaptive_ig, class_balanced, diffuse, diffusion_for,
+                                                  fold_diffusion, groups_for)
+from xai_core.studies.ig_reference import verdict
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    import os
+
+    out = tmp_path_factory.mktemp("ig")
+    old = os.environ.get("XAI_CORE_CACHE")
+    os.environ["XAI_CORE_CACHE"] = str(out / "cache")  # no run reused from earlier sessions
+    try:
+        result = run_study("ig-expression", quick=True, out_dir=out / "docs")
+    finally:
+        if old is None:
+            os.environ.pop("XAI_CORE_CACHE")
+        else:
+            os.environ["XAI_CORE_CACHE"] = old
+    return result, out / "docs"
+
+
+def test_fold_diffusion_is_the_diffused_model():
+    ds = load_dataset("simu-small")
+    A = diffusion_for(ds)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(ds.X.shape[1], 5)).eval()
+    x = torch.as_tensor(ds.X[:7])
+    expected = model(torch.as_tensor(diffuse(ds.X[:7], A)))
+    dense = A.to_dense() if A.layout != torch.strided else A
+    assert torch.allclose(dense, dense.T, atol=1e-6)  # Â is symmetric, so x Â = Â x
+    assert torch.allclose(fold_diffusion(model, A)(x), expected, atol=1e-4)
+
+
+def test_adaptive_ig_meets_completeness_and_spends_steps_only_where_needed():
+    ds = load_dataset("simu-small")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(ds.X.shape[1], 20), torch.nn.ReLU(), torch.nn.Linear(20, 5)).eval()
+    ctx = make_context(model, ds, output="probability")
+    x = torch.as_tensor(ds.X[ds.test_idx[:40]]) * 3
+    y = torch.as_tensor(ds.y[ds.test_idx[:40]])
+    base = torch.zeros_like(x)
+    res = adaptive_ig(ctx, x, y, base, tol_pp=0.1, start=2, max_steps=1024)
+    with torch.no_grad():
+        gap = (ctx.forward(x) - ctx.forward(base)).gather(1, y[:, None])[:, 0]
+    err = 100 * (res.attributions.sum(1) - gap).abs().numpy()
+    assert (err <= 0.1 + 1e-6).all()
+    np.testing.assert_allclose(err, res.error_pp, atol=1e-4)
+    assert res.steps.min() < res.steps.max()  # some samples needed more steps than others
+    assert res.evaluations == int((2 * res.steps - 2).sum())  # each sample tried 2, 4, ..., its final steps
+
+
+def test_class_balanced_mean_and_verdicts():
+    assert class_balanced(np.array([1.0, 3.0, 10.0]), np.array([0, 0, 1])) == pytest.approx(6.0)
+    assert verdict(99.0, 0.1, 99.05, 0.01) == "agrees"
+    assert verdict(80.0, None, 72.84, 0.41) == "partly"
+    assert verdict(50.0, None, 72.84, 0.41) == "differs"
+
+
+def test_simuA_groups_follow_the_head_convention():
+    ds = load_dataset("simu-small")
+    g = groups_for(ds, ds.test_idx, head_convention=True)
+    assert set(g.truth) == set(range(ds.n_classes))
+    assert all(len(v) == 100 for v in g.truth.values())
+
+
+def test_quick_study_writes_results_with_paper_protocol(quick):
+    result, out = quick
+    assert result.duration_s < 120 or result.machine["cpus"] < 2
+    data = json.loads((out / "results.json").read_text())
+    assert load_result(out / "results.json").study == "ig-expression"
+    assert (out / "README.md").read_text().startswith("# Integrated Gradients on gene expression")
+    tables = {t["name"]: t for t in data["tables"]}
+    for name in ("accuracy", "prediction_gaps", "feature_agreement", "ig_steps", "timing", "real_stability",
+                 "real_markers", "explainers"):
+        assert name in tables, name
+    steps = tables["ig_steps"]
+    assert all(row[6] <= 1.0 + 1e-9 for row in steps["rows"])  # completeness within 1 pp for every sample
+    claims = {c["claim"]: c["verdict"] for c in data["claims"]}
+    assert len(claims) == 5 and all(v in ("agrees", "partly", "differs", "not tested") for v in claims.values())
+    rows = {(r[0], r[1]): r for r in tables["explainers"]["rows"]}
+    # the random control must be far below IG on the simulated ground truth
+    assert rows[("random", "lr")][2] < rows[("integrated_gradients", "lr")][2] - 20
+
+
+def test_prediction_gaps_order_is_sane(quick):
+    result, _ = quick
+    pg = {(r[0], r[1]): r for r in next(t for t in result.tables if t["name"] == "prediction_gaps")["rows"]}
+    for row in pg.values():
+        pgu, pgi, pgr = (float(str(row[i]).split()[0]) for i in (2, 4, 6))
+        assert pgi > pgr > pgu
