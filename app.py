@@ -19,6 +19,7 @@ PAGES = [
     st.Page("views/metrics.py", title="Metrics", icon=":material/straighten:"),
     st.Page("views/method_ranking.py", title="Method ranking", icon=":material/leaderboard:"),
     st.Page("views/model_selection.py", title="Model selection", icon=":material/scatter_plot:"),
+    st.Page("views/studies.py", title="Studies", icon=":material/science:"),
 ]
 
 

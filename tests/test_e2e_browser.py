@@ -16,7 +16,7 @@ from dashboard import e2e
 pytestmark = pytest.mark.skipif(e2e.chromium_path() is None and os.environ.get("CI") != "true",
                                 reason="Debian chromium is not installed (apt-get install chromium); CI installs it")
 
-PAGES = ["Data & model", "Explanations", "Gene rankings", "Metrics", "Method ranking", "Model selection"]
+PAGES = ["Data & model", "Explanations", "Gene rankings", "Metrics", "Method ranking", "Model selection", "Studies"]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from app_helpers import no_exception, open_page
 
 SMALL = ["simu-small", "pbmc68k", "breast-cancer", "grain", "dna-motifs-small"]
-PAGES = ["home", "data_model", "explanations", "gene_rankings", "metrics", "method_ranking", "model_selection"]
+PAGES = ["home", "data_model", "explanations", "gene_rankings", "metrics", "method_ranking", "model_selection", "studies"]
 
 
 @pytest.mark.parametrize("dataset", SMALL)

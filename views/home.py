@@ -35,7 +35,8 @@ st.markdown(
     "3. **Gene rankings** (expression): top genes per class, local vs global, overlap with true biomarkers.\n"
     "4. **Metrics**: faithfulness, robustness, complexity, localisation and consistency, per method.\n"
     "5. **Method ranking**: which explainer to trust here, with Monte Carlo uncertainty.\n"
-    "6. **Model selection**: a population of models, accuracy against consistency, the Pareto front."
+    "6. **Model selection**: a population of models, accuracy against consistency, the Pareto front.\n"
+    "7. **Studies**: the three source studies reproduced, our numbers beside the papers', re-run live."
 )
 
 st.subheader("Bundled datasets")
