@@ -22,10 +22,10 @@ from .ig_extras import compare_explainers, real_data
 from .ig_reference import ACCURACY, FA, FA_COLUMNS, LABELS, PAPER_DATASET, PG, PG_COLUMNS, sentence, verdict
 
 FULL = dict(datasets=["simu1", "simu2", "simuA", "simuB", "simuC"], archs=["lr", "mlp", "diffuse_lr", "diffuse_mlp"],
-            seeds=10, diffuse_seeds=3, max_samples=1000, n_random=30, tol_pp=1.0, start_steps=16,
+            seeds=10, diffuse_seeds=3, max_samples=1000, n_random=30, pgr_samples=300, tol_pp=1.0, start_steps=16,
             real=["pbmc68k", "breast-cancer"], real_seeds=5, compare_dataset="simu1", compare_n=600)
 QUICK = dict(datasets=["simu-small"], archs=["lr", "mlp", "diffuse_lr"], seeds=2, diffuse_seeds=1, max_samples=150,
-             n_random=5, tol_pp=1.0, start_steps=16, real=["breast-cancer"], real_seeds=2,
+             n_random=5, pgr_samples=100, tol_pp=1.0, start_steps=16, real=["breast-cancer"], real_seeds=2,
              compare_dataset="simu-small", compare_n=60, epochs=10)
 SCORES = (*PG_COLUMNS, *FA_COLUMNS)
 
@@ -73,7 +73,8 @@ def run_one(ds, arch: str, seed: int, cfg: dict, A: torch.Tensor | None) -> dict
     t["ig"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     groups = groups_for(ds, idx, head_convention=True)
-    scores = protocol_scores(ds, ctx, idx, l2_normalised(ig.attributions), groups, (base, knob), cfg["n_random"])
+    scores = protocol_scores(ds, ctx, idx, l2_normalised(ig.attributions), groups, (base, knob), cfg["n_random"],
+                             pgr_samples=cfg["pgr_samples"])
     t["metrics"] = time.perf_counter() - t0
     return {"accuracy": acc, **scores, "n_explained": len(idx), "steps_median": float(np.median(ig.steps)),
             "steps_max": int(ig.steps.max()), "at_start": float(np.mean(ig.steps == cfg["start_steps"])),
@@ -88,7 +89,7 @@ def _run_key(dname: str, arch: str, seed: int, cfg: dict) -> str:
     import hashlib
     import json
 
-    knobs = {k: cfg.get(k) for k in ("max_samples", "n_random", "tol_pp", "start_steps", "epochs")}
+    knobs = {k: cfg.get(k) for k in ("max_samples", "n_random", "tol_pp", "start_steps", "epochs", "pgr_samples")}
     h = hashlib.sha256(json.dumps([_RUN_VERSION, knobs], sort_keys=True).encode()).hexdigest()[:12]
     return f"{dname}__{arch}__s{seed}__{h}"
 
@@ -140,7 +141,8 @@ def run(ctx: StudyContext) -> None:
                   "IG baseline": "training mean (0 after standardisation); SimuA–C: class-1 training mean",
                   "normalisation": "each attribution vector divided by its L2 norm",
                   "prediction gaps": f"10 genes per step, replaced by the baseline; PGR over {cfg['n_random']} "
-                                     "random orders; mean per class, then over classes",
+                                     f"random orders on at most {cfg['pgr_samples']} samples; mean per class, then "
+                                     "over classes",
                   "feature agreement": "top-n_c genes by signed attribution (n_c = number of true genes); global: "
                                        "top-n_c of the class sum of normalised attributions; SimuA–C per sub-class "
                                        "with the HEAD convention (the other class's genes count as informative); "

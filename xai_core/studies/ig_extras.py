@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .expression_protocol import adaptive_ig, groups_for, l2_normalised, protocol_scores, train_arch
+from .expression_protocol import PG_METRICS, adaptive_ig, groups_for, l2_normalised, protocol_scores, train_arch
 
 TOP_K = 50
 # gradient-family explainers that scale to 15,000 genes (perturbation ones would need 1,500+ forwards per sample)
@@ -98,7 +98,7 @@ def compare_explainers(r, cfg: dict, seed: int) -> None:
                 maps[m] = explain(ctx, x, y, m, batch_size=64).attributions
         for m, a in maps.items():
             s = protocol_scores(ds, ctx, idx, l2_normalised(a), groups, (base, knob), cfg["n_random"],
-                                diffusion=False)
+                                diffusion=False, pg_metrics=PG_METRICS[:4])  # PGR ignores the explainer
             rows.append([m, arch, s["fa_local"], s["fa_global"], s["pgi_local"], s["pgu_local"], s["pgi_global"],
                          s["pgu_global"]])
     r.table("explainers", f"IG against other explainers on {cfg['compare_dataset']} (%, same protocol)",
