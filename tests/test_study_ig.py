@@ -101,3 +101,22 @@ def test_prediction_gaps_order_is_sane(quick):
     for row in pg.values():
         pgu, pgi, pgr = (float(str(row[i]).split()[0]) for i in (2, 4, 6))
         assert pgi > pgr > pgu
+
+
+@pytest.mark.parametrize("arch", ["lr", "mlp"])
+def test_hidden_ig_equals_captum_ig(arch):
+    """IG integrated in the first layer's output is IG on the input (chain rule), same quadrature."""
+    ds = load_dataset("simu-small")
+    torch.manual_seed(1)
+    layers = ([torch.nn.Dropout(0.2), torch.nn.Linear(ds.X.shape[1], 5)] if arch == "lr" else
+              [torch.nn.Linear(ds.X.shape[1], 20), torch.nn.BatchNorm1d(20), torch.nn.ReLU(), torch.nn.Linear(20, 5)])
+    model = torch.nn.Sequential(*layers).eval()
+    ctx = make_context(model, ds, output="probability")
+    x = torch.as_tensor(ds.X[ds.test_idx[:12]]) * 2
+    y = torch.as_tensor(ds.y[ds.test_idx[:12]])
+    base = ctx.class_means[1].expand_as(x).contiguous()
+    fast = adaptive_ig(ctx, x, y, base, tol_pp=0.5, start=8, hidden=True)
+    slow = adaptive_ig(ctx, x, y, base, tol_pp=0.5, start=8, hidden=False)
+    np.testing.assert_array_equal(fast.steps, slow.steps)
+    torch.testing.assert_close(fast.attributions, slow.attributions, atol=1e-6, rtol=1e-4)
+    np.testing.assert_allclose(fast.error_pp, slow.error_pp, atol=1e-3)

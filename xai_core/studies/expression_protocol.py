@@ -73,12 +73,59 @@ class AdaptiveIG:
     evaluations: int  # gradient evaluations spent in all (sum over samples of all tried step counts)
 
 
+class _HiddenIG:
+    """IG of a model ``rest(W x + c)`` whose first layer is linear, integrated in the first layer's output.
+
+    Along the straight path x(α) = b + α (x - b) the pre-activation is h(α) = h_b + α (h_x - h_b), so by the
+    chain rule IG_j = (x_j - b_j) Σ_h W_hj ∫ ∂f/∂h_h(h(α)) dα. The integral needs gradients of ``rest`` only
+    (H = 2–33 values instead of G = 15,000–50,000), so thousands of steps cost what a few cost on the input.
+    Same Gauss–Legendre nodes and weights as captum: the same attributions up to float rounding (tested).
+    """
+
+    def __init__(self, ctx: ExplainContext):
+        from ..explainers.base import ProbabilityOutput
+
+        self.lin, rest = split_linear_head(ctx.model)
+        self.rest = ProbabilityOutput(rest) if ctx.output == "probability" else rest
+
+    def attribute(self, x, baselines, target, n_steps, **_):
+        rows = max(1, (1 << 21) // (n_steps * self.lin.out_features))  # path rows per piece: ~8 MB per unit
+        parts = [self._attribute(x[i:i + rows], baselines[i:i + rows], target[i:i + rows], n_steps)
+                 for i in range(0, len(x), rows)]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    def _attribute(self, x, baselines, target, n_steps):
+        from captum.attr._utils.approximation_methods import approximation_parameters
+
+        step_sizes, alphas = approximation_parameters("gausslegendre")
+        w = torch.as_tensor(step_sizes(n_steps), dtype=x.dtype, device=x.device)
+        a = torch.as_tensor(alphas(n_steps), dtype=x.dtype, device=x.device)
+        with torch.no_grad():
+            hx, hb = self.lin(x), self.lin(baselines)
+        path = (hb[:, None] + a[None, :, None] * (hx - hb)[:, None]).reshape(-1, hx.shape[1]).requires_grad_(True)
+        out = self.rest(path).gather(1, target.repeat_interleave(n_steps)[:, None]).sum()
+        (grad,) = torch.autograd.grad(out, path)
+        avg = (grad.view(len(x), n_steps, -1) * w[None, :, None]).sum(1)  # (N, H)
+        attr = (x - baselines) * (avg @ self.lin.weight)
+        with torch.no_grad():
+            gap = (self.rest(hx) - self.rest(hb)).gather(1, target[:, None])[:, 0]
+        return attr, attr.sum(1) - gap
+
+
 def adaptive_ig(ctx: ExplainContext, x: torch.Tensor, target: torch.Tensor, baseline: torch.Tensor,
-                tol_pp: float = 1.0, start: int = 16, max_steps: int = 4096, chunk: int = 256,
-                internal_batch_size: int = 4096) -> AdaptiveIG:
+                tol_pp: float = 1.0, start: int = 16, max_steps: int = 65536, chunk: int = 256,
+                internal_batch_size: int = 4096, hidden: bool | None = None) -> AdaptiveIG:
     """IG (Gauss–Legendre) of ``ctx.forward`` (use output='probability'), doubling the steps of the samples
-    whose completeness error exceeds ``tol_pp`` until all pass or ``max_steps`` is reached."""
-    ig = IntegratedGradients(ctx.forward)
+    whose completeness error exceeds ``tol_pp`` until all pass or ``max_steps`` is reached.
+
+    ``hidden`` (default: whenever the model's first layer is linear) integrates in that layer's output
+    (``_HiddenIG``), otherwise captum's ``IntegratedGradients`` on the input.
+    """
+    if hidden is None:
+        hidden = split_linear_head(ctx.model) is not None
+    ig = _HiddenIG(ctx) if hidden else IntegratedGradients(ctx.forward)
+    if not hidden:
+        max_steps = min(max_steps, 4096)
     n = len(x)
     attr = torch.zeros_like(x)
     steps = np.zeros(n, dtype=np.int64)
