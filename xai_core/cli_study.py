@@ -21,12 +21,12 @@ def cmd_study(args) -> int:
     if args.name not in study_names():
         raise UnknownChoice("study", args.name, study_names())
     t0 = time.perf_counter()
-    last = [0.0]
+    last = [0.0, ""]
 
-    def progress(frac: float, msg: str) -> None:
+    def progress(frac: float, msg: str) -> None:  # every new message; repeats of one at most twice a second
         now = time.perf_counter()
-        if now - last[0] > 0.5 or frac >= 1:
-            last[0] = now
+        if msg != last[1] or now - last[0] > 0.5 or frac >= 1:
+            last[0], last[1] = now, msg
             print(f"[{now - t0:7.1f} s] {100 * frac:5.1f}%  {msg}", file=sys.stderr, flush=True)
 
     options = _parse_sets(args.set, "study option")
