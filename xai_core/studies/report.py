@@ -49,6 +49,11 @@ def render_markdown(r: StudyResult) -> str:
            f"captum {versions.get('captum', '?')}, zennit {versions.get('zennit', '?')} |", ""]
     if r.timings:
         out += ["Time per stage: " + ", ".join(f"{k} {v:.0f} s" for k, v in r.timings.items()) + ".", ""]
+        total = sum(r.timings.values())
+        if r.duration_s is not None and total > 1.2 * r.duration_s:
+            out += [f"The stages sum to {_duration(total)}, more than this invocation's duration: part of the work "
+                    "was reused from the cache of an earlier invocation, and its stage times are those measured "
+                    "when it was computed.", ""]
     if r.summary:
         out += ["## Summary", "", *[f"- {s}" for s in r.summary], ""]
     if r.protocol:
