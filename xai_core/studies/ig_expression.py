@@ -37,6 +37,12 @@ def studied(ds) -> tuple[list[int], str, float | None]:
     return list(range(ds.n_classes)), "train_mean", None
 
 
+def ig_baseline(ctx, x: torch.Tensor, base: str, knob: float | None) -> torch.Tensor:
+    """The IG reference input of §1.6 with the shape of ``x``: the training mean, or one class's training mean."""
+    ref = ctx.train_mean if base == "train_mean" else ctx.class_means[int(knob)]
+    return ref.expand_as(x).contiguous()
+
+
 def explained_samples(ds, model, classes: list[int], max_samples: int, seed: int) -> np.ndarray:
     """Correctly classified test samples of ``classes`` (stratified subsample when ``max_samples``)."""
     from models.training import predict_proba
@@ -53,7 +59,6 @@ def run_one(ds, arch: str, seed: int, cfg: dict, A: torch.Tensor | None) -> dict
     from models.training import evaluate_model
 
     from ..explainers.base import make_context
-    from ..explainers.gradient import baseline_for
 
     t = {}
     t0 = time.perf_counter()
@@ -66,8 +71,7 @@ def run_one(ds, arch: str, seed: int, cfg: dict, A: torch.Tensor | None) -> dict
     ctx = make_context(model, ds, seed=seed, output="probability")
     x = torch.as_tensor(ds.X[idx])
     y = torch.as_tensor(ds.y[idx])
-    b = (baseline_for(ctx, x, y, "train_mean") if base == "train_mean"
-         else ctx.class_means[int(knob)].expand_as(x).contiguous())
+    b = ig_baseline(ctx, x, base, knob)
     t0 = time.perf_counter()
     ig = adaptive_ig(ctx, x, y, b, tol_pp=cfg["tol_pp"], start=cfg["start_steps"])
     t["ig"] = time.perf_counter() - t0

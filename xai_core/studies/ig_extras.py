@@ -15,14 +15,13 @@ COMPARED = ("saliency", "input_x_gradient", "smoothgrad", "deeplift", "gradient_
 
 def _explain_correct(ds, model, seed: int, max_samples: int, cfg: dict):
     from ..explainers.base import make_context
-    from .ig_expression import explained_samples, studied
+    from .ig_expression import explained_samples, ig_baseline, studied
 
     classes, base, knob = studied(ds)
     idx = explained_samples(ds, model, classes, max_samples, seed)
     ctx = make_context(model, ds, seed=seed, output="probability")
     x, y = torch.as_tensor(ds.X[idx]), torch.as_tensor(ds.y[idx])
-    b = ctx.train_mean.expand_as(x).contiguous() if base == "train_mean" else ctx.class_means[int(knob)].expand_as(x)
-    return ctx, idx, adaptive_ig(ctx, x, y, b.contiguous(), tol_pp=cfg["tol_pp"], start=cfg["start_steps"])
+    return ctx, idx, adaptive_ig(ctx, x, y, ig_baseline(ctx, x, base, knob), tol_pp=cfg["tol_pp"], start=cfg["start_steps"])
 
 
 def real_data(r, cfg: dict, seed0: int) -> None:
@@ -40,10 +39,10 @@ def real_data(r, cfg: dict, seed0: int) -> None:
         for s in range(cfg["real_seeds"]):
             model, rep = train_arch(ds, arch, seed0 + s, None, **recipe)
             accs.append(100 * rep.test_balanced_accuracy)
-            _, idx, ig = _explain_correct(ds, model, seed0 + s, cfg["max_samples"] or 0, cfg)
+            ctx, idx, ig = _explain_correct(ds, model, seed0 + s, cfg["max_samples"] or 0, cfg)
             steps.append(float(np.median(ig.steps)))
-            scores.append(genes.class_scores(genes.oriented(ig.attributions, ds.y[idx], 1 if model(torch.zeros(
-                2, *ds.input_shape)).shape[1] == 1 else 2), ds.y[idx], ds.n_classes))
+            oriented = genes.oriented(ig.attributions, ds.y[idx], ctx.n_outputs)
+            scores.append(genes.class_scores(oriented, ds.y[idx], ds.n_classes))
         S = np.stack(scores)  # (K, C, G)
         rho = [genes.spearman_matrix(S[:, c]) for c in range(ds.n_classes) if np.isfinite(S[:, c]).all()]
         off = [m[np.triu_indices(len(m), 1)] for m in rho]
