@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .lazy import SparseRows, column_stats, is_lazy
+
 Modality = Literal["expression", "image", "sequence"]
 MODALITIES: tuple[str, ...] = ("expression", "image", "sequence")
 NUCLEOTIDES = "ACGT"
@@ -67,7 +69,8 @@ class Dataset:
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}")
-        self.X = np.ascontiguousarray(self.X, dtype=np.float32)
+        if not is_lazy(self.X):  # a SparseRows (large sparse expression) stays lazy
+            self.X = np.ascontiguousarray(self.X, dtype=np.float32)
         self.y = np.asarray(self.y, dtype=np.int64)
         self.train_idx = np.asarray(self.train_idx, dtype=np.int64)
         self.test_idx = np.asarray(self.test_idx, dtype=np.int64)
@@ -94,30 +97,42 @@ class Dataset:
     def fingerprint(self) -> str:
         """Content hash of inputs, labels and split: identifies the exact data a result used."""
         h = hashlib.sha256()
-        for arr in (self.X, self.y, self.train_idx, self.test_idx):
+        if is_lazy(self.X):
+            self.X.update_hash(h)
+            arrays = (self.y, self.train_idx, self.test_idx)
+        else:
+            arrays = (self.X, self.y, self.train_idx, self.test_idx)
+        for arr in arrays:
             h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()[:16]
 
     # -- statistics used by baselines ------------------------------------------------------------
     def train_mean(self) -> np.ndarray:
+        if is_lazy(self.X):
+            return column_stats(self.X, self.train_idx)[0]
         return self.X[self.train_idx].mean(axis=0)
 
     def class_mean(self, c: int) -> np.ndarray:
         idx = self.train_idx[self.y[self.train_idx] == c]
+        if is_lazy(self.X):
+            return column_stats(self.X, idx)[0]
         return self.X[idx].mean(axis=0)
 
     # -- persistence without pickles -------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        arrays: dict[str, np.ndarray] = {
-            "X": self.X, "y": self.y, "train_idx": self.train_idx, "test_idx": self.test_idx,
-        }
+        arrays: dict[str, np.ndarray] = {"y": self.y, "train_idx": self.train_idx, "test_idx": self.test_idx}
+        if is_lazy(self.X):  # memory-mapped .npy files beside the npz, read back lazily
+            self.X.save(path.with_suffix(".X"))
+        else:
+            arrays["X"] = self.X
         gt = self.ground_truth
         meta: dict[str, Any] = {
             "name": self.name, "modality": self.modality, "class_names": self.class_names,
             "feature_names": self.feature_names, "description": self.description,
             "params": self.params, "sample_ids": self.sample_ids, "ground_truth": None,
+            "x_layout": "sparse" if is_lazy(self.X) else "dense",
         }
         if self.feature_groups is not None:
             arrays["feature_groups"] = self.feature_groups
@@ -147,7 +162,8 @@ class Dataset:
             fs = {k: arrays[f"fs::{k}"] for k in g["feature_sets"]} or None
             gt = GroundTruth(feature_sets=fs, masks=arrays.get("masks"), pwm=arrays.get("pwm"),
                              strength=g["strength"], note=g["note"])
-        return cls(name=meta["name"], modality=meta["modality"], X=arrays["X"], y=arrays["y"],
+        X = SparseRows.load(path.with_suffix(".X")) if meta.get("x_layout") == "sparse" else arrays["X"]
+        return cls(name=meta["name"], modality=meta["modality"], X=X, y=arrays["y"],
                    class_names=meta["class_names"], feature_names=meta["feature_names"],
                    train_idx=arrays["train_idx"], test_idx=arrays["test_idx"], ground_truth=gt,
                    description=meta["description"], params=meta["params"],
@@ -164,7 +180,12 @@ def split_indices(n: int, test_size: float, seed: int) -> tuple[np.ndarray, np.n
 
 
 def standardize(ds: Dataset, eps: float = 1e-8) -> Dataset:
-    """Per-feature standardisation with training statistics only (§1.4). Returns a new Dataset."""
+    """Per-feature standardisation with training statistics only (§1.4). Returns a new Dataset.
+
+    A lazy sparse ``X`` stays sparse: the statistics are applied to each densified batch of rows."""
+    if is_lazy(ds.X):
+        params = dict(ds.params, standardized=True)
+        return Dataset(**{**ds.__dict__, "X": ds.X.standardized(ds.train_idx, eps), "params": params})
     tr = ds.X[ds.train_idx]
     mu, sd = tr.mean(axis=0), tr.std(axis=0)
     sd = np.where(sd < eps, 1.0, sd)

@@ -29,7 +29,38 @@ class DatasetSpec:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-DATASETS: Registry[DatasetSpec] = Registry("dataset")
+class DatasetRegistry(Registry[DatasetSpec]):
+    """The dataset registry; ``refreshers`` (the user-data registry) re-sync entries kept on disk before a
+    listing and on a lookup miss, so a dataset imported by another process is seen without a restart."""
+
+    def __init__(self, kind: str):
+        super().__init__(kind)
+        self.refreshers: list[Callable[[], None]] = []
+
+    def refresh(self) -> None:
+        for fn in self.refreshers:
+            fn()
+
+    def get(self, name: str) -> DatasetSpec:
+        if name not in self._entries:
+            self.refresh()
+        return super().get(name)
+
+    def names(self) -> list[str]:
+        self.refresh()
+        return super().names()
+
+    def values(self) -> list[DatasetSpec]:
+        self.refresh()
+        return super().values()
+
+    def __contains__(self, name: object) -> bool:
+        if name not in self._entries:
+            self.refresh()
+        return name in self._entries
+
+
+DATASETS: DatasetRegistry = DatasetRegistry("dataset")
 
 
 def register_dataset(name: str, modality: str, description: str, builder: Callable[..., Dataset],
@@ -45,6 +76,11 @@ def cache_dir() -> Path:
 def load_dataset(name: str, use_cache: bool = True, **overrides: Any) -> Dataset:
     """Build (or read from the cache) the dataset ``name``; ``overrides`` change generator params."""
     spec = DATASETS.get(name)
+    if spec.size == "user":  # a user's import lives in its own folder already (see data/user.py)
+        if overrides:
+            raise TypeError(f"dataset '{name}' is your own import and takes no parameters; re-import it "
+                            f"with other options instead")
+        return spec.builder(name=name)
     unknown = set(overrides) - set(spec.params)
     if unknown:
         raise TypeError(f"dataset '{name}' has no parameter(s) {sorted(unknown)}; "

@@ -1,0 +1,190 @@
+"""A sparse expression matrix that is densified a batch of rows at a time, never whole.
+
+``SparseRows`` wraps a CSR matrix (cells x genes) and answers the only questions the engine asks of
+``Dataset.X``: ``shape``/``ndim``/``len`` and row indexing (an int, a slice, an index array or a boolean
+mask), which returns a dense float32 ``ndarray`` of those rows. Optional per-gene centring and scaling
+(``(x - mean) / std``, training statistics) are applied to the densified rows only, so standardising a
+100,000 x 20,000 matrix costs two vectors of 20,000 numbers, not 8 GB.
+
+On disk (``save``/``load``) it is three ``.npy`` files (data, indices, indptr) plus the optional mean and
+std, read back memory-mapped: opening a cached dataset does not read the matrix into memory. Nothing is
+ever pickled.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+CHUNK_ROWS = 2048  # rows densified at once by the streaming statistics
+
+
+class SparseRows:
+    """Read-only (N, G) view over a CSR matrix; indexing rows gives dense float32 arrays."""
+
+    ndim = 2
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, csr: sp.csr_matrix | sp.csr_array, mean: np.ndarray | None = None,
+                 std: np.ndarray | None = None):
+        if not sp.issparse(csr):
+            raise TypeError("SparseRows needs a scipy sparse matrix")
+        csr = csr if csr.format == "csr" else csr.tocsr()
+        self.csr = csr
+        self.mean = None if mean is None else np.asarray(mean, dtype=np.float32)
+        self.std = None if std is None else np.asarray(std, dtype=np.float32)
+
+    # -- array facts ------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(int(s) for s in self.csr.shape)  # type: ignore[return-value]
+
+    @property
+    def nnz(self) -> int:
+        return int(self.csr.nnz)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the sparse storage (what the matrix costs in memory), not of a dense copy."""
+        c = self.csr
+        return int(c.data.nbytes + c.indices.nbytes + c.indptr.nbytes)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"SparseRows({self.shape[0]} x {self.shape[1]}, nnz={self.nnz:,}, standardised={self.mean is not None})"
+
+    # -- rows ---------------------------------------------------------------------------------------
+    def _dense(self, rows) -> np.ndarray:
+        block = self.csr[rows]
+        out = np.asarray(block.toarray(), dtype=np.float32)
+        if self.mean is not None:
+            out -= self.mean
+        if self.std is not None:
+            out /= self.std
+        return out
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, tuple):  # X[rows, cols]: densify the rows, then take the columns
+            rows, cols = key[0], key[1:]
+            return self[rows][(slice(None), *cols)]
+        if isinstance(key, (int, np.integer)):
+            return self._dense(np.array([int(key)]))[0]
+        if isinstance(key, slice):
+            return self._dense(key)
+        idx = np.asarray(key)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        return self._dense(idx.astype(np.int64, copy=False))
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(f"refusing to densify a {self.shape[0]} x {self.shape[1]} sparse matrix whole; "
+                        f"index rows (X[idx]) instead")
+
+    def iter_rows(self, rows: np.ndarray, chunk: int = CHUNK_ROWS):
+        """Dense blocks of ``rows``, ``chunk`` rows at a time."""
+        rows = np.asarray(rows, dtype=np.int64)
+        for i in range(0, len(rows), chunk):
+            yield rows[i:i + chunk], self[rows[i:i + chunk]]
+
+    # -- statistics without densifying ------------------------------------------------------------------
+    def raw_mean_std(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-gene mean and (population) std of the raw values over ``rows``, in float64 sums."""
+        sub = self.csr[np.asarray(rows, dtype=np.int64)]
+        n = max(sub.shape[0], 1)
+        s1 = np.asarray(sub.sum(axis=0), dtype=np.float64).ravel()
+        s2 = np.asarray(sub.multiply(sub).sum(axis=0), dtype=np.float64).ravel()
+        mean = s1 / n
+        var = np.maximum(s2 / n - mean ** 2, 0.0)
+        return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
+
+    def standardized(self, rows: np.ndarray, eps: float = 1e-8) -> "SparseRows":
+        """The same matrix read as ``(x - mean) / std`` with the statistics of ``rows`` (training)."""
+        mean, std = self.raw_mean_std(rows)
+        std = np.where(std < eps, 1.0, std).astype(np.float32)
+        return SparseRows(self.csr, mean, std)
+
+    # -- identity and persistence -----------------------------------------------------------------------
+    def update_hash(self, h: "hashlib._Hash") -> None:
+        """Feed the matrix's content to ``h`` without copying it (buffers, not ``tobytes``)."""
+        c = self.csr
+        h.update(np.asarray(self.shape, dtype=np.int64).tobytes())
+        for arr in (c.indptr, c.indices, c.data):
+            a = np.ascontiguousarray(arr)
+            h.update(memoryview(a).cast("B"))
+        for arr in (self.mean, self.std):
+            if arr is not None:
+                h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+
+    def save(self, folder: str | Path, prefix: str = "X") -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        c = self.csr
+        parts = {"data": c.data.astype(np.float32, copy=False), "indices": c.indices, "indptr": c.indptr,
+                 "shape": np.asarray(self.shape, dtype=np.int64)}
+        if self.mean is not None:
+            parts["mean"] = self.mean
+        if self.std is not None:
+            parts["std"] = self.std
+        for k, v in parts.items():
+            np.save(folder / f"{prefix}.{k}.npy", np.ascontiguousarray(v), allow_pickle=False)
+
+    @classmethod
+    def exists(cls, folder: str | Path, prefix: str = "X") -> bool:
+        return (Path(folder) / f"{prefix}.indptr.npy").exists()
+
+    @classmethod
+    def load(cls, folder: str | Path, prefix: str = "X", mmap: bool = True) -> "SparseRows":
+        folder = Path(folder)
+        mode = "r" if mmap else None
+
+        def get(k: str):
+            p = folder / f"{prefix}.{k}.npy"
+            return np.load(p, mmap_mode=mode, allow_pickle=False) if p.exists() else None
+
+        shape = tuple(int(s) for s in np.load(folder / f"{prefix}.shape.npy", allow_pickle=False))
+        data, indices, indptr = get("data"), get("indices"), get("indptr")
+        if len(indptr) != shape[0] + 1 or len(data) != len(indices) or int(indptr[-1]) != len(data):
+            raise ValueError(f"sparse matrix in {folder} is damaged (index arrays disagree with its shape)")
+        csr = sp.csr_matrix((data, indices, indptr), shape=shape, copy=False)
+        mean, std = get("mean"), get("std")
+        return cls(csr, None if mean is None else np.array(mean), None if std is None else np.array(std))
+
+
+def is_lazy(X) -> bool:
+    return isinstance(X, SparseRows)
+
+
+def column_stats(X, rows: np.ndarray, y: np.ndarray | None = None, n_classes: int = 0,
+                 chunk: int = CHUNK_ROWS):
+    """Mean, per-class means, min and max over ``rows`` of a lazy or dense 2-D matrix, streamed.
+
+    Returns ``(mean (G,), class_means (C, G) or None, low (G,), high (G,))``; a class with no row gets the
+    overall mean.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    G = X.shape[1]
+    s = np.zeros(G, dtype=np.float64)
+    cs = np.zeros((n_classes, G), dtype=np.float64) if y is not None else None
+    cn = np.zeros(n_classes, dtype=np.int64)
+    low = np.full(G, np.inf, dtype=np.float32)
+    high = np.full(G, -np.inf, dtype=np.float32)
+    for i in range(0, len(rows), chunk):
+        r = rows[i:i + chunk]
+        block = X[r]
+        s += block.sum(axis=0, dtype=np.float64)
+        low = np.minimum(low, block.min(axis=0))
+        high = np.maximum(high, block.max(axis=0))
+        if cs is not None:
+            yy = y[r]
+            for c in np.unique(yy):
+                cs[c] += block[yy == c].sum(axis=0, dtype=np.float64)
+                cn[c] += int((yy == c).sum())
+    mean = (s / max(len(rows), 1)).astype(np.float32)
+    class_means = None
+    if cs is not None:
+        class_means = np.stack([(cs[c] / cn[c]).astype(np.float32) if cn[c] else mean for c in range(n_classes)])
+    return mean, class_means, low, high
