@@ -4,16 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from xai_core.data import cache_dir
-
-
-def trained_dir() -> Path:
-    return cache_dir() / "app_models"
-
-
-def trained_checkpoints(dataset: str) -> list[Path]:
-    d = trained_dir()
-    return sorted(d.glob(f"{dataset}__*.safetensors")) if d.exists() else []
+from models.zoo import trained_checkpoints, trained_dir  # noqa: F401  (the model picker lists these)
 
 
 def train_and_save(dataset: str, arch: str, seed: int, epochs: int | None = None,

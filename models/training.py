@@ -48,10 +48,13 @@ def predict_proba(model: nn.Module, X: np.ndarray | torch.Tensor, batch_size: in
                   device: str = "cpu") -> np.ndarray:
     """Class probabilities (N, C); single-logit binary models give [1 - sigmoid, sigmoid]."""
     model.eval()
-    X = torch.as_tensor(X, dtype=torch.float32)
+    lazy = not isinstance(X, (np.ndarray, torch.Tensor))  # a SparseRows: densify one batch at a time
+    if not lazy:
+        X = torch.as_tensor(X, dtype=torch.float32)
     out = []
     for i in range(0, len(X), batch_size):
-        z = model(X[i:i + batch_size].to(device)).float()
+        xb = torch.as_tensor(X[i:i + batch_size]) if lazy else X[i:i + batch_size]
+        z = model(xb.to(device)).float()
         p = torch.sigmoid(z) if z.shape[1] == 1 else torch.softmax(z, dim=1)
         out.append(torch.cat([1 - p, p], dim=1) if z.shape[1] == 1 else p)
     return torch.cat(out).cpu().numpy()
@@ -75,6 +78,20 @@ def _split_validation(ds, val_fraction: float, seed: int) -> tuple[np.ndarray, n
     idx = rng.permutation(ds.train_idx)
     n_val = max(1, int(round(val_fraction * len(idx))))
     return idx[n_val:], idx[:n_val]
+
+
+class _LazyRows:
+    """Rows ``idx`` of a lazy matrix, indexed like a tensor: ``rows[b]`` densifies only the rows ``b``."""
+
+    def __init__(self, X, idx: np.ndarray):
+        self.X, self.idx = X, np.asarray(idx)
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def __getitem__(self, b) -> torch.Tensor:
+        b = b.numpy() if isinstance(b, torch.Tensor) else b
+        return torch.as_tensor(self.X[self.idx[b]])
 
 
 def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction: float = 0.1,
@@ -104,7 +121,8 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
     model = build_model(arch, ds.input_shape, ds.n_classes, **(arch_kwargs or {})).to(device)
     single = model(torch.zeros((2, *ds.input_shape), device=device)).shape[1] == 1
     tr_idx, va_idx = _split_validation(ds, val_fraction, seed)
-    Xtr = torch.as_tensor(ds.X[tr_idx])
+    lazy = not isinstance(ds.X, np.ndarray)  # a large sparse matrix: densify each mini-batch, not the set
+    Xtr = _LazyRows(ds.X, tr_idx) if lazy else torch.as_tensor(ds.X[tr_idx])
     ytr = torch.as_tensor(ds.y[tr_idx])
     if recipe["optimizer"] == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=recipe["lr"], momentum=recipe["momentum"],
@@ -140,7 +158,7 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
             total += float(loss.detach()) * len(b)
         if sched:
             sched.step()
-        val = evaluate_model(model, ds.X[va_idx], ds.y[va_idx], device)
+        val = evaluate_model(model, _LazyRows(ds.X, va_idx) if lazy else ds.X[va_idx], ds.y[va_idx], device)
         score = val["auroc"] if val["auroc"] is not None else val["balanced_accuracy"]
         history.append({"epoch": epoch, "train_loss": total / len(Xtr), "val_score": score})
         if progress:
@@ -153,7 +171,8 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
                 break
     model.load_state_dict(best_state)
     model.eval()
-    test = evaluate_model(model, ds.X[ds.test_idx], ds.y[ds.test_idx], device)
+    test = evaluate_model(model, _LazyRows(ds.X, ds.test_idx) if lazy else ds.X[ds.test_idx], ds.y[ds.test_idx],
+                          device)
     binary = test["auroc"] is not None
     report = TrainReport(arch=arch, metric_name="auroc" if binary else "accuracy",
                          metric_value=test["auroc"] if binary else test["accuracy"],

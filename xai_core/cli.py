@@ -1,5 +1,5 @@
-"""Command line: ``python -m xai_core {datasets,train,explain,evaluate,rank,metrics,study}``
-(evaluate/rank/metrics: ``cli_evaluate``; study: ``cli_study``).
+"""Command line: ``python -m xai_core {datasets,import,train,explain,evaluate,rank,metrics,study}``
+(datasets/import: ``cli_data``; evaluate/rank/metrics: ``cli_evaluate``; study: ``cli_study``).
 
 User mistakes (unknown dataset / model / method, a method that does not fit the data) end with one
 line naming the valid choices and exit code 2; nothing prints a traceback unless ``--debug``.
@@ -14,43 +14,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .cli_common import parse_sets as _parse_sets, parse_value as _parse_value  # noqa: F401
 from .errors import XaiError
-
-
-def _parse_value(v: str) -> Any:
-    try:
-        return json.loads(v)
-    except json.JSONDecodeError:
-        return v
-
-
-def _parse_sets(items: list[str], what: str) -> dict[str, Any]:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise XaiError(f"{what} '{item}' must look like key=value")
-        k, v = item.split("=", 1)
-        out[k.strip()] = _parse_value(v)
-    return out
-
-
-def cmd_datasets(args) -> int:
-    from .data import list_datasets
-
-    rows = list_datasets()
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    w = max(len(r["name"]) for r in rows)
-    for r in rows:
-        print(f"{r['name']:<{w}}  {r['modality']:<10}  {r['size']:<5}  {r['description']}")
-    return 0
 
 
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
-    from models import ARCHS, save_checkpoint, shipped_path, train_model
+    from models import ARCHS, save_checkpoint, shipped_path, train_model, trained_dir
     from models.training import checkpoint_meta
     from models.checkpoints import checkpoint_hash
 
@@ -73,8 +44,14 @@ def cmd_train(args) -> int:
 
     model, report = train_model(ds, arch, seed=args.seed, progress=progress, arch_kwargs=arch_kwargs, **recipe)
     bar.close()
-    out = Path(args.out) if args.out else (shipped_path(args.dataset, arch) if args.ship
-                                           else Path("runs") / f"{args.dataset}__{arch}__seed{args.seed}.safetensors")
+    if args.out:
+        out = Path(args.out)
+    elif args.ship:
+        out = shipped_path(args.dataset, arch)
+    elif spec.size == "user":  # where explain/evaluate and the dashboard look for a model of your data
+        out = trained_dir() / f"{args.dataset}__{arch}-seed{args.seed}.safetensors"
+    else:
+        out = Path("runs") / f"{args.dataset}__{arch}__seed{args.seed}.safetensors"
     meta = checkpoint_meta(ds, arch, arch_kwargs, report)
     save_checkpoint(model, out, meta)
     print(f"{report.metric_name} {report.metric_value:.4f} (accuracy {report.test_accuracy:.4f}, "
@@ -168,10 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m xai_core", description="Explain and audit models on biological data.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("datasets", help="list the bundled datasets")
-    d.add_argument("--json", action="store_true")
-    d.set_defaults(fn=cmd_datasets)
-    t = sub.add_parser("train", help="train a model on a bundled dataset")
+    from .cli_data import add_parsers as add_data
+
+    add_data(sub)
+    t = sub.add_parser("train", help="train a built-in model on a bundled or imported dataset")
     t.add_argument("--dataset", required=True)
     t.add_argument("--arch", help="architecture (default: the dataset's default)")
     t.add_argument("--seed", type=int, default=0)

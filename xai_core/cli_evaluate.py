@@ -27,7 +27,7 @@ def default_store_path() -> Path:
 
 
 def _dotted(items: list[str] | None, flag: str) -> dict[str, dict[str, Any]]:
-    from .cli import _parse_sets
+    from .cli_common import parse_sets as _parse_sets
 
     out: dict[str, dict[str, Any]] = {}
     for item in items or []:
@@ -128,12 +128,13 @@ def _rank_and_write(scores, out: Path, args) -> None:
 def cmd_evaluate(args) -> int:
     import pandas as pd
 
-    from .cli import _parse_value  # noqa: F401  (same value syntax as explain)
+    from .cli_common import parse_value as _parse_value  # noqa: F401  (same value syntax as explain)
     from .data import DATASETS
     from .runner import EvalConfig, Evaluation
     from .store import ResultStore
 
-    datasets = DATASETS.names() if args.dataset == "all" else [d.strip() for d in args.dataset.split(",")]
+    datasets = ([n for n in DATASETS.names() if DATASETS.get(n).size != "user"] if args.dataset == "all"
+                else [d.strip() for d in args.dataset.split(",")])  # "all": the bundled ones
     for d in datasets:
         DATASETS.get(d)
     store_path = Path(args.store) if args.store else default_store_path()

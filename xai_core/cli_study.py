@@ -6,7 +6,7 @@ import time
 
 
 def cmd_study(args) -> int:
-    from .cli import _parse_sets
+    from .cli_common import parse_sets as _parse_sets
     from .studies import cli_command, run_study, study_names
 
     if args.name == "list":

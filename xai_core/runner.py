@@ -100,7 +100,13 @@ class Evaluation:
         if idx is None:
             raise XaiError(f"unknown split '{c.split}'; valid choices: test, train, all")
         classes = c.classes
-        if classes is None and ds.modality == "sequence" and ds.ground_truth is not None:
+        user_motifs = "format" in ds.params and ds.ground_truth is not None and ds.ground_truth.pwm is not None
+        if classes is None and ds.modality == "sequence" and user_motifs:  # your data: where sites are known
+            has_site = ds.ground_truth.information_content()[idx].max(axis=1) > 0.1
+            notes.append(f"sequence data: only the {int(has_site.sum())} of {len(idx)} sequences with a known motif "
+                         f"site are evaluated")
+            idx = idx[has_site]
+        elif classes is None and ds.modality == "sequence" and ds.ground_truth is not None:
             classes = [1]
             notes.append("sequence data: only sequences with planted motifs (class 1) are evaluated, as in the study")
         if classes is not None:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.lazy import column_stats, is_lazy
 from ..errors import NotApplicable, UnknownChoice
 from ..registry import Registry
 
@@ -115,6 +116,8 @@ def make_context(model: nn.Module, ds, seed: int = 0, output: str = "logit", n_b
         raise UnknownChoice("model output", output, ["logit", "probability"])
     model.eval()
     device = next(model.parameters()).device
+    if is_lazy(ds.X):
+        return _lazy_context(model, ds, seed, output, n_baselines, device)
     Xtr = ds.X[ds.train_idx]
     ytr = ds.y[ds.train_idx]
     class_means = np.stack([Xtr[ytr == c].mean(0) if (ytr == c).any() else Xtr.mean(0)
@@ -130,6 +133,26 @@ def make_context(model: nn.Module, ds, seed: int = 0, output: str = "logit", n_b
                           train_mean=t(Xtr.mean(0)), class_means=t(class_means), low=t(low), high=t(high),
                           baseline_pool=t(pool), feature_groups=ds.feature_groups, train_X=Xtr, seed=seed,
                           output=output)
+
+
+LAZY_TRAIN_SAMPLE = 2048  # dense training rows kept for clustering/diffusion when X is a large sparse matrix
+
+
+def _lazy_context(model: nn.Module, ds, seed: int, output: str, n_baselines: int, device) -> ExplainContext:
+    """Context for a lazy sparse matrix (``SparseRows``): exact statistics streamed over every training row,
+    and a seeded dense subsample of at most ``LAZY_TRAIN_SAMPLE`` training rows standing in for ``train_X``
+    (gene clusters, diffusion) so no step densifies the whole matrix."""
+    mean, class_means, low, high = column_stats(ds.X, ds.train_idx, ds.y, ds.n_classes)
+    rng = np.random.default_rng(seed)
+    tr = ds.train_idx
+    sub = np.sort(rng.choice(tr, size=min(LAZY_TRAIN_SAMPLE, len(tr)), replace=False))
+    train_X = ds.X[sub]
+    pool = train_X[rng.choice(len(sub), size=min(n_baselines, len(sub)), replace=False)]
+    t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)  # noqa: E731
+    return ExplainContext(model=model, modality=ds.modality, input_shape=ds.input_shape, train_mean=t(mean),
+                          class_means=t(class_means), low=t(low), high=t(high), baseline_pool=t(pool),
+                          feature_groups=ds.feature_groups, train_X=train_X, seed=seed, output=output,
+                          extras={"train_X_note": f"{len(sub)} of {len(tr)} training rows (sparse data)"})
 
 
 def check_applicable(spec: ExplainerSpec, ctx: ExplainContext) -> None:
