@@ -93,10 +93,16 @@ class SparseRows:
     # -- statistics without densifying ------------------------------------------------------------------
     def raw_mean_std(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-gene mean and (population) std of the raw values over ``rows``, in float64 sums."""
-        sub = self.csr[np.asarray(rows, dtype=np.int64)]
-        n = max(sub.shape[0], 1)
-        s1 = np.asarray(sub.sum(axis=0), dtype=np.float64).ravel()
-        s2 = np.asarray(sub.multiply(sub).sum(axis=0), dtype=np.float64).ravel()
+        rows = np.asarray(rows, dtype=np.int64)
+        G = self.shape[1]
+        s1, s2 = np.zeros(G, dtype=np.float64), np.zeros(G, dtype=np.float64)
+        step = 4 * CHUNK_ROWS  # a sparse block of rows at a time: no copy of the whole training matrix
+        for i in range(0, len(rows), step):
+            sub = self.csr[rows[i:i + step]]
+            data = sub.data.astype(np.float64)
+            s1 += np.bincount(sub.indices, weights=data, minlength=G)
+            s2 += np.bincount(sub.indices, weights=data * data, minlength=G)
+        n = max(len(rows), 1)
         mean = s1 / n
         var = np.maximum(s2 / n - mean ** 2, 0.0)
         return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
