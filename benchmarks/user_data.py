@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from anywhere: the repository is not installed
 
 
 def write_h5ad(path: Path, n_cells: int, n_genes: int, density: float, n_types: int = 8, seed: int = 0,

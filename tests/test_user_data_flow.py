@@ -179,3 +179,33 @@ def test_remove_and_bundled_names_refused(user_cache, capsys):
     assert main(["datasets", "--remove", "grain"]) == 2
     assert "cannot be removed" in capsys.readouterr().err
     assert main(["explain", "--dataset", "tmp-one", "--n", "2", "--out", str(user_cache / "y")]) == 2
+
+
+def test_image_csv_hash_covers_the_listed_images(user_cache):
+    """Editing an image a CSV points at makes a new dataset, although the CSV itself is unchanged."""
+    from PIL import Image
+
+    from xai_core.data import import_data
+
+    imgs, _ = write_images(user_cache, n=4, size=20)
+    rows = ["path,label"] + [f"{p.relative_to(user_cache)},{p.parent.name}" for p in sorted(imgs.rglob("*.png"))]
+    csv = user_cache / "list.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    ds1, e1, reused = import_data(csv, "from-csv", size=16)
+    assert not reused and ds1.X.shape == (8, 3, 16, 16)
+    assert import_data(csv, "from-csv", size=16)[2]  # unchanged: reused
+    first = sorted(imgs.rglob("*.png"))[0]
+    Image.fromarray(np.full((20, 20, 3), 255, dtype=np.uint8)).save(first)
+    ds2, e2, reused = import_data(csv, "from-csv", size=16)
+    assert not reused and e2["content_hash"] != e1["content_hash"] and ds2.fingerprint() != ds1.fingerprint()
+
+
+def test_format_detection_tells_tables_fasta_and_image_lists_apart(tmp_path):
+    from xai_core.data import detect_format
+
+    (tmp_path / "seqs.txt").write_text(">a label=1\nACGT\n")
+    (tmp_path / "list.csv").write_text("path,label\na.png,x\n")
+    (tmp_path / "cells.csv").write_text("cell,label,G1\nc1,a,1.0\n")
+    assert detect_format(tmp_path / "seqs.txt").name == "fasta"
+    assert detect_format(tmp_path / "list.csv").name == "image-csv"
+    assert detect_format(tmp_path / "cells.csv").name == "table"

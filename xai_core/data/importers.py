@@ -26,6 +26,8 @@ class Importer:
     read: Callable[..., Dataset]  # read(path, name=..., **options) -> Dataset
     options: dict[str, str] = field(default_factory=dict)  # option -> help
     side_files: tuple[str, ...] = ()  # options that name other files (part of the content hash)
+    # files the source refers to (e.g. the images a CSV lists), also part of the content hash
+    referenced: Callable[[Path, dict[str, Any]], list[Path]] | None = None
 
 
 IMPORTERS: Registry[Importer] = Registry("data format")

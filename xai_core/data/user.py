@@ -89,6 +89,8 @@ def import_data(path: str | Path, name: str, kind: str | None = None, fmt: str |
     check_name(name)
     imp = detect_format(path, kind, fmt)
     side = [options[k] for k in imp.side_files if options.get(k)]
+    if imp.referenced is not None:  # an edited image listed in a CSV must make a new dataset too
+        side += imp.referenced(Path(path), options)
     digest = content_hash([path, *side], {"format": imp.name, **options})
     old = entry_of(name)
     if old is not None and old.get("content_hash") == digest:
