@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from xai_core.data import SparseRows, UserDataError, load_dataset
-from xai_core.data import load_expression as le
+from xai_core.data import expression_h5ad, load_expression as le
 from xai_core.data.importers import detect_format
 
 N, G = 48, 12
@@ -113,7 +113,7 @@ def test_h5ad_not_hdf5(tmp_path):
 
 def test_h5ad_dense_larger_than_memory(tmp_path, expr, monkeypatch):
     path = write_h5ad(tmp_path, expr)
-    monkeypatch.setattr(le, "_available_memory", lambda: 1000)
+    monkeypatch.setattr(expression_h5ad, "_available_memory", lambda: 1000)
     with pytest.raises(UserDataError, match=r"cells\.h5ad: the dense X needs .*max_cells.*sparse"):
         le.from_h5ad(path, "cells", label_key="cell_type")
     path2 = write_h5ad(tmp_path, expr, "csr", name="sparse.h5ad")  # the sparse file is not refused
@@ -129,7 +129,8 @@ def test_hvg_and_max_cells(tmp_path, expr, monkeypatch):
     assert set(ds.sample_ids) <= set(CELLS)
     again = le.from_h5ad(path, "cells", label_key="cell_type", hvg=5, max_cells=30, seed=3)
     assert again.sample_ids == ds.sample_ids and again.feature_names == ds.feature_names
-    monkeypatch.setattr(le, "H5_CHUNK_ROWS", 7)  # a dense X is read in chunks of rows, keeping the subsample
+    # a dense X is read in chunks of rows, keeping the subsample
+    monkeypatch.setattr(expression_h5ad, "H5_CHUNK_ROWS", 7)
     dense_path = write_h5ad(tmp_path, expr, name="dense.h5ad")
     sub = le.from_h5ad(dense_path, "cells", label_key="cell_type", max_cells=30, seed=3, standardize=False)
     assert sub.sample_ids == ds.sample_ids
