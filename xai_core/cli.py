@@ -14,7 +14,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .cli_common import parse_sets as _parse_sets, parse_value as _parse_value  # noqa: F401
+from .cli_common import add_device_flag, parse_sets as _parse_sets, parse_value as _parse_value  # noqa: F401
+from .cli_common import resolve_device
 from .errors import XaiError
 
 
@@ -28,6 +29,7 @@ def cmd_train(args) -> int:
     from .data import DATASETS, load_dataset
 
     spec = DATASETS.get(args.dataset)
+    device = resolve_device(args.device)
     arch = args.arch or spec.default_arch
     ARCHS.get(arch)
     ds = load_dataset(args.dataset)
@@ -42,7 +44,8 @@ def cmd_train(args) -> int:
         bar.update(1)
         bar.set_postfix(loss=f"{stats['train_loss']:.4f}", val=f"{stats['val_score']:.4f}")
 
-    model, report = train_model(ds, arch, seed=args.seed, progress=progress, arch_kwargs=arch_kwargs, **recipe)
+    model, report = train_model(ds, arch, seed=args.seed, device=device, progress=progress, arch_kwargs=arch_kwargs,
+                                **recipe)
     bar.close()
     if args.out:
         out = Path(args.out)
@@ -72,8 +75,9 @@ def cmd_explain(args) -> int:
     from .provenance import now, package_versions
 
     torch.manual_seed(args.seed)
+    device = resolve_device(args.device)
     ds = load_dataset(args.dataset)
-    model, meta = load_model(args.dataset, args.model)
+    model, meta = load_model(args.dataset, args.model, device=device)
     ctx = make_context(model, ds, seed=args.seed, output=args.output)
     methods = resolve_methods(args.methods, ctx)
     params = {}
@@ -88,9 +92,10 @@ def cmd_explain(args) -> int:
     for m, p in params.items():
         EXPLAINERS.get(m).params_for(ds.modality, p)  # validates names now, before any work
     idx = {"test": ds.test_idx, "train": ds.train_idx}[args.split][: args.n]
-    x = torch.as_tensor(ds.X[idx])
+    x = torch.as_tensor(ds.X[idx], device=device)
     with torch.no_grad():
-        pred = model(x).argmax(1).numpy() if model(x[:1]).shape[1] > 1 else (model(x)[:, 0] > 0).long().numpy()
+        z = model(x)
+        pred = (z.argmax(1) if z.shape[1] > 1 else (z[:, 0] > 0).long()).cpu().numpy()
     targets = ds.y[idx] if args.target == "label" else pred
     costs = {m: estimate_cost(m, ctx, len(idx), **params.get(m, {})) for m in methods}
     total_fwd = sum(c["forward"] for c in costs.values())
@@ -117,7 +122,7 @@ def cmd_explain(args) -> int:
                     "class_names": ds.class_names},
         "model": {k: meta.get(k) for k in ("arch", "arch_kwargs", "checkpoint_hash", "path", "metric_name",
                                             "metric_value", "seed")},
-        "output": args.output, "split": args.split, "target": args.target, "seed": args.seed,
+        "output": args.output, "split": args.split, "target": args.target, "seed": args.seed, "device": device,
         "sample_indices": idx.tolist(), "sample_ids": [ds.sample_ids[i] for i in idx],
         "targets": np.asarray(targets).tolist(), "labels": ds.y[idx].tolist(), "predictions": pred.tolist(),
         "methods": {m: {"params": e.params, "seconds": round(e.seconds, 4), "cost": costs[m],
@@ -157,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--arch-option", action="append", metavar="KEY=VALUE", help="architecture option, e.g. batchnorm=false")
     t.add_argument("--out", help="checkpoint path (.safetensors)")
     t.add_argument("--ship", action="store_true", help="write to models/checkpoints as the shipped checkpoint")
+    add_device_flag(t)
     t.set_defaults(fn=cmd_train)
     e = sub.add_parser("explain", help="attribute a model's predictions with one or more methods")
     e.add_argument("--dataset", required=True)
@@ -170,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--param", action="append", metavar="METHOD.KEY=VALUE", help="e.g. integrated_gradients.n_steps=100")
     e.add_argument("--out", required=True)
+    add_device_flag(e)
     e.set_defaults(fn=cmd_explain)
     from .cli_evaluate import add_parsers
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .cli_common import add_device_flag
 from .errors import XaiError
 
 SCORE_COLUMNS = ["dataset", "model", "method", "metric", "sample", "family", "direction", "score", "se", "reason",
@@ -129,6 +130,7 @@ def cmd_evaluate(args) -> int:
     import pandas as pd
 
     from .cli_common import parse_value as _parse_value  # noqa: F401  (same value syntax as explain)
+    from .cli_common import resolve_device
     from .data import DATASETS
     from .runner import EvalConfig, Evaluation
     from .store import ResultStore
@@ -137,6 +139,7 @@ def cmd_evaluate(args) -> int:
                 else [d.strip() for d in args.dataset.split(",")])  # "all": the bundled ones
     for d in datasets:
         DATASETS.get(d)
+    device = resolve_device(args.device)
     store_path = Path(args.store) if args.store else default_store_path()
     out = Path(args.out)
     frames = []
@@ -147,7 +150,8 @@ def cmd_evaluate(args) -> int:
                              batch_size=args.batch_size, forward_batch=args.forward_batch, seed=args.seed,
                              method_params=_dotted(args.param, "--param"),
                              metric_params=_dotted(args.metric_param, "--metric-param"),
-                             population_seeds=args.population_seeds, population_epochs=args.population_epochs)
+                             population_seeds=args.population_seeds, population_epochs=args.population_epochs,
+                             device=device)
             ev = Evaluation(cfg, store)
             plan = ev.plan()
             print(plan.describe(), file=sys.stderr)
@@ -277,6 +281,7 @@ def add_parsers(sub) -> None:
     e.add_argument("--store", help="results database (default: $XAI_CORE_STORE or ~/.cache/xai_core/results.sqlite)")
     e.add_argument("--dry-run", action="store_true", help="print the plan and its cost, compute nothing")
     e.add_argument("--out", required=True)
+    add_device_flag(e)
     ranking_options(e)
     e.set_defaults(fn=cmd_evaluate)
 
