@@ -209,3 +209,19 @@ def test_format_detection_tells_tables_fasta_and_image_lists_apart(tmp_path):
     assert detect_format(tmp_path / "seqs.txt").name == "fasta"
     assert detect_format(tmp_path / "list.csv").name == "image-csv"
     assert detect_format(tmp_path / "cells.csv").name == "table"
+
+
+def test_python_api_from_files_and_register(user_cache):
+    """The Python entry points: build a Dataset from a file, register it, use it by name."""
+    import xai_core
+    from xai_core.data import load_dataset
+
+    ds = xai_core.from_table(write_csv(user_cache / "cells.csv"))
+    assert ds.name == "cells" and ds.input_shape == (40,) and ds.class_names == ["normal", "tumour"]
+    entry = xai_core.register(ds, "api-cells")
+    back = load_dataset("api-cells")
+    assert entry["fingerprint"] == back.fingerprint() == ds.fingerprint()
+    assert np.array_equal(back.X, ds.X) and back.sample_ids == ds.sample_ids
+    fa, _ = write_fasta(user_cache)
+    seqs = xai_core.from_fasta(fa, name="api-seqs")
+    assert seqs.X.shape == (80, 4, 120) and seqs.class_names == ["0", "1"]

@@ -133,7 +133,7 @@ def _read_h5_frames(f: Any, path: Path):
             ad.file.close()
 
 
-def from_h5ad(path: str | Path, name: str, label_key: str | None = None, layer: str | None = None, *,
+def from_h5ad(path: str | Path, name: str | None = None, label_key: str | None = None, layer: str | None = None, *,
               split_key: str | None = None, markers: str | Path | None = None,
               gene_sets: str | Path | None = None, hvg: int | None = None, max_cells: int | None = None,
               standardize: bool = True, test_size: float = DEFAULT_TEST_SIZE, seed: int = DEFAULT_SEED
@@ -143,6 +143,7 @@ def from_h5ad(path: str | Path, name: str, label_key: str | None = None, layer: 
     obs and var are read as data frames; the matrix (``X`` or ``layers/<layer>``) as its arrays: dense
     rows in contiguous chunks (only the ``max_cells`` subsample is kept), sparse as data/indices/indptr.
     Nothing is unpickled (h5ad holds no pickles)."""
+    name = name or Path(path).name.split(".")[0]  # default: the file's name without suffixes
     import h5py  # deferred: h5py is only needed when an .h5/.h5ad file is read
 
     path = Path(path)

@@ -92,7 +92,7 @@ def _numeric(df: Any, cols: list[int], row_names: list[str], col_names: list[str
     return df[cols].to_numpy(dtype=np.float32)
 
 
-def from_table(path: str | Path, name: str, label_column: str = "label", labels: str | Path | None = None,
+def from_table(path: str | Path, name: str | None = None, label_column: str = "label", labels: str | Path | None = None,
                orientation: str = "auto", sep: str | None = None, *, split_column: str | None = None,
                markers: str | Path | None = None, gene_sets: str | Path | None = None, hvg: int | None = None,
                max_cells: int | None = None, standardize: bool = True, test_size: float = DEFAULT_TEST_SIZE,
@@ -100,6 +100,7 @@ def from_table(path: str | Path, name: str, label_column: str = "label", labels:
     """A ``Dataset`` from a CSV/TSV table: cells x genes with a label column, or genes x cells with a label
     file (``labels``: ``id,label[,split]``); ``orientation="auto"`` detects which (see the module doc of
     ``load_expression``)."""
+    name = name or Path(path).name.split(".")[0]  # default: the file's name without suffixes
     path = Path(path)
     if not path.is_file():
         raise UserDataError(path, "no such file", "check the path")
