@@ -13,6 +13,7 @@ st.set_page_config(page_title="Bio-XAI audit", page_icon=":material/genetics:", 
 
 PAGES = [
     st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/add_data.py", title="Add your data", icon=":material/upload_file:"),
     st.Page("views/data_model.py", title="Data & model", icon=":material/dataset:"),
     st.Page("views/explanations.py", title="Explanations", icon=":material/local_fire_department:"),
     st.Page("views/gene_rankings.py", title="Gene rankings", icon=":material/genetics:"),
@@ -25,16 +26,21 @@ PAGES = [
 
 def sidebar() -> None:
     state.apply_pending()
-    names = state.dataset_names()
-    modality = {r["name"]: r["modality"] for r in state.dataset_catalogue()}
+    catalogue = state.dataset_catalogue()
+    names = [r["name"] for r in catalogue]
+    label = {r["name"]: f"{r['name']} ({r['modality']}{', yours' if r['size'] == state.USER_SIZE else ''})"
+             for r in catalogue}
     if st.session_state.get(state.DATASET) not in names:
         st.session_state[state.DATASET] = state.DEFAULT_DATASET
-    st.sidebar.selectbox("Dataset", names, key=state.DATASET, format_func=lambda n: f"{n} ({modality[n]})",
-                         help="Bundled data with known ground truth. 'small' datasets are quick; paper-size "
-                              "ones take longer to build the first time.")
+    st.sidebar.selectbox("Dataset", names, key=state.DATASET, format_func=lambda n: label.get(n, n),
+                         help="Bundled data with known ground truth ('small' ones are quick; paper-size ones take "
+                              "longer to build the first time), then yours, added on the Add your data page.")
     choices = state.model_choices(st.session_state[state.DATASET])
     if not choices:
-        st.sidebar.warning("No model for this dataset yet: train one on the Data & model page.")
+        mine = next((r["size"] == state.USER_SIZE for r in catalogue if r["name"] == st.session_state[state.DATASET]),
+                    False)
+        st.sidebar.warning("No model for this dataset yet: train one on the "
+                           + ("Add your data page." if mine else "Data & model page."))
         st.session_state.pop(state.MODEL, None)
     else:
         if st.session_state.get(state.MODEL) not in choices:

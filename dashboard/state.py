@@ -17,40 +17,98 @@ DATASET, MODEL, SEED = "dataset", "model", "seed"
 DEFAULT_DATASET = "simu-small"
 
 
-@st.cache_data(show_spinner=False)
-def dataset_names() -> list[str]:
-    from xai_core.data import DATASETS
-
-    return list(DATASETS.names())
+USER_SIZE = "user"  # DatasetSpec.size of a user's own import (xai_core/data/user.py)
 
 
 @st.cache_data(show_spinner=False)
-def dataset_catalogue() -> list[dict[str, Any]]:
+def _bundled_catalogue() -> list[dict[str, Any]]:
+    """The bundled datasets (fixed for the process, so cached)."""
     from models import available_models
     from xai_core.data import list_datasets
 
-    rows = list_datasets()
+    rows = [r for r in list_datasets() if r["size"] != USER_SIZE]
     for r in rows:
         r["shipped models"] = ", ".join(available_models(r["name"])) or "none yet"
     return rows
+
+
+def user_catalogue() -> list[dict[str, Any]]:
+    """The user's own imports, read from disk on every call (never cached): one imported here or with
+    ``python -m xai_core import`` shows at once, a removed one disappears."""
+    from xai_core.data import user_entries
+    from xai_core.data.user import DEFAULT_ARCH
+
+    rows = []
+    for e in user_entries():
+        trained = trained_checkpoints_for(e["name"], e.get("fingerprint"))
+        rows.append({"name": e["name"], "modality": e["kind"], "size": USER_SIZE,
+                     "default_model": DEFAULT_ARCH.get(e["kind"], ""), "description": e.get("description", ""),
+                     "shipped models": ", ".join(model_label(str(p)) for p in trained) or "none yet",
+                     "fingerprint": e.get("fingerprint")})
+    return rows
+
+
+def dataset_catalogue() -> list[dict[str, Any]]:
+    """Bundled datasets, then the user's own (``size`` "user")."""
+    return [dict(r) for r in _bundled_catalogue()] + user_catalogue()
+
+
+def dataset_names() -> list[str]:
+    return [r["name"] for r in dataset_catalogue()]
+
+
+def fingerprint(dataset: str) -> str | None:
+    """The content fingerprint of a user's dataset (changes when a changed file is re-imported under the
+    same name); ``None`` for a bundled one."""
+    from xai_core.data.user import entry_of
+
+    try:
+        entry = entry_of(dataset)
+    except (OSError, ValueError):
+        return None
+    return entry.get("fingerprint") if entry else None
+
+
+def trained_checkpoints_for(dataset: str, fp: str | None = None) -> list:
+    """Checkpoints trained in the app for ``dataset`` (for a user dataset, only those trained on its current
+    content)."""
+    from .training import trained_checkpoints
+
+    return trained_checkpoints(dataset, fp) if fp else trained_checkpoints(dataset)
 
 
 def model_choices(dataset: str) -> list[str]:
     """Shipped architectures first, then checkpoints trained in the app (paths)."""
     from models import available_models
 
-    from .training import trained_checkpoints
+    return list(available_models(dataset)) + [str(p) for p in trained_checkpoints_for(dataset, fingerprint(dataset))]
 
-    return list(available_models(dataset)) + [str(p) for p in trained_checkpoints(dataset)]
+
+def _model_version(model: str | None) -> int | None:
+    """A trained checkpoint's modification time: retraining under the same file name gives a new cache key."""
+    if not model or not str(model).endswith(".safetensors"):
+        return None
+    try:
+        return Path(model).stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def model_label(choice: str) -> str:
     return Path(choice).stem.split("__", 1)[-1] + " (trained here)" if choice.endswith(".safetensors") else choice
 
 
-@st.cache_resource(show_spinner="Loading the dataset and model…", max_entries=8)
 def evaluation(dataset: str, model: str, seed: int = 0):
-    """The engine's ``Evaluation`` for one dataset and model: dataset, model, explain context, store."""
+    """The engine's ``Evaluation`` for one dataset and model: dataset, model, explain context, store.
+
+    Cached on the dataset's content fingerprint (user data) and the checkpoint's version too, not on the
+    names alone: a changed file re-imported under the same name, or a model retrained to the same path,
+    is loaded afresh instead of served stale."""
+    return _evaluation(dataset, model, seed, fingerprint(dataset), _model_version(model))
+
+
+@st.cache_resource(show_spinner="Loading the dataset and model…", max_entries=8)
+def _evaluation(dataset: str, model: str, seed: int, fp: str | None, model_version: int | None):
     from xai_core.runner import EvalConfig, Evaluation
 
     return Evaluation(EvalConfig(dataset=dataset, model=model, seed=seed), store())
@@ -72,14 +130,27 @@ def store():
     return ResultStore(default_store_path())
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
 def predictions(dataset: str, model: str, seed: int = 0) -> dict[str, np.ndarray]:
-    """Predicted class and probabilities for every sample (one batched pass, cached)."""
+    """Predicted class and probabilities for every sample (one batched pass, cached on the same keys as
+    ``evaluation``)."""
+    return _predictions(dataset, model, seed, fingerprint(dataset), _model_version(model))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _predictions(dataset: str, model: str, seed: int, fp: str | None,
+                 model_version: int | None) -> dict[str, np.ndarray]:
     from models import predict_proba
 
     ev = evaluation(dataset, model, seed)
     proba = predict_proba(ev.model, ev.ds.X, device=str(ev.ctx.device))
     return {"proba": proba, "pred": proba.argmax(1)}
+
+
+def forget_dataset_caches() -> None:
+    """After a user dataset is replaced or removed: drop every cached result computed from data (other pages
+    cache figures and rankings by dataset name). Cheap to rebuild; only done on such changes."""
+    st.cache_data.clear()
+    _evaluation.clear()
 
 
 PENDING = "_pending_choice"

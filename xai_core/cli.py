@@ -184,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_study import add_parser as add_study
 
     add_study(sub)
+    from .cli_export import add_parser as add_export
+
+    add_export(sub)
     return p
 
 

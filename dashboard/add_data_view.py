@@ -1,0 +1,654 @@
+"""The "Add your data" page's parts: where the files come from, the reader and its options, the import, the
+preview, training a first model, and the list of the user's datasets.
+
+The reader's options come from the importer registry (``xai_core.data.importers.IMPORTERS``): each option is
+drawn from its name and help text (a column picker for ``*_column``/``*_key`` options when the file's columns
+can be listed, a choice box when the help quotes the allowed values, a path or an upload for options that name
+other files, free text otherwise), so a new reader or option appears here without a change to this page.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import stat
+import time
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from . import state
+
+AUTO = "(infer)"
+DEFAULT = "(default)"
+KINDS = ("expression", "image", "sequence")
+KIND_LABELS = {"expression": "expression table", "image": "images", "sequence": "DNA sequences"}
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab")
+# an uploaded .zip (an image folder) is refused past these, before and while extracting
+MAX_ZIP_BYTES = 8 << 30
+MAX_ZIP_FILES = 500_000
+MAX_ZIP_RATIO = 200  # uncompressed / compressed of one member: more looks like a zip bomb
+SKIP_IN_ZIP = ("__MACOSX/", ".DS_Store", "Thumbs.db")
+# how the reader read the file (``Dataset.params``), shown under the preview when present, in this order
+READ_FACTS = ("orientation", "orientation_detected", "sep", "label_column", "label_key", "layer", "labels_file",
+              "split", "test_size", "split_seed", "hvg", "max_cells", "storage", "standardization", "image_size",
+              "fit", "channels", "intensity", "n_upscaled", "length_policy", "length", "align", "n_policy")
+FACT_LABELS = {"n_upscaled": "images upscaled", "sep": "separator", "split_seed": "split seed",
+               "hvg": "top variable genes", "image_size": "image size"}
+CURRENT, NOTICE, TRAINED = "ad_current", "ad_notice", "ad_trained"
+
+
+# -- errors ------------------------------------------------------------------------------------------------------
+@contextmanager
+def shown_as_error(what: str):
+    """Any failure inside becomes one ``st.error`` line (the engine's messages name the problem and the fix);
+    Streamlit's own control flow (rerun, stop, switch page) passes through. The page keeps working."""
+    from xai_core.errors import XaiError
+
+    try:
+        yield
+    except XaiError as e:
+        st.error(str(e))
+    except Exception as e:  # noqa: BLE001 - the page must stay up
+        if type(e).__module__.startswith("streamlit"):
+            raise
+        st.error(f"{what} failed: {type(e).__name__}: {e}")
+
+
+# -- files in --------------------------------------------------------------------------------------------------
+def uploads_dir() -> Path:
+    from xai_core.data import cache_dir
+
+    return cache_dir() / "uploads"
+
+
+def safe_filename(name: str) -> str:
+    base = Path(str(name).replace("\\", "/")).name
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._") or "upload"
+    return base[:120]
+
+
+def save_upload(name: str, data: bytes) -> Path:
+    """Write an uploaded file under the cache (``uploads/<content hash>/<name>``) and return what to read: the
+    file, or for a ``.zip`` the folder it was extracted to. The same bytes uploaded again land on the same path,
+    so an unchanged upload is recognised and not read twice."""
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    folder = uploads_dir() / digest
+    folder.mkdir(parents=True, exist_ok=True)
+    fname = safe_filename(name)
+    path = folder / fname
+    if not path.exists() or path.stat().st_size != len(data):
+        tmp = folder / f".{fname}.part-{time.time_ns()}"
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    if fname.lower().endswith(".zip"):
+        return extract_zip(path, folder / Path(fname).stem)
+    return path
+
+
+def _is_link(info: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def extract_zip(zpath: Path, target: Path, max_bytes: int = MAX_ZIP_BYTES, max_files: int = MAX_ZIP_FILES) -> Path:
+    """Extract ``zpath`` into ``target`` safely and return the folder to read (see ``data_root``).
+
+    Refused: members whose path escapes ``target`` (absolute, ``..``: "zip slip"), links, more than
+    ``max_files`` files, more than ``max_bytes`` in all, or a member that inflates more than ``MAX_ZIP_RATIO``
+    times; sizes are counted while copying, not taken from the (forgeable) header. Extracted to a temporary
+    folder first, so a refused archive leaves nothing behind."""
+    from xai_core.data import UserDataError
+
+    if target.exists():
+        return data_root(target)
+    try:
+        zf = zipfile.ZipFile(zpath)
+    except zipfile.BadZipFile:
+        raise UserDataError(zpath.name, "not a readable .zip archive",
+                            "zip the folder again and re-upload it") from None
+    tmp = target.with_name(f".{target.name}.part-{time.time_ns()}")
+    root = tmp.resolve()
+    try:
+        with zf:
+            members = [m for m in zf.infolist() if not any(s in m.filename for s in SKIP_IN_ZIP)]
+            files = [m for m in members if not m.is_dir()]
+            if len(files) > max_files:
+                raise UserDataError(zpath.name, f"the archive holds {len(files):,} files (at most {max_files:,})",
+                                    "give the folder's path on this machine instead")
+            if sum(m.file_size for m in files) > max_bytes:
+                raise UserDataError(zpath.name, f"the archive unpacks to more than {max_bytes >> 30} GiB",
+                                    "give the folder's path on this machine instead")
+            total = 0
+            for m in members:
+                name = m.filename.replace("\\", "/")
+                dest = (root / name).resolve()
+                if name.startswith("/") or (dest != root and root not in dest.parents):
+                    raise UserDataError(zpath.name, f"member {m.filename!r} points outside the archive's folder",
+                                        "zip the folder again without absolute paths or '..'")
+                if _is_link(m):
+                    raise UserDataError(zpath.name, f"member {m.filename!r} is a link", "zip the files themselves")
+                if m.is_dir():
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                limit = max(m.compress_size, 1024) * MAX_ZIP_RATIO
+                written = 0
+                with zf.open(m) as src, open(dest, "wb") as out:
+                    while True:
+                        block = src.read(1 << 20)
+                        if not block:
+                            break
+                        written += len(block)
+                        total += len(block)
+                        if written > limit or total > max_bytes:
+                            raise UserDataError(zpath.name, f"member {m.filename!r} inflates far beyond its "
+                                                "compressed size", "give the folder's path on this machine instead")
+                        out.write(block)
+        tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return data_root(target)
+
+
+def data_root(folder: Path) -> Path:
+    """What to read inside an extracted archive: descend while it holds a single folder and nothing else (a
+    zip of ``cells/`` holding ``cells/a``, ``cells/b`` gives ``cells``); a single file is that file."""
+    while True:
+        kids = [k for k in folder.iterdir() if not k.name.startswith(".")]
+        if len(kids) != 1:
+            return folder
+        if kids[0].is_file():
+            return kids[0]
+        folder = kids[0]
+
+
+def default_name(path: Path) -> str:
+    """A valid dataset name from a file or folder name (``My cells (v2).csv`` -> ``My-cells-v2``)."""
+    stem = path.name
+    for suf in (".gz", ".bz2", ".zip", ".xz"):
+        if stem.lower().endswith(suf):
+            stem = stem[: -len(suf)]
+    stem = Path(stem).stem if Path(stem).suffix else stem
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-._")[:64]
+    return name or "my-data"
+
+
+# -- the reader and its options ------------------------------------------------------------------------------
+def importers_of(kind: str | None) -> list:
+    from xai_core.data import IMPORTERS
+
+    return [i for i in IMPORTERS.values() if kind is None or i.kind == kind]
+
+
+def list_columns(path: Path, fmt: str) -> list[str]:
+    """Column names offered for ``*_column``/``*_key`` options: a table's header, an .h5ad's obs keys; [] when
+    they cannot be read cheaply."""
+    try:
+        if path.is_file() and path.suffix.lower() == ".h5ad":
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                obs = f.get("obs")
+                if obs is None:
+                    return []
+                return [k for k in obs.keys() if not k.startswith("_")]
+        if path.is_file():
+            import pandas as pd
+
+            lower = path.name.lower()
+            sep = "\t" if any(s in lower for s in (".tsv", ".tab")) else None
+            head = pd.read_csv(path, sep=sep, engine="python", nrows=3)
+            return [str(c) for c in head.columns]
+    except Exception:  # noqa: BLE001 - only a convenience: the user can type the name
+        return []
+    return []
+
+
+def help_default(help_text: str) -> str | None:
+    """The default a help text states: ``(default 0.25)``, ``default: tab``, ``(cells x genes; default 'label')``."""
+    m = re.search(r"default[:]?\s+'?([^;),'(]+)'?", help_text or "")
+    return m.group(1).strip() if m else None
+
+
+def help_choices(help_text: str) -> tuple[list[str], str | None]:
+    """The values a help text lists as the allowed ones, and which is the default, or ``([], None)``.
+
+    Reads the readers' style "how images become square: resize (stretch, default), crop (centre square) or
+    pad": the text after the last colon, parenthetical remarks dropped, split at commas and "or"."""
+    text = help_text or ""
+    head = re.sub(r"\([^()]*\)", "", text)
+    tail = head.rsplit(":", 1)[-1]
+    items = [i.strip().strip("'\"") for i in re.split(r",\s*or\s+|,|\s+or\s+", tail) if i.strip()]
+    ok = len(items) >= 2 and all(re.fullmatch(r"[A-Za-z0-9_.][A-Za-z0-9_. -]{0,24}", i) and len(i.split()) <= 3
+                                 for i in items)
+    if not ok:
+        return [], None
+    default = None
+    for item in items:  # "resize (stretch, default)" marks resize
+        m = re.search(re.escape(item) + r"'?\s*\(([^()]*)\)", text)
+        if m and re.search(r"\bdefault\b", m.group(1)):
+            default = item
+    return list(dict.fromkeys(items)), default
+
+
+def parse_value(text: str) -> Any:
+    """As the command line reads ``key=value``: JSON when it parses (numbers, true/false, lists), else text."""
+    text = text.strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _is_column_option(opt: str) -> bool:
+    return opt.endswith("_column") or opt.endswith("_key") or opt in ("label", "obs")
+
+
+def _default_label(d: str | None) -> str:
+    return f"{DEFAULT[:-1]}: {d})" if d else DEFAULT
+
+
+def option_inputs(imp, path: Path) -> dict[str, Any]:
+    """One widget per option of ``imp``; returns the options the user set (left alone = the reader's default).
+
+    A column picker for ``*_column``/``*_key`` options (when the file's columns can be listed), a choice box
+    when the help lists the allowed values, a checkbox for a true/false default, a path or an upload for
+    options naming other files (``side_files``), and free text (read like the command line's key=value)."""
+    opts: dict[str, Any] = {}
+    if not imp.options:
+        st.caption(f"The {imp.name} reader has no options.")
+        return opts
+    columns = list_columns(path, imp.name) if any(_is_column_option(o) for o in imp.options) else []
+    side = set(imp.side_files)
+    plain = [o for o in imp.options if o not in side]
+    order = {"column": 0, "choice": 1, "flag": 2, "text": 3}
+
+    def kind_of(opt: str) -> str:
+        h = imp.options[opt]
+        if _is_column_option(opt) and columns:
+            return "column"
+        if help_choices(h)[0]:
+            return "choice"
+        if re.search(r"\(default (true|false)\)", h):
+            return "flag"
+        return "text"
+
+    plain.sort(key=lambda o: order[kind_of(o)])
+    cols = st.columns(3)
+    for n, opt in enumerate(plain):
+        h = imp.options[opt]
+        key = f"ad_opt_{imp.name}_{opt}"
+        with cols[n % 3]:
+            kind = kind_of(opt)
+            if kind == "column":
+                d = help_default(h)
+                v = st.selectbox(opt, [DEFAULT, *columns], key=key, help=h,
+                                 format_func=lambda c, d=d: _default_label(d) if c == DEFAULT else c)
+                if v != DEFAULT:
+                    opts[opt] = v
+            elif kind == "choice":
+                choices, d = help_choices(h)
+                options = choices if d else [DEFAULT, *choices]
+                v = st.selectbox(opt, options, index=options.index(d) if d else 0, key=key, help=h,
+                                 format_func=lambda c, d=d: f"{c} (default)" if c == d else c)
+                if v not in (DEFAULT, d):
+                    opts[opt] = parse_value(v) if re.fullmatch(r"-?\d+(\.\d+)?", v) else v
+            elif kind == "flag":
+                d = re.search(r"\(default (true|false)\)", h).group(1) == "true"
+                v = st.checkbox(opt, value=d, key=key, help=h)
+                if v != d:
+                    opts[opt] = v
+            else:
+                d = help_default(h)
+                v = st.text_input(opt, key=key, help=h, placeholder=f"default: {d}" if d else "(not set)")
+                if v.strip():
+                    opts[opt] = parse_value(v)
+    files = [o for o in imp.options if o in side]
+    if files:
+        c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+        c1.markdown("**Ground truth and label files** (optional)")
+        upload = c2.toggle("Upload them instead of giving paths", key="ad_side_upload",
+                           help="Small files only; a folder (masks) as a .zip. Big ones: give their path.")
+        fcols = st.columns(min(len(files), 3))
+        for n, opt in enumerate(files):
+            key = f"ad_opt_{imp.name}_{opt}"
+            with fcols[n % len(fcols)]:
+                if upload:
+                    up = st.file_uploader(opt, key=f"ad_up_{imp.name}_{opt}", help=imp.options[opt])
+                    if up is not None:
+                        with shown_as_error(f"Saving {up.name}"):
+                            opts[opt] = str(save_upload(up.name, up.getvalue()))
+                else:
+                    p = st.text_input(opt, key=key, help=imp.options[opt], placeholder="path (optional)")
+                    if p.strip():
+                        opts[opt] = str(Path(p.strip()).expanduser())
+    return opts
+
+
+# -- the page's sections ---------------------------------------------------------------------------------------
+def source_path() -> Path | None:
+    """The file or folder to read: an upload (written under the cache) or a path on this machine."""
+    how = st.radio("Your data is", ["an upload", "a path on this machine"], horizontal=True, key="ad_source",
+                   help=f"Uploads are limited to {st.get_option('server.maxUploadSize')} MB (Streamlit's "
+                        "server.maxUploadSize); larger files and image folders already on disk are read in place "
+                        "from their path.")
+    if how == "an upload":
+        up = st.file_uploader("A table (.csv, .tsv), an .h5ad file, a FASTA file, or a .zip of an image folder "
+                              "(one subfolder per class)", key="ad_upload")
+        if up is None:
+            return None
+        saved = st.session_state.setdefault("_ad_saved", {})
+        if up.file_id not in saved:
+            with shown_as_error("Saving the upload"), st.spinner("Saving the upload…"):
+                saved[up.file_id] = str(save_upload(up.name, up.getvalue()))
+        return Path(saved[up.file_id]) if up.file_id in saved else None
+    text = st.text_input("Path to a file or folder", key="ad_path", placeholder="/data/cells.csv  or  /data/images/",
+                         help="Read in place (nothing is copied); relative paths start where the dashboard runs.")
+    if not text.strip():
+        return None
+    path = Path(text.strip()).expanduser()
+    if not path.exists():
+        st.error(f"{path}: no such file or folder; check the path (it is read on the machine running the dashboard)")
+        return None
+    return path
+
+
+def choose_reader(path: Path):
+    """Kind and format, inferred or chosen; shows which reader applies. ``None`` (with an error shown) if none."""
+    from xai_core.data import detect_format
+
+    c1, c2 = st.columns(2)
+    kind = c1.selectbox("Kind of data", [AUTO, *KINDS], key="ad_kind",
+                        format_func=lambda k: k if k == AUTO else KIND_LABELS[k])
+    kind = None if kind == AUTO else kind
+    fmts = [AUTO] + [i.name for i in importers_of(kind)]
+    if st.session_state.get("ad_fmt") not in fmts:
+        st.session_state["ad_fmt"] = AUTO
+    fmt = c2.selectbox("Format", fmts, key="ad_fmt",
+                       help="\n".join(f"{i.name} ({i.kind}): {i.description}" for i in importers_of(kind)))
+    fmt = None if fmt == AUTO else fmt
+    imp = None
+    with shown_as_error("Recognising the format"):
+        imp = detect_format(path, kind, fmt)
+    if imp is not None:
+        how = "chosen" if fmt else "detected"
+        st.info(f"Format {how}: **{imp.name}** ({imp.kind}): {imp.description}", icon=":material/check_circle:")
+    return imp
+
+
+def import_form(path: Path) -> None:
+    imp = choose_reader(path)
+    if imp is None:
+        return
+    with st.expander(f"Options of the {imp.name} reader", expanded=True):
+        options = option_inputs(imp, path)
+    from xai_core.data import user_entries
+
+    mine = {e["name"] for e in user_entries()}
+    bundled = {r["name"] for r in state.dataset_catalogue() if r["size"] != state.USER_SIZE}
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    if st.session_state.get("_ad_name_for") != str(path):  # a new file: its name as the default
+        st.session_state["_ad_name_for"] = str(path)
+        st.session_state["ad_name"] = default_name(path)
+    name = c1.text_input("Name", key="ad_name",
+                         help="How the dataset is called in the sidebar, the command line and links: letters, digits, "
+                              "'-', '_' or '.'.").strip()
+    go = c2.button("Import", key="ad_import", type="primary", disabled=not name or name in bundled)
+    if name in bundled:
+        st.error(f"'{name}' is a bundled dataset; choose another name")
+    elif name in mine:
+        st.caption(f"A dataset named **{name}** exists: importing replaces it (an unchanged file is not read again).")
+    if go:
+        run_import(path, name, imp, options)
+
+
+def run_import(path: Path, name: str, imp, options: dict[str, Any]) -> None:
+    from xai_core.data import import_data
+    from xai_core.data.user import entry_of
+
+    before = entry_of(name)
+    done = False
+    with shown_as_error("Importing"), st.spinner(f"Reading {path.name}…"):
+        t0 = time.perf_counter()
+        ds, entry, reused = import_data(path, name, kind=imp.kind, fmt=imp.name, **options)
+        done = True
+    if not done:
+        return
+    if before is not None and before.get("fingerprint") != entry.get("fingerprint"):
+        state.forget_dataset_caches()  # results other pages cached under this name came from the old data
+    st.session_state[CURRENT] = name
+    st.session_state.pop(TRAINED, None)
+    st.session_state[NOTICE] = (f"**{name}** is unchanged since its last import: reused." if reused else
+                                f"Imported **{name}**: {len(ds):,} samples, {ds.n_classes} classes "
+                                f"({time.perf_counter() - t0:.1f} s).")
+    st.rerun()  # the sidebar (drawn before this) lists the new dataset on the next run
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _dataset(name: str, fp: str | None):
+    from xai_core.data import load_dataset
+
+    return load_dataset(name)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _summary(name: str, fp: str | None) -> dict:
+    from xai_core.data.preview import summarize
+
+    return summarize(_dataset(name, fp))
+
+
+def preview(name: str) -> None:
+    """What ``name`` holds, then: use it, train a model on it."""
+    from .data_view import split_labels
+    from .figures import data as figs
+    from . import ui
+
+    fp = state.fingerprint(name)
+    ds = _dataset(name, fp)
+    s = _summary(name, fp)
+    st.subheader(f"Preview: {name}")
+    entry = _entry(name)
+    if entry:
+        st.caption(entry.get("description", ""))
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Samples", f"{s['n_samples']:,}")
+    c2.metric("Input", " × ".join(str(v) for v in s["input_shape"]),
+              help={"expression": "genes per sample", "image": "channels × height × width",
+                    "sequence": "4 nucleotides × positions"}[s["modality"]])
+    c3.metric("Classes", s["n_classes"], help=", ".join(c["name"] for c in s["classes"][:50]))
+    c4.metric("Train / test", f"{s['split']['train']:,} / {s['split']['test']:,}", help=str(s["split"]["how"]))
+    seps = {",": "comma", "\t": "tab", ";": "semicolon", " ": "space"}
+    shown = {k: (seps.get(v, v) if k == "sep" else v) for k, v in s["params"].items()}
+    facts = [f"**{FACT_LABELS.get(k, k.replace('_', ' '))}**: {shown[k]}" for k in READ_FACTS
+             if s["params"].get(k) not in (None, "", [], {})]
+    if s["lazy"]:
+        facts.append("sparse, read a batch of rows at a time")
+    st.markdown("How it was read: " + " · ".join(facts))
+    gt = s["ground_truth"]
+    st.markdown(f"**Ground truth:** {gt['text']}" if gt["present"] else f"**Ground truth:** {gt['text']}.")
+    for w in s["warnings"]:
+        st.warning(w, icon=":material/warning:")
+
+    left, right = st.columns([2, 3])
+    with left:
+        ui.figure(figs.class_counts(ds.y, ds.class_names, split_labels(ds)), f"class_counts_{name}",
+                  key="ad_counts", downloads=False)
+    with right:
+        if s["modality"] == "expression":
+            rows = s["rows"]
+            import pandas as pd
+
+            df = pd.DataFrame(rows["values"], columns=rows["genes"], index=rows["samples"])
+            df.insert(0, "label", rows["labels"])
+            st.markdown(f"**First rows** (first {len(rows['genes'])} of {rows['n_genes']:,} genes"
+                        + (", standardised as the model sees them)" if s["params"].get("standardized") else ")"))
+            st.dataframe(df, key="ad_rows")
+        elif s["modality"] == "image":
+            idx = np.asarray(s["examples"][:8], dtype=np.int64)
+            gt = ds.ground_truth
+            masks = gt.masks[idx] if gt is not None and gt.masks is not None else None
+            labels = [f"{ds.class_names[ds.y[i]]}" for i in idx]
+            fig = figs.image_samples(ds.X[idx], labels, masks, cols=4)
+            fig.update_layout(height=150 * int(np.ceil(len(idx) / 4)) + 40, margin=dict(t=30, b=10))  # small tiles
+            st.markdown("**Examples** (the first of each class, as the model sees them)")
+            ui.figure(fig, f"images_{name}", key="ad_images", downloads=False)
+        else:
+            import pandas as pd
+
+            st.markdown(f"**Example sequences** (first {min(80, s['length'])} of {s['length']} bp)")
+            st.dataframe(pd.DataFrame(s["sequences"]), key="ad_seqs", hide_index=True)
+    with st.expander("Everything recorded at import"):
+        st.json({"entry": entry or {}, "params": s["params"]}, expanded=False)
+
+    use_and_train(name, ds)
+
+
+def _entry(name: str) -> dict | None:
+    from xai_core.data.user import entry_of
+
+    return entry_of(name)
+
+
+def use_and_train(name: str, ds) -> None:
+    in_use = st.session_state.get(state.DATASET) == name
+    c1, c2 = st.columns([1, 3], vertical_alignment="center")
+    if c1.button("Use this dataset", key="ad_use", type="primary", disabled=in_use):
+        choices = state.model_choices(name)
+        state.choose(dataset=name, model=choices[-1] if choices else None)  # newest trained model
+        st.rerun()
+    c2.caption(f"**{name}** is selected in the sidebar." if in_use else
+               "Selects it in the sidebar, so every page works on it.")
+
+    st.subheader("Train a model on it")
+    trained = st.session_state.get(TRAINED)
+    if trained and trained.get("dataset") == name:
+        show_trained(trained)
+    train_panel(name, ds)
+
+
+def chance_level(ds) -> float:
+    """Accuracy of always predicting the test set's most frequent class (at least 1 / classes)."""
+    counts = np.bincount(ds.y[ds.test_idx], minlength=ds.n_classes)
+    return float(max(counts.max() / max(counts.sum(), 1), 1.0 / max(ds.n_classes, 1)))
+
+
+def train_panel(name: str, ds) -> None:
+    from models import ARCHS
+    from xai_core.data.user import DEFAULT_ARCH
+
+    archs = [a.name for a in ARCHS.values() if a.modality == ds.modality]
+    default = DEFAULT_ARCH.get(ds.modality, archs[0])
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
+    arch = c1.selectbox("Architecture", archs, index=archs.index(default) if default in archs else 0, key="ad_arch",
+                        help="\n".join(f"{a}: {ARCHS.get(a).description}" for a in archs))
+    full = int(ARCHS.get(arch).train_defaults.get("epochs", 20))
+    epochs = c2.number_input("Epochs", 1, 200, min(full, 10), key="ad_epochs",
+                             help=f"The architecture's recipe uses {full}; early stopping keeps the best epoch.")
+    seed = c3.number_input("Training seed", 0, 10_000, 0, key="ad_seed")
+    go = c4.button("Train", key="ad_train", type="primary")
+    if not go:
+        return
+    from .training import train_and_save
+
+    bar = st.progress(0.0, text="Training…")
+
+    def progress(epoch, total, stats):
+        bar.progress(min(epoch / max(total, 1), 1.0),
+                     text=f"epoch {epoch}/{total} · loss {stats.get('train_loss', float('nan')):.3f} · "
+                          f"validation {stats.get('val_score', float('nan')):.3f}")
+
+    done = None
+    with shown_as_error("Training"):
+        path, report = train_and_save(name, arch, int(seed), int(epochs), progress=progress)
+        done = (path, report)
+    if done is None:
+        return
+    path, report = done
+    st.session_state[TRAINED] = {"dataset": name, "arch": arch, "path": str(path), "epochs": int(epochs),
+                                 "accuracy": float(report["test_accuracy"]),
+                                 "balanced": float(report.get("test_balanced_accuracy") or 0.0),
+                                 "seconds": float(report.get("seconds") or 0.0), "chance": chance_level(ds),
+                                 "n_classes": ds.n_classes}
+    state.choose(dataset=name, model=str(path))
+    st.rerun()
+
+
+def show_trained(t: dict) -> None:
+    st.success(f"Trained **{t['arch']}** ({t['epochs']} epochs, {t['seconds']:.0f} s): test accuracy "
+               f"**{t['accuracy'] * 100:.1f} %** (balanced {t['balanced'] * 100:.1f} %). "
+               "It is selected in the sidebar.",
+               icon=":material/check_circle:")
+    chance_bal = 1.0 / max(t["n_classes"], 1)
+    if t["accuracy"] <= t["chance"] + 0.05 or t["balanced"] <= chance_bal + 0.05:
+        st.warning(f"This is at chance level (always answering the most frequent class scores "
+                   f"{t['chance'] * 100:.0f} %, guessing {chance_bal * 100:.0f} % balanced): the model learnt "
+                   "little, so its explanations say little. Train longer, try another architecture, or check the "
+                   "labels and the orientation of the data.", icon=":material/warning:")
+    st.markdown("Go on to:")
+    c1, c2, c3 = st.columns(3)
+    c1.page_link("views/explanations.py", label="Explanations", icon=":material/local_fire_department:")
+    c2.page_link("views/metrics.py", label="Metrics", icon=":material/straighten:")
+    c3.page_link("views/method_ranking.py", label="Method ranking", icon=":material/leaderboard:")
+
+
+def your_datasets() -> None:
+    """The user's imports, each with Preview, Use and Remove."""
+    from xai_core.data import user_entries
+
+    st.subheader("Your datasets")
+    entries = user_entries()
+    if not entries:
+        st.caption("None imported yet. Imports are kept in the cache folder and are listed by "
+                   "`python -m xai_core datasets` too.")
+        return
+    for e in entries:
+        name = e["name"]
+        with st.container(border=True, key=f"ad_item_{name}"):
+            c1, c2, c3, c4 = st.columns([6, 1, 1, 1], vertical_alignment="center")
+            shape = " × ".join(str(v) for v in e.get("input_shape", []))
+            src = Path(e.get("source") or "").name
+            c1.markdown(f"**{name}** · {e.get('kind')} · {e.get('n_samples', 0):,} samples of {shape} · "
+                        f"{len(e.get('class_names') or [])} classes  \n"
+                        f"<small>{e.get('format')} from {src or 'Python'} · imported {str(e.get('imported', ''))[:16]}"
+                        f"</small>", unsafe_allow_html=True)
+            if c2.button("Preview", key=f"ad_show_{name}", disabled=st.session_state.get(CURRENT) == name):
+                st.session_state[CURRENT] = name
+                st.rerun()
+            if c3.button("Use", key=f"ad_use_{name}", disabled=st.session_state.get(state.DATASET) == name):
+                choices = state.model_choices(name)
+                state.choose(dataset=name, model=choices[-1] if choices else None)
+                st.rerun()
+            if c4.button("Remove", key=f"ad_rm_{name}"):
+                remove(name)
+
+
+def remove(name: str) -> None:
+    from xai_core.data import remove_user_dataset
+
+    done = False
+    with shown_as_error(f"Removing {name}"):
+        remove_user_dataset(name)
+        done = True
+    if not done:
+        return
+    state.forget_dataset_caches()
+    _dataset.clear()
+    if st.session_state.get(state.DATASET) == name:
+        state.choose(dataset=state.DEFAULT_DATASET)
+    if st.session_state.get(CURRENT) == name:
+        st.session_state.pop(CURRENT, None)
+    st.session_state[NOTICE] = f"Removed **{name}** (models trained on it stay in the cache until removed by hand)."
+    st.rerun()
+
+
+def notice() -> None:
+    msg = st.session_state.pop(NOTICE, None)
+    if msg:
+        st.success(msg, icon=":material/check_circle:")
