@@ -264,3 +264,24 @@ def test_ground_truth_file_by_path_shows_in_the_preview(user_cache, tmp_path):
     no_exception(at)
     truth = [m.value for m in at.markdown if m.value.startswith("**Ground truth:**")]
     assert truth and "marker" in truth[0] and "none given" not in truth[0], truth
+
+
+def test_data_model_page_trains_the_first_model_of_your_data(user_cache, tmp_path):
+    """A dataset imported with the CLI (no model yet) is listed on Home under 'Your datasets', and the Data &
+    model page offers the training panel instead of stopping."""
+    from xai_core.cli import main
+
+    assert main(["import", str(write_csv(tmp_path / "lab.csv")), "--name", "lab-cells"]) == 0
+    home = open_page(None, dataset=None)
+    no_exception(home)
+    assert any(s.value == "Your datasets" for s in home.subheader)
+    assert any("**lab-cells**" in m.value for m in home.markdown)
+    at = open_page("data_model", dataset="lab-cells")
+    no_exception(at)
+    assert any("has no model yet" in i.value for i in at.info)
+    at.number_input(key="tr_epochs").set_value(3).run()
+    at.button(key="tr_go").click().run()
+    no_exception(at)
+    assert at.sidebar.selectbox(key="model").value.endswith(".safetensors")  # the new model is chosen
+    assert not any("has no model yet" in i.value for i in at.info)
+    assert any(m.label == "Test accuracy" for m in at.metric)  # the full page now opens with it

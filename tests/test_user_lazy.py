@@ -97,3 +97,22 @@ def test_training_and_explaining_on_sparse_equal_dense():
     e1 = explain(c1, x, t, "integrated_gradients")
     e2 = explain(c2, x, t, "integrated_gradients")
     torch.testing.assert_close(e1.attributions, e2.attributions, atol=1e-5, rtol=1e-4)
+
+
+def test_sparse_column_stats_equal_the_streamed_dense_ones():
+    """The O(nnz) statistics (implicit zeros in min/max, per-class sums) equal those of densified rows."""
+    from xai_core.data.lazy import CHUNK_ROWS
+
+    m = _csr(n=90, g=20, density=0.3, seed=5)
+    m.data -= 1.5  # negative stored values too, so implicit zeros matter for both min and max
+    y = np.arange(90) % 3
+    for X in (SparseRows(m), SparseRows(m).standardized(np.arange(60))):
+        rows = np.arange(5, 80)
+        fast = X.column_stats(rows, y, 3)
+        dense = X[rows]
+        np.testing.assert_allclose(fast[0], dense.mean(0), atol=1e-5)
+        for c in range(3):
+            np.testing.assert_allclose(fast[1][c], dense[y[rows] == c].mean(0), atol=1e-5)
+        np.testing.assert_allclose(fast[2], dense.min(0), atol=1e-5)
+        np.testing.assert_allclose(fast[3], dense.max(0), atol=1e-5)
+    assert CHUNK_ROWS > 0

@@ -7,6 +7,15 @@ from dashboard import data_view, state, ui
 from dashboard.figures import data as figs
 
 st.title("Data & model")
+_name, _model, _ = state.current()
+if _model is None:  # e.g. your own imported data: train its first model here
+    st.info(f"**{_name}** has no model yet. Train one of the built-in architectures on it below; it then "
+            f"appears in the sidebar's model list and every page opens with it.")
+    with ui.friendly(f"Loading {_name}"):
+        from xai_core.data import load_dataset
+
+        data_view.train_panel(load_dataset(_name))
+    st.stop()
 ds_name, model, seed, ev = ui.current_evaluation()
 ds, meta = ev.ds, ev.model_meta
 preds = state.predictions(ds_name, model, seed)

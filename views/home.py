@@ -39,18 +39,30 @@ st.markdown(
     "7. **Studies**: the three source studies reproduced, our numbers beside the papers', re-run live."
 )
 
+
+def dataset_cards(rows: list[dict]) -> None:
+    for start in range(0, len(rows), 4):
+        for col, r in zip(st.columns(4), rows[start:start + 4]):
+            with col.container(border=True):
+                st.markdown(f"**{r['name']}** · {r['modality']} · {r['size']}")
+                st.caption(r["description"])
+                st.caption(f"models: {r['shipped models']}")
+                if st.button("Open", key=f"open_{r['name']}"):  # no model yet: Data & model offers training
+                    state.choose(dataset=r["name"])
+                    st.switch_page("views/data_model.py")
+
+
+rows = state.dataset_catalogue()
+yours = [r for r in rows if r["size"] == "user"]
+st.subheader("Your datasets")
+if yours:
+    dataset_cards(yours)
+else:
+    st.caption("None yet: bring an h5ad, a CSV/TSV table, a folder of images or a FASTA file on the "
+               "**Add your data** page.")
 st.subheader("Bundled datasets")
 st.caption("'small' datasets build and train in seconds; 'paper' datasets have the size used in the source studies.")
-rows = state.dataset_catalogue()
-for start in range(0, len(rows), 4):
-    for col, r in zip(st.columns(4), rows[start:start + 4]):
-        with col.container(border=True):
-            st.markdown(f"**{r['name']}** · {r['modality']} · {r['size']}")
-            st.caption(r["description"])
-            st.caption(f"models: {r['shipped models']}")
-            if st.button("Open", key=f"open_{r['name']}", disabled=r["shipped models"] == "none yet"):
-                state.choose(dataset=r["name"])
-                st.switch_page("views/data_model.py")
+dataset_cards([r for r in rows if r["size"] != "user"])
 
 with st.expander("The same from the command line"):
     st.code("python -m xai_core datasets\n"

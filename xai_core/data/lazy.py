@@ -113,6 +113,40 @@ class SparseRows:
         std = np.where(std < eps, 1.0, std).astype(np.float32)
         return SparseRows(self.csr, mean, std)
 
+    def column_stats(self, rows: np.ndarray, y: np.ndarray | None = None, n_classes: int = 0):
+        """``column_stats`` in O(non-zeros): sums, per-class sums, min and max (implicit zeros included) of the
+        raw values over sparse row blocks, then mapped through the standardisation, which is affine per gene."""
+        rows = np.asarray(rows, dtype=np.int64)
+        G = self.shape[1]
+        C = n_classes if y is not None else 0
+        s = np.zeros(G, dtype=np.float64)
+        cs = np.zeros(C * G, dtype=np.float64)
+        cn = np.zeros(max(C, 1), dtype=np.int64)
+        low = np.full(G, np.inf)
+        high = np.full(G, -np.inf)
+        step = 4 * CHUNK_ROWS
+        for i in range(0, len(rows), step):
+            r = rows[i:i + step]
+            sub = self.csr[r]
+            data = sub.data.astype(np.float64)
+            s += np.bincount(sub.indices, weights=data, minlength=G)
+            low = np.minimum(low, sub.min(axis=0).toarray().ravel())
+            high = np.maximum(high, sub.max(axis=0).toarray().ravel())
+            if C:
+                yy = np.repeat(y[r], np.diff(sub.indptr))
+                cs += np.bincount(sub.indices + yy * G, weights=data, minlength=C * G)
+                cn += np.bincount(y[r], minlength=C)
+        n = max(len(rows), 1)
+        mean = s / n
+        class_means = None
+        if C:
+            cs = cs.reshape(C, G)
+            class_means = np.stack([cs[c] / cn[c] if cn[c] else mean for c in range(C)])
+        shift = 0.0 if self.mean is None else self.mean.astype(np.float64)
+        scale = 1.0 if self.std is None else self.std.astype(np.float64)
+        f = lambda a: ((a - shift) / scale).astype(np.float32)  # noqa: E731
+        return f(mean), None if class_means is None else f(class_means), f(low), f(high)
+
     # -- identity and persistence -----------------------------------------------------------------------
     def update_hash(self, h: "hashlib._Hash") -> None:
         """Feed the matrix's content to ``h`` without copying it (buffers, not ``tobytes``)."""
@@ -172,6 +206,8 @@ def column_stats(X, rows: np.ndarray, y: np.ndarray | None = None, n_classes: in
     overall mean.
     """
     rows = np.asarray(rows, dtype=np.int64)
+    if is_lazy(X):
+        return X.column_stats(rows, y, n_classes)
     G = X.shape[1]
     s = np.zeros(G, dtype=np.float64)
     cs = np.zeros((n_classes, G), dtype=np.float64) if y is not None else None
