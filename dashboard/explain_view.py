@@ -66,8 +66,11 @@ def process(ev, maps: np.ndarray, idx: np.ndarray, *, pooling: str, normalisatio
 @st.cache_data(show_spinner=False, max_entries=32)
 def grid_figure(dataset: str, model: str, seed: int, ids: tuple[str, ...], methods: tuple[str, ...],
                 aggregate_of: tuple[str, ...], pooling: str, normalisation: str, dna_view: str, k: int,
-                labels: tuple[str, ...], opacity: float = 0.7):
-    """The side-by-side figure(s), built from the store; cached per choice (maps are immutable once stored)."""
+                labels: tuple[str, ...], opacity: float = 0.7, content: tuple[str, str] = ("", "")):
+    """The side-by-side figure(s), built from the store; cached per choice (maps are immutable once stored).
+
+    ``content`` (dataset fingerprint, model hash) is only part of the cache key: a re-imported, changed dataset
+    or a retrained model under the same name draws anew."""
     ev = evaluation_with(dataset, model, seed, list(aggregate_of), bool(aggregate_of))
     pos = {sid: i for i, sid in enumerate(ev.ds.sample_ids)}
     idx = np.array([pos[s] for s in ids])

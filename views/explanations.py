@@ -90,7 +90,8 @@ if todo:
 if not todo:
     with ui.friendly("Drawing the explanations"):
         figs = view.grid_figure(ds_name, model, seed, tuple(samples), tuple(columns), tuple(comps if aggregate else ()),
-                                pooling, normalisation, dna_view, k, tuple(labels[s] for s in samples), opacity)
+                                pooling, normalisation, dna_view, k, tuple(labels[s] for s in samples), opacity,
+                                (ev.dataset_fp, ev.model_hash))
         if figs is None:
             st.warning("Some maps disappeared from the results store; press Explain again.")
         else:
@@ -105,3 +106,11 @@ if not todo:
                            "The grey track below marks the planted motifs (information content in bits).")
             for j, fig in enumerate(figs):
                 ui.figure(fig, f"explanations_{ds_name}_{j}", key=f"x_fig_{j}")
+            from xai_core.explain_files import stored_bundle
+
+            st.download_button("Download these maps (attributions.npz + manifest.json, zip)",
+                               stored_bundle(ev_run, columns, idx, preds["pred"]),
+                               file_name=f"explanations_{ds_name}_{len(samples)}samples.zip", mime="application/zip",
+                               key="x_download", help="The raw maps of the shown samples and methods (input shape, "
+                                                      "before pooling and normalisation), in the format "
+                                                      "`python -m xai_core explain` writes, with what produced them.")

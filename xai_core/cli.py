@@ -7,15 +7,14 @@ line naming the valid choices and exit code 2; nothing prints a traceback unless
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 from .cli_common import add_device_flag, parse_sets as _parse_sets, parse_value as _parse_value  # noqa: F401
 from .cli_common import resolve_device
+from . import explain_files
 from .errors import XaiError
 
 
@@ -64,7 +63,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    import numpy as np
     import torch
     from tqdm import tqdm
 
@@ -72,9 +70,9 @@ def cmd_explain(args) -> int:
 
     from .data import load_dataset
     from .explainers import EXPLAINERS, estimate_cost, explain_many, make_context, resolve_methods
-    from .provenance import now, package_versions
 
     torch.manual_seed(args.seed)
+    out = explain_files.check_out_dir(args.out)  # before any work: a file or an unwritable folder is refused
     device = resolve_device(args.device)
     ds = load_dataset(args.dataset)
     model, meta = load_model(args.dataset, args.model, device=device)
@@ -113,23 +111,14 @@ def cmd_explain(args) -> int:
     t0 = time.perf_counter()
     results = explain_many(ctx, x, targets, methods, batch_size=args.batch_size, progress=progress, params=params)
     bar.close()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out / "attributions.npz", **{m: e.attributions.cpu().numpy() for m, e in results.items()})
-    manifest = {
-        "created": now(), "command": " ".join(sys.argv),
-        "dataset": {"name": ds.name, "modality": ds.modality, "fingerprint": ds.fingerprint(), "params": ds.params,
-                    "class_names": ds.class_names},
-        "model": {k: meta.get(k) for k in ("arch", "arch_kwargs", "checkpoint_hash", "path", "metric_name",
-                                            "metric_value", "seed")},
-        "output": args.output, "split": args.split, "target": args.target, "seed": args.seed, "device": device,
-        "sample_indices": idx.tolist(), "sample_ids": [ds.sample_ids[i] for i in idx],
-        "targets": np.asarray(targets).tolist(), "labels": ds.y[idx].tolist(), "predictions": pred.tolist(),
-        "methods": {m: {"params": e.params, "seconds": round(e.seconds, 4), "cost": costs[m],
-                        "wraps": EXPLAINERS.get(m).wraps, **_summarise(e.extras)} for m, e in results.items()},
-        "seconds_total": round(time.perf_counter() - t0, 3), "versions": package_versions(),
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    arrays = {m: e.attributions.cpu().numpy() for m, e in results.items()}
+    info = {m: {"params": e.params, "seconds": round(e.seconds, 4), "cost": costs[m], "wraps": EXPLAINERS.get(m).wraps,
+                **_summarise(e.extras)} for m, e in results.items()}
+    manifest = explain_files.manifest(ds, meta, idx=idx, targets=targets, predictions=pred, methods=info,
+                                      output=args.output, split=args.split, target=args.target, seed=args.seed,
+                                      device=device, command=" ".join(sys.argv),
+                                      seconds_total=time.perf_counter() - t0)
+    explain_files.write(out, arrays, manifest)
     print(f"wrote {out / 'attributions.npz'} and {out / 'manifest.json'} ({manifest['seconds_total']:.1f} s)")
     return 0
 
