@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -43,6 +44,20 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return json.loads(raw)
 
 
+def embedded_metadata(path: str | Path) -> dict[str, Any] | None:
+    """Our metadata record of a safetensors file, or None for a plain safetensors file (corrupt: XaiError)."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(META_KEY)
+    except Exception as e:  # noqa: BLE001 - corrupt or not a safetensors file
+        raise XaiError(f"{path.name} is not a readable safetensors file ({e})") from None
+    try:
+        return json.loads(raw) if raw is not None else None
+    except json.JSONDecodeError:
+        raise XaiError(f"{path.name} has damaged xai_core metadata (not JSON)") from None
+
+
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the architecture from the metadata and load the weights (strict), in eval mode."""
     meta = read_metadata(path)
@@ -55,3 +70,17 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, d
 
 def checkpoint_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def state_dict_hash(model: nn.Module) -> str:
+    """Key of an in-memory model: its state dict (sorted names; each tensor's dtype, shape and bytes) and its
+    class name. The same weights in a new object of the same class give the same key, in any process."""
+    h = hashlib.sha256(type(model).__qualname__.encode())
+    for name, t in sorted(model.state_dict().items()):
+        if not isinstance(t, torch.Tensor):  # a module's extra state
+            h.update(f"|{name}|{t!r}|".encode())
+            continue
+        t = t.detach().cpu().contiguous()
+        h.update(f"|{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]

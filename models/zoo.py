@@ -51,15 +51,43 @@ def trained_checkpoints(dataset: str, fingerprint: str | None = None) -> list[Pa
     return keep
 
 
-def load_model(dataset: str, model: str | None = None, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Load the model for ``dataset``: ``None`` = its default shipped checkpoint (for a dataset without one,
-    the newest checkpoint trained on exactly this data), an architecture name = the shipped checkpoint of
-    that architecture (else the newest trained one), or a path to a ``.safetensors`` file."""
+def load_model(dataset: str, model: str | None = None, device: str = "cpu", *, ds=None,
+               meta: dict | str | Path | None = None, code: str | None = None, model_args: dict | None = None,
+               output: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Load the model for ``dataset``; ``model`` resolves, in order, to:
+
+    ``None`` = its default shipped checkpoint (for a dataset without one, the newest checkpoint trained on
+    exactly this data); a user model registered under that name (``register_model`` in this process, or
+    ``import_model`` into the cache folder); an architecture name = the shipped checkpoint of that
+    architecture (else the newest trained one); a path to a model file of any supported format
+    (``models.model_formats``: our ``.safetensors`` checkpoints as before, safetensors or ``.pt`` state dicts
+    with an architecture from ``PATH.json`` or ``meta``, ``.pt2`` exported programs, TorchScript).
+    ``code="FILE.py:Class"`` builds that class (kwargs ``model_args``) and loads the weights at ``model``.
+    ``ds``: the dataset if already loaded (user models are checked against it).
+    """
     from xai_core.data import DATASETS
 
+    from .architectures import ARCHS
+
     spec = DATASETS.get(dataset)
-    if model is not None and (model.endswith(".safetensors") or Path(model).exists()):
+    if code is not None or meta is not None or output is not None:
+        from .user_models import load_model_file
+
+        return load_model_file(model, dataset, meta=meta, code=code, model_args=model_args, output=output,
+                               device=device, ds=ds)
+    if model is not None and model not in ARCHS:
+        from .user_models import load_user_model
+
+        found = load_user_model(model, dataset, device=device, ds=ds)
+        if found is not None:
+            return found
+    if model is not None and model not in ARCHS and (model.endswith(".safetensors") or Path(model).exists()
+                                                     or _has_model_suffix(model)):
         path = Path(model)
+        if path.suffix != ".safetensors" or _embedded(path) is None:
+            from .user_models import load_model_file
+
+            return load_model_file(path, dataset, device=device, ds=ds)
     else:
         arch = model or spec.default_arch
         path = shipped_path(dataset, arch)
@@ -69,12 +97,31 @@ def load_model(dataset: str, model: str | None = None, device: str = "cpu") -> t
                 choices = available_models(dataset)
                 hint = f"shipped: {', '.join(choices)}" if choices else "none shipped or trained"
                 raise XaiError(f"no checkpoint of model '{arch}' for dataset '{dataset}' ({hint}); train one with "
-                               f"`python -m xai_core train --dataset {dataset} --arch {arch}`")
+                               f"`python -m xai_core train --dataset {dataset} --arch {arch}`, or pass a registered "
+                               f"model name or a model file")
             path = trained
     meta = read_metadata(path)
     if meta.get("dataset") not in (None, dataset):
         raise XaiError(f"checkpoint {path.name} was trained on '{meta['dataset']}', not '{dataset}'")
     return load_checkpoint(path, device=device)
+
+
+def _has_model_suffix(model: str) -> bool:
+    from .model_formats import FORMATS
+
+    return any(model.lower().endswith(s) for f in FORMATS.values() for s in f.suffixes)
+
+
+def _embedded(path: Path) -> dict | None:
+    """Our metadata in a ``.safetensors`` file; a missing or unreadable file keeps the checkpoint errors."""
+    from .checkpoints import embedded_metadata
+
+    if not path.is_file():
+        return {}
+    try:
+        return embedded_metadata(path)
+    except XaiError:
+        return {}
 
 
 def _trained_for(dataset: str, arch: str | None) -> Path | None:

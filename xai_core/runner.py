@@ -85,9 +85,19 @@ class Evaluation:
         self.config, self.store = config, store
         torch.manual_seed(config.seed)
         self.ds = load_dataset(config.dataset)
-        self.model, self.model_meta = load_model(config.dataset, config.model, device=config.device)
-        self.model_name = (Path(config.model).stem if config.model and config.model.endswith(".safetensors")
-                           else config.model or self.model_meta.get("arch", "model"))
+        self.model, self.model_meta = load_model(config.dataset, config.model, device=config.device, ds=self.ds)
+        self.model_name = self.model_meta.get("model_name") or (  # a user model: its registered name / file stem
+            Path(config.model).stem if config.model and config.model.endswith(".safetensors")
+            else config.model or self.model_meta.get("arch", "model"))
+        if "checks" not in self.model_meta:  # shipped / trained checkpoints: from their recorded test accuracy
+            from models.user_models import checks_from_meta
+
+            self.model_meta["checks"] = checks_from_meta(self.model_meta, self.ds)
+        meta = self.model_meta
+        if config.population_seeds > 0 and meta.get("user_model") and not meta.get("builtin_arch"):
+            raise XaiError(f"--population-seeds retrains the model's architecture with other seeds; "
+                           f"'{self.model_name}' is your own model, not a built-in architecture "
+                           f"(use --population-seeds 0)")
         self.ctx = make_context(self.model, self.ds, seed=config.seed, output=config.output)
         self.dataset_fp = self.ds.fingerprint()
         self.model_hash = self.model_meta["checkpoint_hash"]

@@ -37,6 +37,7 @@ class ExplainerSpec:
     description: str
     needs_conv: bool = False
     version: int = 1  # bump when the computation changes: stored attributions are keyed by it
+    needs_eager: bool = False  # hooks or layer access: refused for TorchScript / torch.export models
 
     def params_for(self, modality: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         params = {**self.defaults.get("*", {}), **self.defaults.get(modality, {})}
@@ -51,10 +52,11 @@ EXPLAINERS: Registry[ExplainerSpec] = Registry("method")
 
 def register_explainer(name: str, *, label: str, family: str, modalities: tuple[str, ...], cost: Cost,
                        wraps: str, description: str, defaults: dict[str, dict[str, Any]] | None = None,
-                       batch_param: str | None = None, needs_conv: bool = False, version: int = 1):
+                       batch_param: str | None = None, needs_conv: bool = False, version: int = 1,
+                       needs_eager: bool = False):
     return EXPLAINERS.decorator(name, lambda fn: ExplainerSpec(
         name, label, family, frozenset(modalities), fn, defaults or {}, cost, batch_param, wraps,
-        description, needs_conv, version))
+        description, needs_conv, version, needs_eager))
 
 
 class ProbabilityOutput(nn.Module):
@@ -103,6 +105,11 @@ class ExplainContext:
     @cached_property
     def has_conv(self) -> bool:
         return any(isinstance(m, (nn.Conv1d, nn.Conv2d)) for m in self.model.modules())
+
+    @cached_property
+    def eager(self) -> bool:
+        """False for TorchScript and exported (fx graph) models: their layers cannot take module hooks."""
+        return not any(isinstance(m, (torch.jit.ScriptModule, torch.fx.GraphModule)) for m in self.model.modules())
 
     def resolve_target(self, target: torch.Tensor | np.ndarray | int) -> torch.Tensor:
         """Targets as a long tensor; single-logit binary models always explain their one output."""
@@ -160,13 +167,29 @@ def check_applicable(spec: ExplainerSpec, ctx: ExplainContext) -> None:
         valid = [s.name for s in EXPLAINERS.values() if ctx.modality in s.modalities]
         raise NotApplicable(f"method '{spec.name}' does not apply to {ctx.modality} data; "
                             f"valid choices: {', '.join(valid)}")
+    if spec.needs_eager and not ctx.eager:
+        raise NotApplicable(f"method '{spec.name}' needs an eager model (it hooks the model's layers), and this one "
+                            f"is TorchScript or an exported program; load the model as safetensors + architecture "
+                            f"or --model-code")
     if spec.needs_conv and not ctx.has_conv:
         raise NotApplicable(f"method '{spec.name}' needs a convolutional model; this model has no conv layer")
 
 
+def _fits(spec: ExplainerSpec, ctx: ExplainContext) -> bool:
+    return (ctx.modality in spec.modalities and (ctx.has_conv or not spec.needs_conv)
+            and (ctx.eager or not spec.needs_eager))
+
+
 def applicable_methods(ctx: ExplainContext) -> list[str]:
-    return [s.name for s in EXPLAINERS.values()
-            if ctx.modality in s.modalities and (ctx.has_conv or not s.needs_conv)]
+    """Every method that runs on this model; one combining others by default (``aggregate``'s ``methods``
+    parameter) only when all of those do."""
+    out = []
+    for s in EXPLAINERS.values():
+        parts = s.defaults.get("*", {}).get("methods")
+        parts = [p.strip() for p in parts.split(",") if p.strip()] if isinstance(parts, str) else []
+        if _fits(s, ctx) and all(p in EXPLAINERS and _fits(EXPLAINERS.get(p), ctx) for p in parts):
+            out.append(s.name)
+    return out
 
 
 def resolve_methods(spec: str | list[str], ctx: ExplainContext) -> list[str]:

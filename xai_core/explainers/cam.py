@@ -32,6 +32,7 @@ def _upsample(cam: torch.Tensor, ctx: ExplainContext) -> torch.Tensor:
 
 
 @register_explainer("gradcam", label="GradCAM", family="cam", modalities=("image", "sequence"), needs_conv=True,
+                    needs_eager=True,
                     cost=lambda p, c: (1.0, 1.0), wraps="captum.attr.LayerGradCam + interpolate",
                     defaults={"*": {"relu": True}},
                     description="Gradient-weighted activations of the last conv layer, upsampled to the input")
@@ -41,7 +42,8 @@ def gradcam(ctx, x, target, relu):
 
 
 @register_explainer("guided_gradcam", label="Guided GradCAM", family="cam", modalities=("image", "sequence"),
-                    needs_conv=True, cost=lambda p, c: (2.0, 2.0), wraps="captum.attr.GuidedGradCam",
+                    needs_conv=True, needs_eager=True, cost=lambda p, c: (2.0, 2.0),
+                    wraps="captum.attr.GuidedGradCam",
                     description="Guided Backprop multiplied by the upsampled GradCAM")
 def guided_gradcam(ctx, x, target):
     mode = "bilinear" if ctx.modality == "image" else "linear"

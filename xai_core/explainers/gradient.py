@@ -113,20 +113,21 @@ def vargrad(ctx, x, target, nt_samples, noise_level, nt_samples_batch_size):
 
 
 @register_explainer("guided_backprop", label="Guided Backprop", family="gradient", modalities=ALL, cost=_one,
-                    wraps="captum.attr.GuidedBackprop",
+                    wraps="captum.attr.GuidedBackprop", needs_eager=True,
                     description="Gradient with negative signals zeroed at every ReLU on the way back")
 def guided_backprop(ctx, x, target):
     return GuidedBackprop(ctx.forward).attribute(x, target=target)
 
 
 @register_explainer("deconvolution", label="Deconvolution", family="gradient", modalities=ALL, cost=_one,
-                    wraps="captum.attr.Deconvolution", description="ReLU applied to the backward signal")
+                    wraps="captum.attr.Deconvolution", needs_eager=True,
+                    description="ReLU applied to the backward signal")
 def deconvolution(ctx, x, target):
     return Deconvolution(ctx.forward).attribute(x, target=target)
 
 
 @register_explainer("deeplift", label="DeepLIFT", family="path", modalities=ALL, cost=lambda p, c: (2.0, 1.0),
-                    wraps="captum.attr.DeepLift(multiply_by_inputs=True)",
+                    wraps="captum.attr.DeepLift(multiply_by_inputs=True)", needs_eager=True,
                     defaults={"*": {"baseline": "zero"}},
                     description="Rescale-rule contributions relative to a baseline")
 def deeplift(ctx, x, target, baseline):

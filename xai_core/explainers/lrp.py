@@ -43,7 +43,7 @@ def _lrp(name: str, label: str, composite_cls, description: str, extra: dict | N
         return _run(ctx, x, target, composite, init)
 
     register_explainer(name, label=label, family="lrp", modalities=ALL, cost=lambda p, c: (1.0, 1.0),
-                       wraps=f"zennit.composites.{composite_cls.__name__} + SequentialMergeBatchNorm",
+                       needs_eager=True, wraps=f"zennit.composites.{composite_cls.__name__} + SequentialMergeBatchNorm",
                        defaults={"*": {"epsilon": 1e-6, "init": "output", **(extra or {})}},
                        description=description)(fn)
 
