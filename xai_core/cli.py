@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .cli_common import add_device_flag, parse_sets as _parse_sets, parse_value as _parse_value  # noqa: F401
 from .cli_common import resolve_device
+from .cli_models import add_model_flags, model_options
 from . import explain_files
 from .errors import XaiError
 
@@ -75,7 +76,9 @@ def cmd_explain(args) -> int:
     out = explain_files.check_out_dir(args.out)  # before any work: a file or an unwritable folder is refused
     device = resolve_device(args.device)
     ds = load_dataset(args.dataset)
-    model, meta = load_model(args.dataset, args.model, device=device)
+    model, meta = load_model(args.dataset, args.weights or args.model, device=device, ds=ds, **model_options(args))
+    if (meta.get("checks") or {}).get("warning"):
+        print(f"warning: {meta['checks']['warning']}", file=sys.stderr)
     ctx = make_context(model, ds, seed=args.seed, output=args.output)
     methods = resolve_methods(args.methods, ctx)
     params = {}
@@ -155,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=cmd_train)
     e = sub.add_parser("explain", help="attribute a model's predictions with one or more methods")
     e.add_argument("--dataset", required=True)
-    e.add_argument("--model", help="architecture with a shipped checkpoint, or a .safetensors path")
+    e.add_argument("--model", help="an architecture with a checkpoint, a model name of yours, or a model file "
+                                    "(.safetensors, .pt2, TorchScript, .pt)")
     e.add_argument("--methods", default="all", help="'all' or a comma list")
     e.add_argument("--n", type=int, default=32, help="number of samples")
     e.add_argument("--split", choices=["test", "train"], default="test")
@@ -166,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--param", action="append", metavar="METHOD.KEY=VALUE", help="e.g. integrated_gradients.n_steps=100")
     e.add_argument("--out", required=True)
     add_device_flag(e)
+    add_model_flags(e)
     e.set_defaults(fn=cmd_explain)
     from .cli_evaluate import add_parsers
 
@@ -176,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_export import add_parser as add_export
 
     add_export(sub)
+    from .cli_models import add_parsers as add_models
+
+    add_models(sub)
     return p
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli_common import add_device_flag
+from .cli_models import add_model_flags
 from .errors import XaiError
 
 SCORE_COLUMNS = ["dataset", "model", "method", "metric", "sample", "family", "direction", "score", "se", "reason",
@@ -131,6 +132,7 @@ def cmd_evaluate(args) -> int:
 
     from .cli_common import parse_value as _parse_value  # noqa: F401  (same value syntax as explain)
     from .cli_common import resolve_device
+    from .cli_models import model_options, resolve_for_evaluation
     from .data import DATASETS
     from .runner import EvalConfig, Evaluation
     from .store import ResultStore
@@ -140,12 +142,16 @@ def cmd_evaluate(args) -> int:
     for d in datasets:
         DATASETS.get(d)
     device = resolve_device(args.device)
+    if model_options(args) and len(datasets) > 1:
+        raise XaiError("--model-code/--weights/--model-meta/--model-output name one model of one dataset; "
+                       "give a single --dataset")
+    model = resolve_for_evaluation(args) if model_options(args) else args.model
     store_path = Path(args.store) if args.store else default_store_path()
     out = Path(args.out)
     frames = []
     with ResultStore(store_path) as store:
         for d in datasets:
-            cfg = EvalConfig(dataset=d, model=args.model, methods=args.methods, metrics=args.metrics, n=args.n,
+            cfg = EvalConfig(dataset=d, model=model, methods=args.methods, metrics=args.metrics, n=args.n,
                              split=args.split, only_correct=not args.include_misclassified, output=args.output,
                              batch_size=args.batch_size, forward_batch=args.forward_batch, seed=args.seed,
                              method_params=_dotted(args.param, "--param"),
@@ -153,6 +159,8 @@ def cmd_evaluate(args) -> int:
                              population_seeds=args.population_seeds, population_epochs=args.population_epochs,
                              device=device)
             ev = Evaluation(cfg, store)
+            if (ev.model_meta.get("checks") or {}).get("warning"):
+                print(f"warning: {d}: {ev.model_meta['checks']['warning']}", file=sys.stderr)
             plan = ev.plan()
             print(plan.describe(), file=sys.stderr)
             if args.dry_run:
@@ -261,7 +269,7 @@ def add_parsers(sub) -> None:
 
     e = sub.add_parser("evaluate", help="score explanations with every applicable metric and rank the methods")
     e.add_argument("--dataset", required=True, help="a bundled dataset, a comma list, or 'all'")
-    e.add_argument("--model", help="architecture with a shipped checkpoint, or a .safetensors path")
+    e.add_argument("--model", help="an architecture with a checkpoint, a model name of yours, or a model file")
     e.add_argument("--methods", default="all")
     e.add_argument("--metrics", default="all", help="'all' (every applicable metric) or a comma list")
     e.add_argument("--n", type=int, default=32, help="samples per dataset")
@@ -282,6 +290,7 @@ def add_parsers(sub) -> None:
     e.add_argument("--dry-run", action="store_true", help="print the plan and its cost, compute nothing")
     e.add_argument("--out", required=True)
     add_device_flag(e)
+    add_model_flags(e)
     ranking_options(e)
     e.set_defaults(fn=cmd_evaluate)
 
