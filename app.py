@@ -14,6 +14,7 @@ st.set_page_config(page_title="Bio-XAI audit", page_icon=":material/genetics:", 
 PAGES = [
     st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("views/add_data.py", title="Add your data", icon=":material/upload_file:"),
+    st.Page("views/add_model.py", title="Add your model", icon=":material/model_training:"),
     st.Page("views/data_model.py", title="Data & model", icon=":material/dataset:"),
     st.Page("views/explanations.py", title="Explanations", icon=":material/local_fire_department:"),
     st.Page("views/gene_rankings.py", title="Gene rankings", icon=":material/genetics:"),
@@ -46,7 +47,15 @@ def sidebar() -> None:
         if st.session_state.get(state.MODEL) not in choices:
             st.session_state[state.MODEL] = choices[0]
         st.sidebar.selectbox("Model", choices, key=state.MODEL, format_func=state.model_label,
-                             help="A shipped checkpoint, or one trained on the Data & model page.")
+                             help="A shipped checkpoint, one trained on the Data & model page, or your own "
+                                  "(added on the Add your model page).")
+    devices = state.device_choices()
+    if len(devices) > 1:  # only with CUDA; on a CPU-only machine everything runs on the CPU
+        if st.session_state.get(state.DEVICE) not in devices:
+            st.session_state[state.DEVICE] = devices[0]
+        st.sidebar.selectbox("Device", devices, key=state.DEVICE,
+                             help="Where models run (explanations, metrics, training). Results are stored and "
+                                  "reused whichever device computed them.")
     st.sidebar.number_input("Seed", 0, 10_000, key=state.SEED, step=1,
                             help="Seeds the stochastic explainers (SmoothGrad noise, LIME samples, baselines).")
     st.sidebar.caption("Results are stored and reused: a run computed once (here or with "

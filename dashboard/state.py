@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-DATASET, MODEL, SEED = "dataset", "model", "seed"
+DATASET, MODEL, SEED, DEVICE = "dataset", "model", "seed", "device"
 DEFAULT_DATASET = "simu-small"
 
 
@@ -78,40 +78,115 @@ def trained_checkpoints_for(dataset: str, fp: str | None = None) -> list:
 
 
 def model_choices(dataset: str) -> list[str]:
-    """Shipped architectures first, then checkpoints trained in the app (paths)."""
+    """Shipped architectures first, then checkpoints trained in the app (paths), then the user's own models
+    (registered in this process or imported into the cache folder) for ``dataset``, by name."""
     from models import available_models
 
-    return list(available_models(dataset)) + [str(p) for p in trained_checkpoints_for(dataset, fingerprint(dataset))]
+    shipped = list(available_models(dataset))
+    trained = [str(p) for p in trained_checkpoints_for(dataset, fingerprint(dataset))]
+    return shipped + trained + [m for m in user_model_entries(dataset) if m not in shipped]
 
 
-def _model_version(model: str | None) -> int | None:
-    """A trained checkpoint's modification time: retraining under the same file name gives a new cache key."""
-    if not model or not str(model).endswith(".safetensors"):
-        return None
+def user_model_entries(dataset: str | None = None) -> dict[str, dict[str, Any]]:
+    """The user's own models (``models.user_models``), by name: read from disk on every call, so one imported
+    here or with ``python -m xai_core import-model`` shows at once and a removed one disappears."""
+    from models.user_models import user_models
+
     try:
-        return Path(model).stat().st_mtime_ns
+        return {e["name"]: e for e in user_models(dataset)}
     except OSError:
+        return {}
+
+
+FORMAT_LABELS = {"torchscript": "TorchScript", "pt2": "torch.export", "safetensors": "safetensors",
+                 "state_dict": ".pt state dict", "code": "Python code", "python": "Python"}
+
+
+def _is_checkpoint_path(model: str | None) -> bool:
+    return bool(model) and str(model).endswith(".safetensors")
+
+
+def _model_version(model: str | None, dataset: str | None = None) -> str | None:
+    """What changes when a model is replaced under the same name: a trained checkpoint's modification time
+    (retrained to the same file), a user model's key (``hash``: a changed file re-imported under the same
+    name). Part of the cache keys below, so neither is served stale."""
+    if not model:
         return None
+    if _is_checkpoint_path(model):
+        try:
+            return str(Path(model).stat().st_mtime_ns)
+        except OSError:
+            return None
+    from models import ARCHS
+
+    if model in ARCHS:
+        return None
+    entry = user_model_entries(dataset).get(model)
+    return f"user:{entry.get('hash')}" if entry else None
 
 
 def model_label(choice: str) -> str:
-    return Path(choice).stem.split("__", 1)[-1] + " (trained here)" if choice.endswith(".safetensors") else choice
+    """How the sidebar names a model: the architecture, "mlp-seed0 (trained here)", "lab-ts (yours, TorchScript)"."""
+    if _is_checkpoint_path(choice):
+        return Path(choice).stem.split("__", 1)[-1] + " (trained here)"
+    from models import ARCHS
+
+    if choice in ARCHS:
+        return choice
+    entry = user_model_entries().get(choice)
+    if entry is None:
+        return choice
+    fmt = entry.get("format")
+    return f"{choice} (yours, {FORMAT_LABELS.get(fmt, fmt or 'model')})"
 
 
-def evaluation(dataset: str, model: str, seed: int = 0):
+# -- device ------------------------------------------------------------------------------------------------------
+def device_choices() -> list[str]:
+    """Devices the sidebar offers: ["cpu"] without CUDA (the picker is then hidden), else ["cpu", "cuda"]."""
+    import torch
+
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+def current_device() -> str:
+    """The device chosen in the sidebar (``cpu`` unless CUDA is there and was chosen)."""
+    try:
+        chosen = st.session_state.get(DEVICE)
+    except Exception:  # noqa: BLE001 - outside a Streamlit run (scripts, unit tests)
+        chosen = None
+    return chosen if chosen in device_choices() else "cpu"
+
+
+def evaluation(dataset: str, model: str, seed: int = 0, device: str | None = None):
     """The engine's ``Evaluation`` for one dataset and model: dataset, model, explain context, store.
 
-    Cached on the dataset's content fingerprint (user data) and the checkpoint's version too, not on the
-    names alone: a changed file re-imported under the same name, or a model retrained to the same path,
-    is loaded afresh instead of served stale."""
-    return _evaluation(dataset, model, seed, fingerprint(dataset), _model_version(model))
+    Cached on the dataset's content fingerprint (user data), the model's version (a checkpoint's mtime, a user
+    model's hash) and the device too, not on the names alone: a changed file re-imported under the same name,
+    or a model retrained to the same path, is loaded afresh instead of served stale. ``device``: the sidebar's
+    choice when not given."""
+    return _evaluation(dataset, model, seed, fingerprint(dataset), _model_version(model, dataset),
+                       device or current_device())
 
 
 @st.cache_resource(show_spinner="Loading the dataset and model…", max_entries=8)
-def _evaluation(dataset: str, model: str, seed: int, fp: str | None, model_version: int | None):
+def _evaluation(dataset: str, model: str, seed: int, fp: str | None, model_version: str | None,
+                device: str = "cpu"):
+    from xai_core.cli_common import resolve_device
     from xai_core.runner import EvalConfig, Evaluation
 
-    return Evaluation(EvalConfig(dataset=dataset, model=model, seed=seed), store())
+    return Evaluation(EvalConfig(dataset=dataset, model=model, seed=seed, device=resolve_device(device)), store())
+
+
+def chance_warning(ev) -> str | None:
+    """One line when the model predicts at chance level on its test set (``model_meta["checks"]``), else None."""
+    checks = (getattr(ev, "model_meta", None) or {}).get("checks") or {}
+    if not checks.get("chance_level"):
+        return None
+    acc, share = checks.get("test_accuracy"), checks.get("majority_share")
+    if acc is None or share is None:
+        return "This model predicts at chance level: its explanations describe noise."
+    return (f"This model predicts at chance level (test accuracy {acc * 100:.1f} %, majority class "
+            f"{share * 100:.1f} %): its explanations describe noise.")
 
 
 def evaluation_for(dataset: str, model: str, seed: int = 0, **config: Any):
@@ -133,15 +208,15 @@ def store():
 def predictions(dataset: str, model: str, seed: int = 0) -> dict[str, np.ndarray]:
     """Predicted class and probabilities for every sample (one batched pass, cached on the same keys as
     ``evaluation``)."""
-    return _predictions(dataset, model, seed, fingerprint(dataset), _model_version(model))
+    return _predictions(dataset, model, seed, fingerprint(dataset), _model_version(model, dataset), current_device())
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _predictions(dataset: str, model: str, seed: int, fp: str | None,
-                 model_version: int | None) -> dict[str, np.ndarray]:
+def _predictions(dataset: str, model: str, seed: int, fp: str | None, model_version: str | None,
+                 device: str = "cpu") -> dict[str, np.ndarray]:
     from models import predict_proba
 
-    ev = evaluation(dataset, model, seed)
+    ev = evaluation(dataset, model, seed, device)
     proba = predict_proba(ev.model, ev.ds.X, device=str(ev.ctx.device))
     return {"proba": proba, "pred": proba.argmax(1)}
 

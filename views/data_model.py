@@ -31,6 +31,8 @@ c4.metric("Test accuracy", f"{quality['accuracy'] * 100:.1f} %",
           help=f"Balanced accuracy {quality['balanced_accuracy'] * 100:.1f} %"
                + (f", AUROC {quality['auroc']:.3f}" if quality.get("auroc") is not None else ""))
 st.caption(f"Ground truth: {truth}")
+if (_chance := state.chance_warning(ev)):
+    st.warning(_chance, icon=":material/warning:")
 
 left, right = st.columns(2)
 with left:

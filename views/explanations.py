@@ -13,6 +13,8 @@ ds_name, model, seed, ev = ui.current_evaluation()
 preds = state.predictions(ds_name, model, seed)
 ds = ev.ds
 st.caption(f"{ds.name} · {ds.modality} · model {state.model_label(model)} · rows are samples, columns are methods")
+if (_chance := state.chance_warning(ev)):
+    st.warning(_chance, icon=":material/warning:")
 
 pos = {sid: i for i, sid in enumerate(ds.sample_ids)}
 test_ids = [ds.sample_ids[i] for i in ds.test_idx]
