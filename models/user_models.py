@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from xai_core.errors import XaiError
+from xai_core.fsutil import swap_in
 
 from .checkpoints import state_dict_hash
 from .model_formats import (
@@ -330,14 +331,7 @@ def import_model(path: str | Path | None, name: str, dataset: str, *, meta: dict
              "source": str(Path(path).resolve()) if path else None, "code_source": code,
              "checks": m["checks"], "imported": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     (tmp / "entry.json").write_text(json.dumps(entry, indent=2, default=str))
-    final = root / name
-    if final.exists():
-        old = root / f".{name}.old-{time.time_ns()}"
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(final)
+    swap_in(tmp, root / name)
     with _LOCK:
         _REGISTERED.pop(name, None)  # the imported entry replaces an in-process one of that name
     return entry

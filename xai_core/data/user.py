@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import XaiError
+from ..fsutil import swap_in
 from .dataset import Dataset
 from .registry import DATASETS, DatasetSpec, cache_dir
 from .user_common import check_name, content_hash
@@ -67,14 +68,7 @@ def register(ds: Dataset, name: str | None = None, *, source: str | Path | None 
     tmp = root / f".{name}.tmp-{time.time_ns()}"
     ds.save(tmp / "dataset")
     (tmp / "entry.json").write_text(json.dumps(entry, indent=2, default=str))
-    final = _folder(name)
-    if final.exists():
-        old = root / f".{name}.old-{time.time_ns()}"
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(final)
+    swap_in(tmp, _folder(name))
     _register_spec(entry, replace=True)
     return entry
 
