@@ -280,9 +280,10 @@ def remembered(key: str, options: list, default: list) -> list:
     none of it applies here (another dataset). A selection the user emptied stays empty."""
     if key not in st.session_state:
         return [o for o in default if o in options]
-    chosen = st.session_state[key]
-    kept = [o for o in chosen if o in options]
-    return kept if kept or not chosen else [o for o in default if o in options]
+    chosen = clean_list(st.session_state[key], SELECTION_LIMITS.get(key, MAX_ITEMS))
+    allowed = set(options)
+    kept = [o for o in chosen if o in allowed]
+    return kept if kept or not chosen else [o for o in default if o in allowed]
 
 
 def _copy(src: str, dst: str) -> None:
@@ -297,7 +298,89 @@ def multiselect(label: str, options: list, key: str, default: list, **kwargs) ->
     widget from it.
     """
     wkey = f"_w_{key}"
-    st.session_state[wkey] = remembered(key, options, default)
+    chosen = remembered(key, options, default)
+    cap = kwargs.get("max_selections")
+    if cap and len(chosen) > cap:  # never more than the widget accepts: it raises, and would on every later run
+        chosen = chosen[:cap]
+        st.session_state[key] = list(chosen)
+    st.session_state[wkey] = chosen
     if key not in st.session_state:
         st.session_state[key] = list(st.session_state[wkey])
     return st.multiselect(label, options, key=wkey, on_change=_copy, args=(wkey, key), **kwargs)
+
+
+# -- hostile input: links, poisoned selections, failed pages -------------------------------------------------------
+MAX_SAMPLES = 8  # the Explanations page compares at most this many samples (its multiselect's max_selections)
+MAX_ITEMS = 64  # any selection list kept in the session (or read from a link) is cut to this many entries
+MAX_PARAM_CHARS = 4096  # a query parameter is cut to this many characters before it is parsed
+SELECTION_LIMITS = {METHODS: MAX_ITEMS, SAMPLES: MAX_SAMPLES, METRICS: MAX_ITEMS}
+SEED_RANGE = (0, 10_000)  # the sidebar's seed input
+REPAIR, FAILURES = "_repair_state", "_page_failures"
+
+
+def clean_list(value: Any, limit: int = MAX_ITEMS) -> list[str]:
+    """``value`` as distinct non-empty strings, order kept, at most ``limit``; anything not a list is empty."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        return []
+    out: list[str] = []
+    seen: set[str] = set()
+    for v in value:
+        if isinstance(v, str) and v and v not in seen:
+            seen.add(v)
+            out.append(v)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def sanitize() -> None:
+    """Before any widget is drawn: bring the shared selections back to shapes every widget accepts (lists of
+    distinct strings, no longer than the widget allows; a seed in the sidebar's range)."""
+    for key, limit in SELECTION_LIMITS.items():
+        if key in st.session_state:
+            value = st.session_state[key]
+            cleaned = clean_list(value, limit)
+            if cleaned != value:
+                st.session_state[key] = cleaned
+    if SEED in st.session_state:
+        seed = st.session_state[SEED]
+        if isinstance(seed, bool) or not isinstance(seed, int) or not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+            st.session_state[SEED] = 0
+    if not isinstance(st.session_state.get(PENDING, {}), dict):
+        st.session_state.pop(PENDING, None)
+
+
+def request_repair() -> None:
+    """Something failed in this run: rebuild the widgets' state from the repaired selections on the next run."""
+    st.session_state[REPAIR] = True
+
+
+def page_failed() -> None:
+    """A page raised: repair on the next run, and count the failure (a second in a row resets the selections)."""
+    request_repair()
+    st.session_state[FAILURES] = int(st.session_state.get(FAILURES, 0) or 0) + 1
+
+
+def page_succeeded() -> None:
+    st.session_state.pop(FAILURES, None)
+
+
+def repair() -> str | None:
+    """Called first in every run, before any widget. After a failure, drop the widgets' copies of the shared
+    selections (``_w_*``: they are rebuilt from the plain keys, which :func:`sanitize` repairs); after two failed
+    runs in a row, reset the selections to the pages' defaults as well. Returns a line to show when it did so."""
+    sanitize()
+    if not st.session_state.pop(REPAIR, False):
+        return None
+    for key in [k for k in list(st.session_state) if isinstance(k, str) and k.startswith("_w_")]:
+        del st.session_state[key]
+    st.session_state.pop(PENDING, None)
+    if int(st.session_state.get(FAILURES, 0) or 0) >= 2:
+        for key in SELECTION_LIMITS:
+            st.session_state.pop(key, None)
+        st.session_state.pop(FAILURES, None)
+        return ("The page failed twice in a row, so the chosen samples, methods and metrics were reset to the "
+                "defaults.")
+    return None

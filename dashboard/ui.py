@@ -6,8 +6,22 @@ from contextlib import contextmanager
 
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.errors import (
+    FragmentHandledException,
+    FragmentStorageKeyError,
+    NoSessionContext,
+)
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+# Streamlit's own signals that must reach its script runner (st.stop/st.rerun are BaseExceptions and pass anyway).
+PASS_THROUGH = (FragmentHandledException, FragmentStorageKeyError, NoSessionContext)
+
+
+def _short(e: BaseException, limit: int = 300) -> str:
+    text = str(e)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 @contextmanager
@@ -15,7 +29,9 @@ def friendly(what: str):
     """Show any failure inside as a message that names it (and the engine's hint), never a traceback.
 
     The engine's ``XaiError`` messages already name the problem and the fix; anything else is reported
-    with its type so it can be filed. Streamlit's own control-flow exceptions pass through.
+    with its type so it can be filed. A widget that rejects its state (a ``StreamlitAPIException``) is shown
+    the same way, and the session is repaired on the next run (``state.repair``) so the page does not stay
+    broken. Streamlit's control flow (``st.stop``, ``st.rerun``, fragments) passes through.
     """
     from xai_core.errors import XaiError
 
@@ -23,14 +39,21 @@ def friendly(what: str):
         yield
     except XaiError as e:
         st.warning(f"{what}: {e}")
-    except (KeyError, ValueError, TypeError) as e:
-        if type(e).__module__.startswith("streamlit"):
+    except Exception as e:
+        if isinstance(e, PASS_THROUGH):
             raise
-        st.error(f"{what} failed: {type(e).__name__}: {e}. Try other choices; if it persists, please report it.")
-    except Exception as e:  # noqa: BLE001 - the page must stay up
-        if type(e).__module__.startswith("streamlit"):
-            raise
-        st.error(f"{what} failed: {type(e).__name__}: {e}. Try other choices; if it persists, please report it.")
+        from . import state
+
+        state.request_repair()
+        st.error(f"{what} failed: {type(e).__name__}: {_short(e)}. Try other choices; if it persists, please "
+                 "report it.")
+
+
+def page_failure(e: Exception) -> None:
+    """What a page that raised shows instead of Streamlit's redacted traceback; app.py logs the traceback."""
+    st.error(f"This page failed: {type(e).__name__}: {_short(e)}. The choices that may have caused it are "
+             "repaired on the next run, and the other pages keep working; if it persists, please report it.",
+             icon=":material/error:")
 
 
 def _slug(name: str) -> str:
