@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         rc = cli_main(["train", "--dataset", ds, "--arch", arch, "--ship", *extra])
         if rc:
             return rc
+    from models.checkpoints import write_shipped_hashes
+
+    write_shipped_hashes()  # models/checkpoints/SHA256SUMS, checked by models.zoo.load_model
     write_table(Path(__file__).resolve().parent.parent / "docs" / "checkpoints.md")
     return 0
 

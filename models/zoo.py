@@ -8,7 +8,7 @@ from torch import nn
 
 from xai_core.errors import XaiError
 
-from .checkpoints import load_checkpoint, read_metadata
+from .checkpoints import load_checkpoint, read_metadata, verify_shipped
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
 
@@ -100,6 +100,7 @@ def load_model(dataset: str, model: str | None = None, device: str = "cpu", *, d
                                f"`python -m xai_core train --dataset {dataset} --arch {arch}`, or pass a registered "
                                f"model name or a model file")
             path = trained
+    verify_shipped(path, SHIPPED_DIR)  # a shipped file must match models/checkpoints/SHA256SUMS
     meta = read_metadata(path)
     if meta.get("dataset") not in (None, dataset):
         raise XaiError(f"checkpoint {path.name} was trained on '{meta['dataset']}', not '{dataset}'")

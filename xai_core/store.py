@@ -13,6 +13,13 @@ never recomputed. Each cell keeps provenance (package versions, seeds, parameter
 created time) as JSON.
 
 No pickle anywhere: arrays are stored as raw little-endian bytes plus dtype and shape.
+
+Integrity: each attribution row carries a checksum of its dtype, shape and bytes (schema version 2; a
+version-1 store is migrated in place by adding the column, and its old rows, without a checksum, are still
+accepted). A row that fails its checksum is never used: it is reported on stderr and treated as missing, so
+it is computed again and replaced. A damaged database file (``database disk image is malformed``, ``file is
+not a database``) raises one ``XaiError`` naming the file and ``python -m xai_core store check|repair``
+(``xai_core.cli_store``).
 """
 from __future__ import annotations
 
@@ -20,6 +27,8 @@ import hashlib
 import json
 import math
 import sqlite3
+import functools
+import sys
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -30,7 +39,7 @@ import pandas as pd
 
 from .errors import XaiError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: attributions.checksum
 ERROR_PREFIX = "error: "  # reasons of NaN scores that came from an unexpected exception (retried)
 _CHUNK = 800  # sample ids per "IN (...)" query; stays under SQLite's 999-variable limit
 _KEY = ("kind", "dataset_fp", "model_hash", "method", "method_key", "output", "metric", "metric_key")
@@ -53,7 +62,7 @@ CREATE TABLE IF NOT EXISTS cells (
 CREATE TABLE IF NOT EXISTS attributions (
     cell INTEGER NOT NULL REFERENCES cells(id), sample_id TEXT NOT NULL,
     dtype TEXT NOT NULL, shape TEXT NOT NULL, data BLOB NOT NULL,
-    target INTEGER, seconds REAL,
+    target INTEGER, seconds REAL, checksum TEXT,
     PRIMARY KEY (cell, sample_id));
 CREATE TABLE IF NOT EXISTS scores (
     cell INTEGER NOT NULL REFERENCES cells(id), sample_id TEXT NOT NULL,
@@ -86,6 +95,61 @@ def _float_or_none(x) -> float | None:
     return None if math.isnan(x) else x
 
 
+def blob_checksum(dtype: str, shape: str, data: bytes) -> str:
+    """Checksum of one stored attribution row: its dtype, shape (JSON text) and bytes."""
+    h = hashlib.sha256(f"{dtype}|{shape}|".encode())
+    h.update(data)
+    return h.hexdigest()[:16]
+
+
+def blob_problem(dtype, shape, data, checksum) -> str | None:
+    """Why a stored attribution row cannot be used (None if it can): a checksum mismatch, or for an old row
+    without a checksum, bytes that do not fit its dtype and shape."""
+    if checksum is not None:
+        return None if blob_checksum(dtype, shape, data) == checksum else "checksum mismatch"
+    try:
+        n = math.prod(json.loads(shape)) * np.dtype(dtype).itemsize
+    except (TypeError, ValueError):
+        return "unreadable dtype or shape"
+    return None if isinstance(data, bytes) and len(data) == n else "size does not match its shape"
+
+
+def is_corruption(e: BaseException) -> bool:
+    """A SQLite error that means the file is damaged (not locked, full or misused)."""
+    if not isinstance(e, sqlite3.DatabaseError):
+        return False
+    msg = str(e).lower()
+    return (type(e) is sqlite3.DatabaseError or "malformed" in msg or "not a database" in msg
+            or getattr(e, "sqlite_errorcode", None) in (11, 26))  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def damaged_message(path: Path, e: BaseException) -> str:
+    return (f"results store '{path}' is damaged ({e}); nothing in it was changed: check it with "
+            f"`python -m xai_core store check --store {path}` and copy its readable rows into a new file with "
+            f"`python -m xai_core store repair --store {path}`")
+
+
+def _guarded(fn):
+    """Turn a damaged-database error in a store method into one ``XaiError`` line."""
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except sqlite3.DatabaseError as e:
+            if is_corruption(e):
+                raise XaiError(damaged_message(self.path, e)) from None
+            raise
+    return wrapper
+
+
+def _has_sqlite_header(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
 class ResultStore:
     """One SQLite file of results; one connection per object, safe to share between threads."""
 
@@ -107,6 +171,8 @@ class ResultStore:
                 raise
             if isinstance(e, sqlite3.OperationalError):  # locked, unreadable, disk full ...
                 raise XaiError(f"cannot open results store '{self.path}': {e}; pass another --store path") from e
+            if is_corruption(e) and _has_sqlite_header(self.path):  # a store with a damaged page
+                raise XaiError(damaged_message(self.path, e)) from None
             raise XaiError(f"'{self.path}' is not an xai_core results store (not a SQLite database: {e}); "
                            "move it away or pass another --store path") from e
 
@@ -133,6 +199,15 @@ class ResultStore:
     def _check_version(self) -> None:
         row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         found = None if row is None else row[0]
+        if found == "1":  # add attributions.checksum; the old rows keep NULL there and are still accepted
+            with self._write() as con:
+                again = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                if again is not None and again[0] == "1":  # another process may have migrated it meanwhile
+                    cols = {r[1] for r in con.execute("PRAGMA table_info(attributions)")}
+                    if "checksum" not in cols:
+                        con.execute("ALTER TABLE attributions ADD COLUMN checksum TEXT")
+                    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+            found = str(SCHEMA_VERSION)
         if found != str(SCHEMA_VERSION):
             raise XaiError(f"results store '{self.path}' has schema version {found}, this version of "
                            f"xai_core uses {SCHEMA_VERSION}; move the file away or pass another --store path")
@@ -145,7 +220,10 @@ class ResultStore:
             try:
                 yield self._con
             except BaseException:
-                self._con.execute("ROLLBACK")
+                try:
+                    self._con.execute("ROLLBACK")
+                except sqlite3.Error:  # a damaged file may refuse even that; the original error matters
+                    pass
                 raise
             self._con.execute("COMMIT")
 
@@ -201,6 +279,7 @@ class ResultStore:
             " updated=excluded.updated, seconds=seconds+excluded.seconds, rows=rows+excluded.rows",
             (cell, hashlib.sha256(record.encode()).hexdigest()[:16], now, now, float(seconds), int(rows), record))
 
+    @_guarded
     def provenance(self, *, kind: str, **key) -> list[dict]:
         """Provenance records of the cells matching ``key`` (any subset of the cell key), oldest first.
 
@@ -238,6 +317,7 @@ class ResultStore:
         return out
 
     # ---- attributions ---------------------------------------------------------------------
+    @_guarded
     def put_attributions(self, *, dataset: str, dataset_fp: str, model: str, model_hash: str, method: str,
                          method_params: dict, output: str, sample_ids: list[str], attributions: np.ndarray,
                          targets: np.ndarray, seconds: float, provenance: dict) -> None:
@@ -253,32 +333,46 @@ class ResultStore:
         key = self._cell_key("attributions", dataset_fp, model_hash, method, method_params, output)
         with self._write() as con:
             cell = self._ensure_cell(con, key, dataset=dataset, model=model, method_params=method_params)
-            con.executemany("INSERT OR REPLACE INTO attributions VALUES (?,?,?,?,?,?,?)",
-                            ((cell, str(s), a.dtype.str, shape, a[i].tobytes(), int(t[i]), per)
-                             for i, s in enumerate(sample_ids)))
+            con.executemany("INSERT OR REPLACE INTO attributions (cell, sample_id, dtype, shape, data, target,"
+                            " seconds, checksum) VALUES (?,?,?,?,?,?,?,?)",
+                            ((cell, str(s), a.dtype.str, shape, data, int(t[i]), per,
+                              blob_checksum(a.dtype.str, shape, data))
+                             for i, s in enumerate(sample_ids) for data in (a[i].tobytes(),)))
             self._add_provenance(con, cell, provenance, seconds, n)
 
+    @_guarded
     def get_attributions(self, *, dataset_fp: str, model_hash: str, method: str, method_params: dict,
                          output: str, sample_ids: list[str]) -> tuple[np.ndarray | None, list[str]]:
-        """(attributions stacked in the order of ``sample_ids`` or None if any is missing, missing ids)."""
+        """(attributions stacked in the order of ``sample_ids`` or None if any is missing, missing ids).
+
+        A row that fails its checksum counts as missing (it is computed again and replaced), with a line on
+        stderr; it is never returned."""
         ids = [str(s) for s in sample_ids]
         cell = self._cell_id(self._cell_key("attributions", dataset_fp, model_hash, method, method_params, output))
         if cell is None:
             return None, ids
-        found = self._rows("attributions", cell, ids, "dtype, shape, data")
+        found = self._rows("attributions", cell, ids, "dtype, shape, data, checksum")
+        bad = [s for s, row in found.items() if blob_problem(*row) is not None]
+        if bad:
+            print(f"warning: results store {self.path}: {len(bad)} stored attribution(s) of {method} failed "
+                  f"their checksum ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); not used: treated as "
+                  "missing, so they are computed again", file=sys.stderr)
+            for s in bad:
+                del found[s]
         missing = [s for s in ids if s not in found]
         if missing or not ids:
             return None, missing
         dtype, shape = found[ids[0]][0], tuple(json.loads(found[ids[0]][1]))
         out = np.empty((len(ids), *shape), dtype=np.dtype(dtype).newbyteorder("="))
         for i, s in enumerate(ids):
-            dt, sh, data = found[s]
+            dt, sh, data, _ = found[s]
             if dt != dtype or tuple(json.loads(sh)) != shape:
                 raise XaiError(f"stored attributions for cell {method} differ in shape or dtype between samples")
             out[i] = np.frombuffer(data, dtype=dtype).reshape(shape)
         return out, []
 
     # ---- scores ---------------------------------------------------------------------------
+    @_guarded
     def put_scores(self, *, dataset: str, dataset_fp: str, model: str, model_hash: str, method: str,
                    method_params: dict, output: str, metric: str, metric_params: dict, family: str,
                    direction: str, sample_ids: list[str], scores: np.ndarray, reasons: list[str | None],
@@ -306,6 +400,7 @@ class ResultStore:
                 for i, s in enumerate(sample_ids)))
             self._add_provenance(con, cell, provenance, seconds, n)
 
+    @_guarded
     def missing_scores(self, *, dataset_fp: str, model_hash: str, method: str, method_params: dict, output: str,
                        metric: str, metric_params: dict, sample_ids: list[str]) -> list[str]:
         """Sample ids (in the given order) with no stored row for this cell.
@@ -319,6 +414,7 @@ class ResultStore:
         found = {} if cell is None else self._rows("scores", cell, ids, "reason")
         return [s for s in ids if s not in found or str(found[s][0] or "").startswith(ERROR_PREFIX)]
 
+    @_guarded
     def curves(self, *, dataset_fp: str, model_hash: str, method: str, method_params: dict, output: str,
                metric: str, metric_params: dict, sample_ids: list[str]) -> np.ndarray | None:
         """(N, T) float64 curves in the order of ``sample_ids``; None if any row or curve is missing.
@@ -339,6 +435,7 @@ class ResultStore:
             out[i, :len(r)] = r
         return out
 
+    @_guarded
     def scores_frame(self, *, dataset: str | None = None, model: str | None = None,
                      methods: list[str] | None = None, metrics: list[str] | None = None) -> pd.DataFrame:
         """Tidy frame, one row per (cell, sample): FRAME_COLUMNS then output, dataset_fp, seconds."""
@@ -363,6 +460,7 @@ class ResultStore:
             df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
         return df
 
+    @_guarded
     def summary(self) -> dict:
         """Row and distinct-name counts (plus the path and schema version)."""
         q = {"attributions": "SELECT COUNT(*) FROM attributions",

@@ -6,7 +6,9 @@ Layouts (channels first, as torch expects):
 - ``sequence``: X is (N, 4, L) one-hot float32 over ``ACGT``; ground truth is the generating
   PWM (N, 4, L), from which the per-position information content follows.
 
-Datasets round-trip through ``.npz`` + JSON without pickles (``save`` / ``load``).
+Datasets round-trip through ``.npz`` + JSON without pickles (``save`` / ``load``). The JSON records a
+checksum (sha256 of the ``.npz`` bytes and of each ``.X/*.npy`` file of a sparse X) that ``load`` verifies;
+a mismatch or any read error raises ``DatasetDamaged``.
 """
 from __future__ import annotations
 
@@ -18,11 +20,55 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..errors import XaiError
 from .lazy import SparseRows, column_stats, is_lazy
 
 Modality = Literal["expression", "image", "sequence"]
 MODALITIES: tuple[str, ...] = ("expression", "image", "sequence")
 NUCLEOTIDES = "ACGT"
+
+
+class DatasetDamaged(XaiError, ValueError):
+    """A saved dataset whose files do not match their recorded checksum or cannot be read (a ValueError too,
+    as before)."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"dataset files {self.path} are damaged ({reason})")
+
+
+_HASHED: dict[tuple, str] = {}  # (path, size, mtime_ns) -> sha256: hash each file once per process
+
+
+def _file_sha256(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if key not in _HASHED:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _HASHED[key] = h.hexdigest()
+    return _HASHED[key]
+
+
+def _x_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("X.*.npy")) if folder.is_dir() else []
+
+
+def _verify_checksum(path: Path, checksum: dict[str, Any]) -> None:
+    """Raise ``DatasetDamaged`` if the npz or a sparse X file differs from the checksum saved with it."""
+    npz = path.with_suffix(".npz")
+    if _file_sha256(npz) != checksum.get("npz"):
+        raise DatasetDamaged(path, f"{npz.name} does not match its recorded sha256")
+    recorded = checksum.get("X") or {}
+    folder = path.with_suffix(".X")
+    found = {p.name: p for p in _x_files(folder)}
+    for name, digest in recorded.items():
+        if name not in found:
+            raise DatasetDamaged(path, f"{folder.name}/{name} is missing")
+        if _file_sha256(found[name]) != digest:
+            raise DatasetDamaged(path, f"{folder.name}/{name} does not match its recorded sha256")
 
 
 @dataclass
@@ -147,13 +193,39 @@ class Dataset:
                 arrays["pwm"] = gt.pwm
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)
+        meta["checksum"] = {"algorithm": "sha256", "npz": _file_sha256(tmp),
+                            "X": {p.name: _file_sha256(p) for p in _x_files(path.with_suffix(".X"))}
+                            if is_lazy(self.X) else {}}
         tmp.replace(path.with_suffix(".npz"))
-        path.with_suffix(".json").write_text(json.dumps(meta))
+        tmp_json = path.with_suffix(".tmp.json")
+        tmp_json.write_text(json.dumps(meta))
+        tmp_json.replace(path.with_suffix(".json"))
 
     @classmethod
     def load(cls, path: str | Path) -> "Dataset":
+        """Read a saved dataset, verifying its recorded checksum (entries saved without one are verified by
+        reading them). Missing files raise ``FileNotFoundError``; a mismatch or any read error
+        ``DatasetDamaged``."""
         path = Path(path)
-        meta = json.loads(path.with_suffix(".json").read_text())
+        for p in (path.with_suffix(".json"), path.with_suffix(".npz")):
+            if not p.exists():
+                raise FileNotFoundError(f"{p} does not exist")
+        try:
+            meta = json.loads(path.with_suffix(".json").read_text())
+            if not isinstance(meta, dict):
+                raise ValueError("the JSON record is not an object")
+            if meta.get("checksum") is not None:
+                _verify_checksum(path, meta["checksum"])
+            return cls._read(path, meta)
+        except DatasetDamaged:
+            raise
+        except FileNotFoundError as e:  # a file of the sparse X missing
+            raise DatasetDamaged(path, f"{type(e).__name__}: {e}") from None
+        except Exception as e:  # noqa: BLE001 - truncated zip, bad JSON, wrong shapes...: all mean damaged
+            raise DatasetDamaged(path, f"{type(e).__name__}: {e}") from None
+
+    @classmethod
+    def _read(cls, path: Path, meta: dict[str, Any]) -> "Dataset":
         with np.load(path.with_suffix(".npz"), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         gt = None

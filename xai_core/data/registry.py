@@ -1,16 +1,22 @@
-"""Registry of bundled datasets and a content-keyed on-disk cache for generated data."""
+"""Registry of bundled datasets and a content-keyed on-disk cache for generated data.
+
+A cache entry that is damaged (its files do not match the checksum saved with them, or cannot be read) is
+never used: ``load_dataset`` rebuilds it from the generator and prints one line on stderr saying so (a
+``print``, not ``warnings.warn``: the CLI silences warnings).
+"""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..registry import Registry
-from .dataset import Dataset
+from .dataset import Dataset, DatasetDamaged
 
 
 @dataclass(frozen=True)
@@ -87,11 +93,18 @@ def load_dataset(name: str, use_cache: bool = True, **overrides: Any) -> Dataset
                         f"valid: {sorted(spec.params)}")
     params = {**spec.params, **overrides}
     path = cache_dir() / "datasets" / f"{name}-{spec.cache_key(params)}"
+    damaged = None
     if use_cache and path.with_suffix(".json").exists() and path.with_suffix(".npz").exists():
-        return Dataset.load(path)
+        try:
+            return Dataset.load(path)
+        except (DatasetDamaged, FileNotFoundError) as e:  # never used: rebuilt from the generator below
+            damaged = e.reason if isinstance(e, DatasetDamaged) else str(e)
     ds = spec.builder(name=name, **params)
     if use_cache:
         ds.save(path)
+    if damaged is not None:
+        print(f"warning: cache entry {path} of dataset '{name}' was damaged ({damaged}); rebuilt",
+              file=sys.stderr)
     return ds
 
 

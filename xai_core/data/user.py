@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import XaiError
 from ..fsutil import swap_in
-from .dataset import Dataset
+from .dataset import Dataset, DatasetDamaged
 from .registry import DATASETS, DatasetSpec, cache_dir
 from .user_common import check_name, content_hash
 
@@ -127,9 +127,12 @@ def load_user(name: str) -> Dataset:
     except FileNotFoundError:
         raise XaiError(f"user dataset '{name}' has no data in {folder}; import it again "
                        f"(python -m xai_core import FILE --name {name})") from None
-    except (ValueError, OSError, KeyError, json.JSONDecodeError) as e:
-        raise XaiError(f"user dataset '{name}' in {folder} is damaged ({e}); import it again "
+    except DatasetDamaged as e:  # files that differ from their saved checksum, or unreadable ones
+        raise XaiError(f"user dataset '{name}' in {folder} is damaged ({e.reason}); import it again "
                        f"(python -m xai_core import FILE --name {name})") from None
+    except Exception as e:  # noqa: BLE001 - any other read error means damaged too, never an internal error
+        raise XaiError(f"user dataset '{name}' in {folder} is damaged ({type(e).__name__}: {e}); import it "
+                       f"again (python -m xai_core import FILE --name {name})") from None
     entry = entry_of(name) or {}
     if entry.get("fingerprint") and ds.fingerprint() != entry["fingerprint"]:
         raise XaiError(f"user dataset '{name}' in {folder} does not match its recorded fingerprint (the files "
