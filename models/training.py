@@ -94,6 +94,61 @@ class _LazyRows:
         return torch.as_tensor(self.X[self.idx[b]])
 
 
+# recipe option -> (kind, lo, hi, lo_open, hi_open); "int" excludes booleans and fractions
+_RECIPE_RANGES: dict[str, tuple[str, float | None, float | None, bool, bool]] = {
+    "lr": ("float", 0, 10, True, False), "momentum": ("float", 0, 1, False, True),
+    "weight_decay": ("float", 0, 1, False, False), "epochs": ("int", 1, 100_000, False, False),
+    "batch_size": ("int", 1, 1_000_000, False, False), "patience": ("int", 1, 100_000, False, False),
+}
+
+
+def _recipe_errors() -> tuple[type, type]:
+    """User errors (one CLI line) that are also the TypeError / ValueError library callers catch."""
+    from xai_core.errors import XaiError
+
+    class UnknownOption(XaiError, TypeError):
+        pass
+
+    class BadValue(XaiError, ValueError):
+        pass
+
+    return UnknownOption, BadValue
+
+
+def check_recipe(arch: str, overrides: dict[str, Any], flag: str = "--set") -> dict[str, Any]:
+    """The training recipe of ``arch`` with ``overrides``, every value checked for type and range (an
+    ``XaiError`` naming ``flag``, the option and the valid range; before any work)."""
+    from .regularizers import REGULARIZERS
+
+    UnknownOption, XaiError = _recipe_errors()
+    base = {**_REGULARIZER_DEFAULTS, **ARCHS.get(arch).train_defaults}
+    unknown = set(overrides) - set(base)
+    if unknown:
+        raise UnknownOption(f"{flag}: unknown training option(s) {', '.join(sorted(unknown))}; valid: "
+                       f"{', '.join(sorted(base))}")
+    for key, v in overrides.items():
+        if key in _RECIPE_RANGES:
+            kind, lo, hi, lo_open, hi_open = _RECIPE_RANGES[key]
+            is_int = isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+            ok = is_int if kind == "int" else (is_int or isinstance(v, (float, np.floating))) and np.isfinite(v)
+            ok = ok and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+            if not ok:
+                what = "a whole number" if kind == "int" else "a finite number"
+                num = lambda x: f"{int(x):_}" if x >= 100_000 else f"{x:g}"
+                rng = f"{'(' if lo_open else '['}{num(lo)}, {num(hi)}{')' if hi_open else ']'}"
+                raise XaiError(f"{flag} {key} must be {what} in {rng}, got {v!r}")
+        elif key == "optimizer" and v not in ("sgd", "adam"):
+            raise XaiError(f"{flag} optimizer must be sgd or adam, got {v!r}")
+        elif key == "milestones" and not (isinstance(v, (list, tuple)) and all(
+                isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in v)):
+            raise XaiError(f"{flag} milestones must be a list of epochs >= 1, e.g. [12, 22], got {v!r}")
+        elif key == "regularizer" and v not in REGULARIZERS:
+            raise XaiError(f"{flag} regularizer: unknown regularizer {v!r}; valid: {', '.join(REGULARIZERS)}")
+        elif key == "regularizer_params" and not isinstance(v, dict):
+            raise XaiError(f"{flag} regularizer_params must be a JSON object, e.g. {{\"sigma\": 0.15}}, got {v!r}")
+    return {**base, **overrides}
+
+
 def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction: float = 0.1,
                 progress: Callable[[int, int, dict], None] | None = None, arch_kwargs: dict | None = None,
                 **recipe_overrides: Any) -> tuple[nn.Module, TrainReport]:
@@ -109,11 +164,7 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
                             f"valid choices: {', '.join(valid)}")
     from .regularizers import get_regularizer, make_loss, soft_targets
 
-    base = {**_REGULARIZER_DEFAULTS, **spec.train_defaults}
-    unknown = set(recipe_overrides) - set(base)
-    if unknown:
-        raise TypeError(f"unknown training option(s) {sorted(unknown)}; valid: {sorted(base)}")
-    recipe = {**base, **recipe_overrides}
+    recipe = check_recipe(arch, recipe_overrides, flag="training option")
     regularize = get_regularizer(recipe["regularizer"], recipe["regularizer_params"])
     plain = recipe["regularizer"] == "standard"
     torch.manual_seed(seed)

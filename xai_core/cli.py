@@ -13,7 +13,8 @@ import warnings
 from pathlib import Path
 
 from .cli_common import add_device_flag, parse_sets as _parse_sets, parse_value as _parse_value  # noqa: F401
-from .cli_common import resolve_device
+from .cli_common import (OneLineParser, add_yes_flag, check_cost, check_out_path, int_range, name_list,
+                         positive_int, resolve_device, seed_int)
 from .cli_models import add_model_flags, model_options
 from . import explain_files
 from .errors import XaiError
@@ -28,15 +29,21 @@ def cmd_train(args) -> int:
 
     from .data import DATASETS, load_dataset
 
+    from models.training import check_recipe
+
     spec = DATASETS.get(args.dataset)
     device = resolve_device(args.device)
     arch = args.arch or spec.default_arch
     ARCHS.get(arch)
-    ds = load_dataset(args.dataset)
     recipe = _parse_sets(args.set, "--set")
-    if args.epochs:
+    if args.epochs is not None:
         recipe["epochs"] = args.epochs
+    check_recipe(arch, recipe)  # before any work: types and ranges of lr, epochs, batch_size, ...
     arch_kwargs = _parse_sets(args.arch_option, "--arch-option")
+    _check_arch_options(arch, arch_kwargs)
+    check_out_path(args.out, "--out", kind="file")
+    ds = load_dataset(args.dataset)
+    _check_model_size(arch, arch_kwargs, ds)
     bar = tqdm(total=None, desc=f"train {arch} on {args.dataset}", unit="epoch", file=sys.stderr)
 
     def progress(epoch, total, stats):
@@ -72,27 +79,26 @@ def cmd_explain(args) -> int:
     from .data import load_dataset
     from .explainers import EXPLAINERS, estimate_cost, explain_many, make_context, resolve_methods
 
+    from .data import DATASETS
+
     torch.manual_seed(args.seed)
     out = explain_files.check_out_dir(args.out)  # before any work: a file or an unwritable folder is refused
+    modality = DATASETS.get(args.dataset).modality
+    wanted = name_list(args.methods, "--methods", EXPLAINERS.names(), "method")
+    params = parse_method_params(args.param, wanted, modality)  # names, types and ranges: before any work
     device = resolve_device(args.device)
     ds = load_dataset(args.dataset)
     model, meta = load_model(args.dataset, args.weights or args.model, device=device, ds=ds, **model_options(args))
     if (meta.get("checks") or {}).get("warning"):
         print(f"warning: {meta['checks']['warning']}", file=sys.stderr)
     ctx = make_context(model, ds, seed=args.seed, output=args.output)
-    methods = resolve_methods(args.methods, ctx)
-    params = {}
-    for item in args.param or []:
-        key, _, _ = item.partition("=")
-        if "." not in key:
-            raise XaiError(f"--param '{item}' must look like method.key=value (e.g. integrated_gradients.n_steps=100)")
-        method, _, _ = key.partition(".")
-        if method not in methods:
-            raise XaiError(f"--param names method '{method}', which is not among the methods run: {', '.join(methods)}")
-        params.setdefault(method, {}).update(_parse_sets([item.split(".", 1)[1]], "--param"))
-    for m, p in params.items():
-        EXPLAINERS.get(m).params_for(ds.modality, p)  # validates names now, before any work
+    methods = resolve_methods(wanted, ctx)
+    for m in params:
+        if m not in methods:
+            raise XaiError(f"--param names method '{m}', which is not among the methods run: {', '.join(methods)}")
     idx = {"test": ds.test_idx, "train": ds.train_idx}[args.split][: args.n]
+    if not len(idx):
+        raise XaiError(f"--split {args.split}: {args.dataset} has no {args.split} samples; use the other split")
     x = torch.as_tensor(ds.X[idx], device=device)
     with torch.no_grad():
         z = model(x)
@@ -101,6 +107,7 @@ def cmd_explain(args) -> int:
     costs = {m: estimate_cost(m, ctx, len(idx), **params.get(m, {})) for m in methods}
     total_fwd = sum(c["forward"] for c in costs.values())
     total_bwd = sum(c["backward"] for c in costs.values())
+    check_cost(total_fwd + total_bwd, f"explaining {len(idx)} samples with {len(methods)} method(s)", args.yes)
     print(f"{len(methods)} methods x {len(idx)} samples of {args.dataset}: about {total_fwd:,.0f} forward and "
           f"{total_bwd:,.0f} backward passes", file=sys.stderr)
     bar = tqdm(total=len(idx) * len(methods), desc="explain", unit="sample", file=sys.stderr)
@@ -126,6 +133,73 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def parse_method_params(items: list[str] | None, methods, modality: str) -> dict[str, dict]:
+    """``--param METHOD.KEY=VALUE`` -> {method: {key: value}}, names, types and ranges checked for ``modality``."""
+    from .explainers import EXPLAINERS
+
+    params: dict[str, dict] = {}
+    for item in items or []:
+        key, sep, _ = item.partition("=")
+        if not sep or "." not in key:
+            raise XaiError(f"--param '{item}' must look like method.key=value (e.g. integrated_gradients.n_steps=100)")
+        method = key.split(".", 1)[0].strip()
+        if method not in EXPLAINERS:
+            raise XaiError(f"--param: unknown method '{method}'; valid choices: {', '.join(sorted(EXPLAINERS.names()))}")
+        if methods != "all" and method not in methods:
+            raise XaiError(f"--param names method '{method}', which is not among the methods run: {', '.join(methods)}")
+        params.setdefault(method, {}).update(_parse_sets([item.split(".", 1)[1]], "--param"))
+    for m, p in params.items():
+        try:
+            EXPLAINERS.get(m).params_for(modality, p)
+        except XaiError as e:
+            raise XaiError(f"--param {e}") from None
+    return params
+
+
+MAX_MODEL_PARAMETERS = 200_000_000  # 800 MB of float32 weights: far above every built-in model
+
+
+def _check_arch_options(arch: str, options: dict) -> None:
+    """``--arch-option``: known names, and whole-number sizes / dropout rates in range."""
+    from models import ARCHS
+
+    defaults = ARCHS.get(arch).defaults
+    unknown = set(options) - set(defaults)
+    if unknown:
+        raise XaiError(f"--arch-option: unknown option(s) of {arch}: {', '.join(sorted(unknown))}; valid: "
+                       f"{', '.join(sorted(defaults)) or 'none'}")
+    for k, v in options.items():
+        d = defaults[k]
+        if isinstance(d, bool):
+            if not isinstance(v, bool):
+                raise XaiError(f"--arch-option {k} must be true or false, got {v!r}")
+        elif isinstance(d, int):
+            if not (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1_000_000):
+                raise XaiError(f"--arch-option {k} must be a whole number in [1, 1_000_000], got {v!r}")
+        elif isinstance(d, float):
+            lo, hi = (0.0, 1.0) if "dropout" in k or "momentum" in k else (0.0, float("inf"))
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v < hi
+            if not ok:
+                raise XaiError(f"--arch-option {k} must be a number in [{lo:g}, {hi:g}), got {v!r}")
+
+
+def _check_model_size(arch: str, options: dict, ds) -> None:
+    """Count the model's parameters without allocating them (meta device); refuse a runaway size."""
+    import torch
+
+    from models import build_model
+
+    try:
+        with torch.device("meta"):
+            model = build_model(arch, ds.input_shape, ds.n_classes, **options)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise XaiError(f"--arch-option: {arch} cannot be built with {options}: {e}") from None
+    n = sum(p.numel() for p in model.parameters())
+    if n > MAX_MODEL_PARAMETERS:
+        raise XaiError(f"--arch-option: {arch} with {options} would have {n:,} parameters "
+                       f"(at most {MAX_MODEL_PARAMETERS:,}); choose smaller sizes")
+
+
 def _summarise(extras: dict) -> dict:
     import numpy as np
 
@@ -139,7 +213,7 @@ def _summarise(extras: dict) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m xai_core", description="Explain and audit models on biological data.")
+    p = OneLineParser(prog="python -m xai_core", description="Explain and audit models on biological data.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
     from .cli_data import add_parsers as add_data
@@ -148,8 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a built-in model on a bundled or imported dataset")
     t.add_argument("--dataset", required=True)
     t.add_argument("--arch", help="architecture (default: the dataset's default)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--epochs", type=int)
+    t.add_argument("--seed", type=seed_int, default=0)
+    t.add_argument("--epochs", type=int_range(1, 100_000))
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="training option, e.g. lr=0.01")
     t.add_argument("--arch-option", action="append", metavar="KEY=VALUE", help="architecture option, e.g. batchnorm=false")
     t.add_argument("--out", help="checkpoint path (.safetensors)")
@@ -161,16 +235,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", help="an architecture with a checkpoint, a model name of yours, or a model file "
                                     "(.safetensors, .pt2, TorchScript, .pt)")
     e.add_argument("--methods", default="all", help="'all' or a comma list")
-    e.add_argument("--n", type=int, default=32, help="number of samples")
+    e.add_argument("--n", type=positive_int, default=32, help="number of samples")
     e.add_argument("--split", choices=["test", "train"], default="test")
     e.add_argument("--target", choices=["label", "pred"], default="label", help="explain the true or predicted class")
     e.add_argument("--output", choices=["logit", "probability"], default="logit", help="model output explained")
-    e.add_argument("--batch-size", type=int, default=32)
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--batch-size", type=positive_int, default=32)
+    e.add_argument("--seed", type=seed_int, default=0)
     e.add_argument("--param", action="append", metavar="METHOD.KEY=VALUE", help="e.g. integrated_gradients.n_steps=100")
     e.add_argument("--out", required=True)
     add_device_flag(e)
     add_model_flags(e)
+    add_yes_flag(e)
     e.set_defaults(fn=cmd_explain)
     from .cli_evaluate import add_parsers
 
@@ -184,11 +259,17 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_models import add_parsers as add_models
 
     add_models(sub)
+    from .cli_store import add_parser as add_store
+
+    add_store(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # a bad flag (one line already printed, exit 2) or --help (exit 0)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     warnings.filterwarnings("ignore")  # captum/zennit chatter; real problems raise
     try:
         return args.fn(args)
@@ -203,8 +284,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # pragma: no cover - last resort, still one line
+    except MemoryError:
         if args.debug:
             raise
-        print(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)", file=sys.stderr)
+        print("error: out of memory; lower --n, --batch-size or the method/metric parameters "
+              "(the cost estimate printed above says what the run needs)", file=sys.stderr)
+        return 2
+    except Exception as e:  # pragma: no cover - last resort for real bugs, still one line
+        if args.debug:
+            raise
+        print(f"internal error (a bug in xai_core): {type(e).__name__}: {e}; please report it with the command "
+              f"you ran and the traceback from rerunning it with --debug (python -m xai_core --debug ...)",
+              file=sys.stderr)
         return 1

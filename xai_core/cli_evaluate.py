@@ -14,12 +14,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .cli_common import add_device_flag
+from .cli_common import (add_device_flag, add_yes_flag, check_cost, check_out_path, int_range, name_list,
+                         positive_int, seed_int)
 from .cli_models import add_model_flags
 from .errors import XaiError
 
 SCORE_COLUMNS = ["dataset", "model", "method", "metric", "sample", "family", "direction", "score", "se", "reason",
                  "model_hash", "method_key", "metric_key"]
+
+
+RANK_COLUMNS = ["dataset", "model", "method", "metric", "sample", "score"]  # what rank needs of a scores.csv
 
 
 def default_store_path() -> Path:
@@ -28,7 +32,9 @@ def default_store_path() -> Path:
     return Path(os.environ.get("XAI_CORE_STORE", cache_dir() / "results.sqlite"))
 
 
-def _dotted(items: list[str] | None, flag: str) -> dict[str, dict[str, Any]]:
+def _dotted(items: list[str] | None, flag: str, registry=None, modalities=()) -> dict[str, dict[str, Any]]:
+    """``NAME.KEY=VALUE`` items -> {name: {key: value}}; with ``registry``, names, parameter names, types and
+    ranges are checked for every modality in ``modalities`` (an error naming ``flag``, before any work)."""
     from .cli_common import parse_sets as _parse_sets
 
     out: dict[str, dict[str, Any]] = {}
@@ -37,7 +43,16 @@ def _dotted(items: list[str] | None, flag: str) -> dict[str, dict[str, Any]]:
         if not sep or "." not in key:
             raise XaiError(f"{flag} '{item}' must look like name.key=value (e.g. {flag} pixel_flipping.fraction=1.0)")
         name, rest = item.split(".", 1)
+        if registry is not None and name.strip() not in registry:
+            raise XaiError(f"{flag}: unknown {registry.kind} '{name.strip()}'; valid choices: "
+                           f"{', '.join(sorted(registry.names()))}")
         out.setdefault(name.strip(), {}).update(_parse_sets([rest], flag))
+    for name, p in out.items():
+        for modality in modalities if registry is not None else ():
+            try:
+                registry.get(name).params_for(modality, p)
+            except XaiError as e:
+                raise XaiError(f"{flag} {e}") from None
     return out
 
 
@@ -51,8 +66,10 @@ def _weights(items: list[str] | None) -> dict[str, float] | None:
             out[k.strip()] = float(v)
         except ValueError:
             sep = ""
-        if not sep:
+        if not sep or not k.strip():
             raise XaiError(f"--weight '{item}' must look like family=number, e.g. --weight robustness=0.5")
+        if not (out[k.strip()] >= 0 and out[k.strip()] < float("inf")):
+            raise XaiError(f"--weight {item}: a weight must be a finite number >= 0")
     return out
 
 
@@ -137,10 +154,24 @@ def cmd_evaluate(args) -> int:
     from .runner import EvalConfig, Evaluation
     from .store import ResultStore
 
+    from .explainers import EXPLAINERS
+    from .metrics import METRICS
+
     datasets = ([n for n in DATASETS.names() if DATASETS.get(n).size != "user"] if args.dataset == "all"
-                else [d.strip() for d in args.dataset.split(",")])  # "all": the bundled ones
+                else list(dict.fromkeys(d.strip() for d in args.dataset.split(",") if d.strip())))  # "all": bundled
+    if not datasets:
+        raise XaiError("--dataset names no dataset; give a dataset, a comma list, or 'all'")
     for d in datasets:
         DATASETS.get(d)
+    # before any work: lists, parameters (names, types, ranges), output paths
+    methods = name_list(args.methods, "--methods", EXPLAINERS.names(), "method")
+    metrics = name_list(args.metrics, "--metrics", METRICS.names(), "metric")
+    modalities = sorted({DATASETS.get(d).modality for d in datasets})
+    method_params = _dotted(args.param, "--param", EXPLAINERS, modalities)
+    metric_params = _dotted(args.metric_param, "--metric-param", METRICS, modalities)
+    _weights(args.weight)
+    check_out_path(args.out, "--out", kind="dir")
+    check_out_path(args.store, "--store", kind="file")
     device = resolve_device(args.device)
     if model_options(args) and len(datasets) > 1:
         raise XaiError("--model-code/--weights/--model-meta/--model-output name one model of one dataset; "
@@ -151,17 +182,18 @@ def cmd_evaluate(args) -> int:
     frames = []
     with ResultStore(store_path) as store:
         for d in datasets:
-            cfg = EvalConfig(dataset=d, model=model, methods=args.methods, metrics=args.metrics, n=args.n,
+            cfg = EvalConfig(dataset=d, model=model, methods=methods, metrics=metrics, n=args.n,
                              split=args.split, only_correct=not args.include_misclassified, output=args.output,
                              batch_size=args.batch_size, forward_batch=args.forward_batch, seed=args.seed,
-                             method_params=_dotted(args.param, "--param"),
-                             metric_params=_dotted(args.metric_param, "--metric-param"),
+                             method_params=method_params, metric_params=metric_params,
                              population_seeds=args.population_seeds, population_epochs=args.population_epochs,
                              device=device)
             ev = Evaluation(cfg, store)
             if (ev.model_meta.get("checks") or {}).get("warning"):
                 print(f"warning: {d}: {ev.model_meta['checks']['warning']}", file=sys.stderr)
             plan = ev.plan()
+            if not args.dry_run:  # before the plan is printed: a refusal is one line
+                check_cost(plan.total_forward + plan.total_backward, f"evaluating {d}", args.yes)
             print(plan.describe(), file=sys.stderr)
             if args.dry_run:
                 per = plan.cost.groupby("metric")[["forward", "backward"]].sum().sort_values("forward", ascending=False)
@@ -186,25 +218,59 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_rank(args) -> int:
+    import numpy as np
     import pandas as pd
 
     from .store import ResultStore
 
+    check_out_path(args.out, "--out", kind="dir")
+    _weights(args.weight)
+    wanted = None
+    if args.metrics is not None:
+        wanted = list(dict.fromkeys(m.strip() for m in args.metrics.split(",") if m.strip()))
+        if not wanted:
+            raise XaiError("--metrics names no metric; give a comma list of metrics in the scores, or leave it out")
     if args.scores:
         path = Path(args.scores)
-        if not path.exists():
-            raise XaiError(f"scores file not found: {path}; write one with `python -m xai_core evaluate --out DIR`")
-        scores = pd.read_csv(path, dtype={"sample": str})
+        if not path.is_file():
+            raise XaiError(f"--scores {path}: no such file; write one with `python -m xai_core evaluate --out DIR`")
+        try:
+            scores = pd.read_csv(path, dtype={"sample": str})
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+            raise XaiError(f"--scores {path} is not a readable CSV ({type(e).__name__}); give the scores.csv "
+                           f"written by evaluate") from None
+        absent = [c for c in RANK_COLUMNS if c not in scores.columns]
+        if absent:
+            raise XaiError(f"--scores {path} lacks column(s) {', '.join(absent)}; it needs "
+                           f"{', '.join(RANK_COLUMNS)} (the scores.csv written by evaluate)")
     else:
         store_path = Path(args.store) if args.store else default_store_path()
-        if not store_path.exists():
-            raise XaiError(f"no results store at {store_path}; run `python -m xai_core evaluate` first or pass --store")
+        if not store_path.is_file():
+            raise XaiError(f"--store {store_path}: no results store there; run `python -m xai_core evaluate` first "
+                           f"or pass --store FILE")
         with ResultStore(store_path) as store:
             scores = store.scores_frame(dataset=args.dataset, model=args.model)
     if args.dataset:
+        if len(scores) and args.dataset not in set(scores["dataset"]):
+            raise XaiError(f"--dataset {args.dataset}: no scores for it; the scores hold: "
+                           f"{', '.join(sorted(map(str, scores['dataset'].unique())))}")
         scores = scores[scores["dataset"] == args.dataset]
-    if args.metrics:
-        scores = scores[scores["metric"].isin([m.strip() for m in args.metrics.split(",")])]
+    if args.model and args.scores:
+        if args.model not in set(scores["model"].astype(str)):
+            raise XaiError(f"--model {args.model}: no scores for it; the scores hold: "
+                           f"{', '.join(sorted(map(str, scores['model'].unique())))}")
+        scores = scores[scores["model"].astype(str) == args.model]
+    if wanted:
+        unknown = [m for m in wanted if m not in set(scores["metric"])]
+        if unknown and len(scores):
+            raise XaiError(f"--metrics: no scores for metric(s) {', '.join(unknown)}; the scores hold: "
+                           f"{', '.join(sorted(map(str, scores['metric'].unique())))}")
+        scores = scores[scores["metric"].isin(wanted)]
+    if len(scores):
+        values = pd.to_numeric(scores["score"], errors="coerce")
+        n_inf = int(np.isinf(values.to_numpy(float)).sum())
+        if n_inf:
+            print(f"note: {n_inf} infinite score(s) treated as missing (not ranked on)", file=sys.stderr)
     if not len(scores):
         raise XaiError("no scores to rank for this selection; check --dataset / --metrics or run evaluate first")
     keys = [c for c in ("dataset", "model", "method", "metric") if c in scores.columns]
@@ -258,7 +324,8 @@ def add_parsers(sub) -> None:
 
     def ranking_options(p):
         p.add_argument("--ranker", choices=["mrr", "mean_rank", "borda"], default="mrr")
-        p.add_argument("--draws", type=int, default=10_000, help="Monte Carlo draws (mrr)")
+        p.add_argument("--draws", type=int_range(1, 1_000_000), default=10_000,
+                       help="Monte Carlo draws (mrr), 1 to 1,000,000")
         p.add_argument("--dist", choices=["normal", "bootstrap"], default="normal",
                        help="per-metric score distribution: normal with the standard error, or paired bootstrap")
         p.add_argument("--weight", action="append", metavar="FAMILY=W", help="family weight, e.g. robustness=0.5")
@@ -272,26 +339,27 @@ def add_parsers(sub) -> None:
     e.add_argument("--model", help="an architecture with a checkpoint, a model name of yours, or a model file")
     e.add_argument("--methods", default="all")
     e.add_argument("--metrics", default="all", help="'all' (every applicable metric) or a comma list")
-    e.add_argument("--n", type=int, default=32, help="samples per dataset")
+    e.add_argument("--n", type=positive_int, default=32, help="samples per dataset")
     e.add_argument("--split", choices=["test", "train", "all"], default="test")
     e.add_argument("--include-misclassified", action="store_true",
                    help="also evaluate samples the model gets wrong (default: correct ones only, as the studies)")
     e.add_argument("--output", choices=["logit", "probability"], default="logit", help="model output explained")
-    e.add_argument("--batch-size", type=int, default=32, help="samples per metric call (memory knob)")
-    e.add_argument("--forward-batch", type=int, default=0,
+    e.add_argument("--batch-size", type=positive_int, default=32, help="samples per metric call (memory knob)")
+    e.add_argument("--forward-batch", type=int_range(0, 1 << 20), default=0,
                    help="inputs per forward pass inside metrics (default: by input size, e.g. 64 for 64x64 images)")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=seed_int, default=0)
     e.add_argument("--param", action="append", metavar="METHOD.KEY=VALUE")
     e.add_argument("--metric-param", action="append", metavar="METRIC.KEY=VALUE")
-    e.add_argument("--population-seeds", type=int, default=0, metavar="K",
+    e.add_argument("--population-seeds", type=int_range(0, 100), default=0, metavar="K",
                    help="train K more models (seeds 1..K, cached) for the ranking-stability metric")
-    e.add_argument("--population-epochs", type=int, help="cap the population models' training epochs")
+    e.add_argument("--population-epochs", type=int_range(1, 100_000), help="cap the population models' training epochs")
     e.add_argument("--store", help="results database (default: $XAI_CORE_STORE or ~/.cache/xai_core/results.sqlite)")
     e.add_argument("--dry-run", action="store_true", help="print the plan and its cost, compute nothing")
     e.add_argument("--out", required=True)
     add_device_flag(e)
     add_model_flags(e)
     ranking_options(e)
+    add_yes_flag(e)
     e.set_defaults(fn=cmd_evaluate)
 
     r = sub.add_parser("rank", help="re-rank stored scores with other options")
@@ -300,7 +368,7 @@ def add_parsers(sub) -> None:
     r.add_argument("--dataset")
     r.add_argument("--model")
     r.add_argument("--metrics", help="comma list of metrics to rank on")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=seed_int, default=0)
     r.add_argument("--out", required=True)
     ranking_options(r)
     r.set_defaults(fn=cmd_rank)

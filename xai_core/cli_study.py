@@ -29,7 +29,16 @@ def cmd_study(args) -> int:
             last[0], last[1] = now, msg
             print(f"[{now - t0:7.1f} s] {100 * frac:5.1f}%  {msg}", file=sys.stderr, flush=True)
 
-    options = _parse_sets(args.set, "study option")
+    from .cli_common import check_out_path
+    from .errors import XaiError
+    from .studies import check_study_options
+
+    options = _parse_sets(args.set, "--set")
+    try:  # names, kinds and ranges of the options, and the output folder: before any work
+        check_study_options(args.name, options)
+    except XaiError as e:
+        raise XaiError(f"--set: {e}") from None
+    check_out_path(args.out, "--out", kind="dir")
     result = run_study(args.name, quick=args.quick, out_dir=args.out, progress=progress, seed=args.seed,
                        command=cli_command(), **options)
     agree = sum(c["verdict"] == "agrees" for c in result.comparisons)
@@ -43,11 +52,13 @@ def cmd_study(args) -> int:
 
 
 def add_parser(sub) -> None:
+    from .cli_common import seed_int
+
     s = sub.add_parser("study", help="reproduce a source study (ig-expression, grain-explainers, dna-consistency)")
     s.add_argument("name", help="study name, or 'list'")
     s.add_argument("--quick", action="store_true", help="the small version (< 2 min; what CI runs)")
     s.add_argument("--out", help="output folder (default docs/studies/NAME, or docs/studies/NAME/quick)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=seed_int, default=0)
     s.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="study option, e.g. seeds=3 or datasets='[\"simu1\"]' (see the study's module)")
     s.set_defaults(fn=cmd_study)

@@ -77,6 +77,21 @@ def _check_frame(scores: pd.DataFrame) -> pd.DataFrame:
         raise XaiError(f"the scores frame lacks column(s) {absent}; it needs columns {list(_REQUIRED)}")
     df = scores.dropna(subset=["method", "metric"]).copy()
     df["score"] = pd.to_numeric(df["score"], errors="coerce").astype(float)
+    # an infinite score (or standard error) is no measurement: missing, with its reason, never ranked on
+    inf = np.isinf(df["score"].to_numpy())
+    if "se" in df.columns:
+        se = pd.to_numeric(df["se"], errors="coerce").astype(float)
+        inf_se = np.isinf(se.to_numpy()) & ~inf
+        df["se"] = se.where(~np.isinf(se), np.nan)
+    else:
+        inf_se = np.zeros(len(df), dtype=bool)
+    if inf.any() or inf_se.any():
+        why = np.where(inf, "non-finite score (" + df["score"].astype(str) + ") treated as missing",
+                       "non-finite standard error treated as a missing score")
+        reason = df["reason"].astype(object) if "reason" in df.columns else pd.Series(None, index=df.index,
+                                                                                      dtype=object)
+        df["reason"] = reason.where(~(inf | inf_se), why)
+        df.loc[inf | inf_se, "score"] = np.nan
     dup = df.duplicated(["method", "metric", "sample"])
     if dup.any():
         r = df[dup].iloc[0]

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import NotApplicable, UnknownChoice, XaiError
-from ..explainers.base import ExplainContext
+from ..explainers.base import ExplainContext, check_params
 from ..registry import Registry
 
 FAMILIES = ("faithfulness", "robustness", "complexity", "localisation", "consistency", "randomisation")
@@ -61,6 +61,7 @@ class MetricSpec:
         unknown = set(overrides or {}) - set(params)
         if unknown:
             raise UnknownChoice(f"parameter of metric {self.name}", ", ".join(sorted(unknown)), params)
+        check_params(self.name, params, overrides)
         return {**params, **(overrides or {})}
 
     def info(self) -> dict[str, Any]:

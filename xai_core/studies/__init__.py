@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import shlex
 import sys
 import time
@@ -47,11 +48,62 @@ def write_result(result: StudyResult, out_dir: Path) -> Path:
     return out_dir / "results.json"
 
 
+# options a study reads beyond its QUICK / FULL / COMMON / CONFIGS settings (``cfg.get(...)`` with a fallback)
+_EXTRA_OPTIONS: dict[str, dict[str, Any]] = {
+    "ig-expression": {"threads": 1, "epochs": 25},
+    "dna-consistency": {"threads": 1, "store": None, "lr_exp_nobn": 1e-3, "accuracy_window": 1.0, "tolerance": 1.0},
+}
+# whole-number options that count something (so must be >= 1); other whole numbers must be >= 0
+_COUNTS = {"seeds", "diffuse_seeds", "real_seeds", "n", "n_robust", "n_values", "nr_samples", "draws", "n_boot",
+           "epochs", "batch_size", "compare_n", "pgr_samples", "n_random", "start_steps", "threads"}
+
+
+def study_options(name: str) -> dict[str, Any]:
+    """Every option ``study NAME --set KEY=VALUE`` takes, with an example value (its quick or full default)."""
+    _load()
+    mod = sys.modules[STUDIES.get(name).run.__module__]
+    out: dict[str, Any] = dict(_EXTRA_OPTIONS.get(name, {}))
+    for attr in ("COMMON", "FULL", "QUICK"):
+        out.update(getattr(mod, attr, None) or {})
+    for cfg in (getattr(mod, "CONFIGS", None) or {}).values():
+        out.update(cfg)
+    return out
+
+
+def check_study_options(name: str, options: dict[str, Any]) -> None:
+    """Unknown option names, and numbers of the wrong kind or range, end with one ``XaiError`` before any work."""
+    from ..errors import XaiError
+
+    valid = study_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise XaiError(f"unknown option(s) of study {name}: {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
+    for k, v in options.items():
+        d = valid[k]
+        if isinstance(d, bool) or d is None:
+            continue
+        if isinstance(d, int):
+            lo = 1 if k in _COUNTS else 0
+            if not (isinstance(v, int) and not isinstance(v, bool) and v >= lo) and not (
+                    k == "seeds" and isinstance(v, list)):
+                raise XaiError(f"study option {k} must be a whole number >= {lo}, got {v!r}")
+        elif isinstance(d, float):
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            if not ok or v < 0 or (v == 0 and k.startswith("lr")):
+                raise XaiError(f"study option {k} must be a finite number {'> 0' if k.startswith('lr') else '>= 0'}, "
+                               f"got {v!r}")
+        elif isinstance(d, list) and not isinstance(v, (list, str)):
+            raise XaiError(f"study option {k} must be a list like {json.dumps(d)}, got {v!r}")
+        elif isinstance(d, str) and not isinstance(v, (str, list)):
+            raise XaiError(f"study option {k} must be a string like {d!r}, got {v!r}")
+
+
 def run_study(name: str, quick: bool = False, out_dir: Path | str | None = None, progress: Progress | None = None,
               seed: int = 0, command: str | None = None, **options: Any) -> StudyResult:
     """Run study ``name`` and write its results to ``out_dir`` (default ``docs/studies/NAME[/quick]``)."""
     _load()
     spec = STUDIES.get(name)
+    check_study_options(name, options)
     mode = "quick" if quick else "full"
     result = StudyResult(spec.name, spec.title, spec.section, spec.paper, mode)
     result.command = command or ("python -m xai_core study " + " ".join(
