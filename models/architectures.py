@@ -54,6 +54,16 @@ def build_model(arch: str, input_shape: tuple[int, ...], n_classes: int, **kwarg
     return spec.build(tuple(input_shape), n_outputs_for(arch, n_classes), **{**spec.defaults, **kwargs})
 
 
+MAX_PARAMETERS = 200_000_000  # 800 MB of float32 weights: far above every built-in model
+
+
+def parameter_count(arch: str, input_shape: tuple[int, ...], n_classes: int, **kwargs: Any) -> int:
+    """How many parameters ``build_model`` would allocate, counted on the meta device (no memory used)."""
+    with torch.device("meta"):
+        model = build_model(arch, input_shape, n_classes, **kwargs)
+    return sum(p.numel() for p in model.parameters())
+
+
 def find_conv_layers(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from xai_core.errors import XaiError
 
-from .architectures import build_model
+from .architectures import MAX_PARAMETERS, build_model, parameter_count
 
 META_KEY = "xai_core"
 SUMS_NAME = "SHA256SUMS"
@@ -94,6 +94,10 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, d
     fit the architecture raise one ``XaiError`` naming the file and the fix."""
     meta = read_metadata(path)
     try:
+        n = parameter_count(meta["arch"], tuple(meta["input_shape"]), meta["n_classes"], **meta["arch_kwargs"])
+        if n > MAX_PARAMETERS:  # refused before anything is allocated
+            raise XaiError(f"checkpoint {path} declares a {meta['arch']} with {n:,} parameters (at most "
+                           f"{MAX_PARAMETERS:,}): its metadata is damaged or not ours; {_FIX}")
         model = build_model(meta["arch"], tuple(meta["input_shape"]), meta["n_classes"], **meta["arch_kwargs"])
     except XaiError:
         raise

@@ -131,6 +131,20 @@ def test_a_checkpoint_with_a_wrong_size_tensor_is_one_line(tmp_path):
     assert load_model("simu-small", str(src))[0] is not None  # the source still loads
 
 
+def test_a_checkpoint_declaring_an_enormous_model_is_refused_before_allocating(tmp_path):
+    src = zoo.SHIPPED_DIR / "simu-small__mlp.safetensors"
+    with safe_open(str(src), framework="pt") as f:
+        metadata = f.metadata()
+    meta = json.loads(metadata[META_KEY])
+    meta["arch_kwargs"] = {**meta.get("arch_kwargs", {}), "hidden": 10_000_000}  # 2000 x 1e7 weights: 80 GB
+    bad = tmp_path / "huge.safetensors"
+    save_file(load_file(str(src)), str(bad), metadata={META_KEY: json.dumps(meta)})
+    with pytest.raises(XaiError) as e:
+        load_model("simu-small", str(bad))
+    msg = _one_line(str(e.value))
+    assert "huge.safetensors" in msg and "parameters" in msg and "200,000,000" in msg
+
+
 # ---- dataset cache --------------------------------------------------------------------------------
 
 @pytest.fixture

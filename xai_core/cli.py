@@ -156,9 +156,6 @@ def parse_method_params(items: list[str] | None, methods, modality: str) -> dict
     return params
 
 
-MAX_MODEL_PARAMETERS = 200_000_000  # 800 MB of float32 weights: far above every built-in model
-
-
 def _check_arch_options(arch: str, options: dict) -> None:
     """``--arch-option``: known names, and whole-number sizes / dropout rates in range."""
     from models import ARCHS
@@ -185,19 +182,15 @@ def _check_arch_options(arch: str, options: dict) -> None:
 
 def _check_model_size(arch: str, options: dict, ds) -> None:
     """Count the model's parameters without allocating them (meta device); refuse a runaway size."""
-    import torch
-
-    from models import build_model
+    from models.architectures import MAX_PARAMETERS, parameter_count
 
     try:
-        with torch.device("meta"):
-            model = build_model(arch, ds.input_shape, ds.n_classes, **options)
+        n = parameter_count(arch, ds.input_shape, ds.n_classes, **options)
     except (TypeError, ValueError, RuntimeError) as e:
         raise XaiError(f"--arch-option: {arch} cannot be built with {options}: {e}") from None
-    n = sum(p.numel() for p in model.parameters())
-    if n > MAX_MODEL_PARAMETERS:
+    if n > MAX_PARAMETERS:
         raise XaiError(f"--arch-option: {arch} with {options} would have {n:,} parameters "
-                       f"(at most {MAX_MODEL_PARAMETERS:,}); choose smaller sizes")
+                       f"(at most {MAX_PARAMETERS:,}); choose smaller sizes")
 
 
 def _summarise(extras: dict) -> dict:
