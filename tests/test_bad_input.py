@@ -62,7 +62,7 @@ EXPLAIN = [
     (["--param", "smoothgrad.noise_level=NaN"], ["smoothgrad.noise_level", "finite", ">= 0"]),
     (["--param", "occlusion.stride=0"], ["occlusion.stride", "[1, "]),  # range() arg 3 must not be zero
     (["--param", "lime.n_samples=-5"], ["lime.n_samples", "[1, "]),
-    (["--param", "gradcam.relu=1"], ["gradcam.relu", "true or false"]),
+    (["--param", "gradcam.relu=1"], ["gradcam.relu", "true, false"]),
     (["--param", "integrated_gradients.method=3"], ["integrated_gradients.method", "string"]),
     (["--param", "saliency"], ["--param 'saliency'", "method.key=value"]),
     (["--param", "nope.x=1"], ["--param", "unknown method 'nope'", "valid choices"]),
@@ -109,7 +109,7 @@ EVALUATE = [
     (["--param", "integrated_gradients.n_steps=100000000"], ["--param integrated_gradients.n_steps", "[1, 4096]"]),
     (["--metric-param", "pixel_flipping.fraction=2"], ["--metric-param pixel_flipping.fraction", "<= 1"]),
     (["--metric-param", "max_sensitivity.nr_samples=0"], ["max_sensitivity.nr_samples", "[1, "]),
-    (["--metric-param", "ranking_stability.n_boot=1e9"], ["ranking_stability.n_boot", "[1, "]),
+    (["--metric-param", "ranking_stability.n_boot=1e9"], ["ranking_stability.n_boot", "[0, "]),
     (["--metric-param", "nope.k=1"], ["--metric-param", "unknown metric 'nope'"]),
     (["--metric-param", "sparseness.bogus=1"], ["unknown parameter of metric sparseness 'bogus'"]),
     (["--weight", "robustness=inf"], ["--weight", "finite number >= 0"]),

@@ -63,7 +63,7 @@ PARAM_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "n_segments": (1, 100_000, False), "n_groups": (1, 1_000_000, False), "noise_level": (0, None, False),
     "stdevs": (0, None, False), "epsilon": (0, None, True), "gamma": (0, None, False),
     # metrics
-    "k": (0, 1_000_000, True), "n_boot": (1, 100_000, False), "threshold": (0, 1, False), "buffer": (0, 100_000, False),
+    "k": (0, 1_000_000, True), "n_boot": (0, 100_000, False), "threshold": (0, 1, False), "buffer": (0, 100_000, False),
     "radius_cutoff": (0, None, True), "box_length": (0, None, True), "prior_range": (0, None, True),
     "features_in_step": (1, None, False), "patch_size": (1, None, False), "regions_evaluation": (1, 100_000, False),
     "subset_size": (1, None, False), "nr_runs": (1, 100_000, False), "gap": (1, None, False),
@@ -94,16 +94,16 @@ def check_params(owner: str, defaults: dict[str, Any], overrides: dict[str, Any]
         is_num = (is_int or isinstance(v, (float, np.floating))) and np.isfinite(float(v))
         if d is None and v is None:
             continue
-        if isinstance(d, (bool, np.bool_)):
-            if not isinstance(v, (bool, np.bool_)):
-                raise XaiError(f"{name} must be true or false, got {_show(v)}")
+        if isinstance(d, (bool, np.bool_)):  # some switches also take a named variant (diffusion='head')
+            if not isinstance(v, (bool, np.bool_, str)):
+                raise XaiError(f"{name} must be true, false or a named variant, got {_show(v)}")
             continue
         want_int = (isinstance(d, (int, np.integer)) or (d is None and key in _INT_WHEN_NONE))
         want_num = want_int or isinstance(d, (float, np.floating)) or (d is None and key in PARAM_RANGES)
         if not want_num:
             if isinstance(d, str) and not isinstance(v, str) and not (v is None and key == "pooling"):
                 raise XaiError(f"{name} must be a string like {d!r}, got {_show(v)}")
-            if isinstance(d, (tuple, list)) and not isinstance(v, (tuple, list)):
+            if isinstance(d, (tuple, list)) and not isinstance(v, (tuple, list, str)):  # a str: comma list
                 raise XaiError(f"{name} must be a list like {list(d)}, got {_show(v)}")
             continue
         ok = (is_int if want_int else is_num)
