@@ -1,21 +1,14 @@
 """The "Add your data" page's parts: where the files come from, the reader and its options, the import, the
 preview, training a first model, and the list of the user's datasets.
 
-The reader's options come from the importer registry (``xai_core.data.importers.IMPORTERS``): each option is
-drawn from its name and help text (a column picker for ``*_column``/``*_key`` options when the file's columns
-can be listed, a choice box when the help quotes the allowed values, a path or an upload for options that name
-other files, free text otherwise), so a new reader or option appears here without a change to this page.
+The reader's options come from the importer registry (``xai_core.data.importers.IMPORTERS``) and are drawn by
+``import_options`` from their help text, so a new reader or option appears here without a change to this page.
+Uploads are saved and archives extracted by ``uploads``.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-import shutil
-import stat
 import time
-import zipfile
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +16,14 @@ import numpy as np
 import streamlit as st
 
 from . import state
+from .import_options import option_inputs
+from .page_errors import shown_as_error
+from .uploads import save_upload
 
 AUTO = "(infer)"
-DEFAULT = "(default)"
 KINDS = ("expression", "image", "sequence")
 KIND_LABELS = {"expression": "expression table", "image": "images", "sequence": "DNA sequences"}
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab")
-# an uploaded .zip (an image folder) is refused past these, before and while extracting
-MAX_ZIP_BYTES = 8 << 30
-MAX_ZIP_FILES = 500_000
-MAX_ZIP_RATIO = 200  # uncompressed / compressed of one member: more looks like a zip bomb
-SKIP_IN_ZIP = ("__MACOSX/", ".DS_Store", "Thumbs.db")
 # how the reader read the file (``Dataset.params``), shown under the preview when present, in this order
 READ_FACTS = ("orientation", "orientation_detected", "sep", "label_column", "label_key", "layer", "labels_file",
               "split", "test_size", "split_seed", "hvg", "max_cells", "storage", "standardization", "image_size",
@@ -43,131 +33,7 @@ FACT_LABELS = {"n_upscaled": "images upscaled", "sep": "separator", "split_seed"
 CURRENT, NOTICE, TRAINED = "ad_current", "ad_notice", "ad_trained"
 
 
-# -- errors ------------------------------------------------------------------------------------------------------
-@contextmanager
-def shown_as_error(what: str):
-    """Any failure inside becomes one ``st.error`` line (the engine's messages name the problem and the fix);
-    Streamlit's own control flow (rerun, stop, switch page) passes through. The page keeps working."""
-    from xai_core.errors import XaiError
-
-    try:
-        yield
-    except XaiError as e:
-        st.error(str(e))
-    except Exception as e:  # noqa: BLE001 - the page must stay up
-        if type(e).__module__.startswith("streamlit"):
-            raise
-        st.error(f"{what} failed: {type(e).__name__}: {e}")
-
-
 # -- files in --------------------------------------------------------------------------------------------------
-def uploads_dir() -> Path:
-    from xai_core.data import cache_dir
-
-    return cache_dir() / "uploads"
-
-
-def safe_filename(name: str) -> str:
-    base = Path(str(name).replace("\\", "/")).name
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._") or "upload"
-    return base[:120]
-
-
-def save_upload(name: str, data: bytes) -> Path:
-    """Write an uploaded file under the cache (``uploads/<content hash>/<name>``) and return what to read: the
-    file, or for a ``.zip`` the folder it was extracted to. The same bytes uploaded again land on the same path,
-    so an unchanged upload is recognised and not read twice."""
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    folder = uploads_dir() / digest
-    folder.mkdir(parents=True, exist_ok=True)
-    fname = safe_filename(name)
-    path = folder / fname
-    if not path.exists() or path.stat().st_size != len(data):
-        tmp = folder / f".{fname}.part-{time.time_ns()}"
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    if fname.lower().endswith(".zip"):
-        return extract_zip(path, folder / Path(fname).stem)
-    return path
-
-
-def _is_link(info: zipfile.ZipInfo) -> bool:
-    return stat.S_ISLNK(info.external_attr >> 16)
-
-
-def extract_zip(zpath: Path, target: Path, max_bytes: int = MAX_ZIP_BYTES, max_files: int = MAX_ZIP_FILES) -> Path:
-    """Extract ``zpath`` into ``target`` safely and return the folder to read (see ``data_root``).
-
-    Refused: members whose path escapes ``target`` (absolute, ``..``: "zip slip"), links, more than
-    ``max_files`` files, more than ``max_bytes`` in all, or a member that inflates more than ``MAX_ZIP_RATIO``
-    times; sizes are counted while copying, not taken from the (forgeable) header. Extracted to a temporary
-    folder first, so a refused archive leaves nothing behind."""
-    from xai_core.data import UserDataError
-
-    if target.exists():
-        return data_root(target)
-    try:
-        zf = zipfile.ZipFile(zpath)
-    except zipfile.BadZipFile:
-        raise UserDataError(zpath.name, "not a readable .zip archive",
-                            "zip the folder again and re-upload it") from None
-    tmp = target.with_name(f".{target.name}.part-{time.time_ns()}")
-    root = tmp.resolve()
-    try:
-        with zf:
-            members = [m for m in zf.infolist() if not any(s in m.filename for s in SKIP_IN_ZIP)]
-            files = [m for m in members if not m.is_dir()]
-            if len(files) > max_files:
-                raise UserDataError(zpath.name, f"the archive holds {len(files):,} files (at most {max_files:,})",
-                                    "give the folder's path on this machine instead")
-            if sum(m.file_size for m in files) > max_bytes:
-                raise UserDataError(zpath.name, f"the archive unpacks to more than {max_bytes >> 30} GiB",
-                                    "give the folder's path on this machine instead")
-            total = 0
-            for m in members:
-                name = m.filename.replace("\\", "/")
-                dest = (root / name).resolve()
-                if name.startswith("/") or (dest != root and root not in dest.parents):
-                    raise UserDataError(zpath.name, f"member {m.filename!r} points outside the archive's folder",
-                                        "zip the folder again without absolute paths or '..'")
-                if _is_link(m):
-                    raise UserDataError(zpath.name, f"member {m.filename!r} is a link", "zip the files themselves")
-                if m.is_dir():
-                    dest.mkdir(parents=True, exist_ok=True)
-                    continue
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                limit = max(m.compress_size, 1024) * MAX_ZIP_RATIO
-                written = 0
-                with zf.open(m) as src, open(dest, "wb") as out:
-                    while True:
-                        block = src.read(1 << 20)
-                        if not block:
-                            break
-                        written += len(block)
-                        total += len(block)
-                        if written > limit or total > max_bytes:
-                            raise UserDataError(zpath.name, f"member {m.filename!r} inflates far beyond its "
-                                                "compressed size", "give the folder's path on this machine instead")
-                        out.write(block)
-        tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return data_root(target)
-
-
-def data_root(folder: Path) -> Path:
-    """What to read inside an extracted archive: descend while it holds a single folder and nothing else (a
-    zip of ``cells/`` holding ``cells/a``, ``cells/b`` gives ``cells``); a single file is that file."""
-    while True:
-        kids = [k for k in folder.iterdir() if not k.name.startswith(".")]
-        if len(kids) != 1:
-            return folder
-        if kids[0].is_file():
-            return kids[0]
-        folder = kids[0]
-
-
 def default_name(path: Path) -> str:
     """A valid dataset name from a file or folder name (``My cells (v2).csv`` -> ``My-cells-v2``)."""
     stem = path.name
@@ -184,151 +50,6 @@ def importers_of(kind: str | None) -> list:
     from xai_core.data import IMPORTERS
 
     return [i for i in IMPORTERS.values() if kind is None or i.kind == kind]
-
-
-def list_columns(path: Path, fmt: str) -> list[str]:
-    """Column names offered for ``*_column``/``*_key`` options: a table's header, an .h5ad's obs keys; [] when
-    they cannot be read cheaply."""
-    try:
-        if path.is_file() and path.suffix.lower() == ".h5ad":
-            import h5py
-
-            with h5py.File(path, "r") as f:
-                obs = f.get("obs")
-                if obs is None:
-                    return []
-                return [k for k in obs.keys() if not k.startswith("_")]
-        if path.is_file():
-            import pandas as pd
-
-            lower = path.name.lower()
-            sep = "\t" if any(s in lower for s in (".tsv", ".tab")) else None
-            head = pd.read_csv(path, sep=sep, engine="python", nrows=3)
-            return [str(c) for c in head.columns]
-    except Exception:  # noqa: BLE001 - only a convenience: the user can type the name
-        return []
-    return []
-
-
-def help_default(help_text: str) -> str | None:
-    """The default a help text states: ``(default 0.25)``, ``default: tab``, ``(cells x genes; default 'label')``."""
-    m = re.search(r"default[:]?\s+'?([^;),'(]+)'?", help_text or "")
-    return m.group(1).strip() if m else None
-
-
-def help_choices(help_text: str) -> tuple[list[str], str | None]:
-    """The values a help text lists as the allowed ones, and which is the default, or ``([], None)``.
-
-    Reads the readers' style "how images become square: resize (stretch, default), crop (centre square) or
-    pad": the text after the last colon, parenthetical remarks dropped, split at commas and "or"."""
-    text = help_text or ""
-    head = re.sub(r"\([^()]*\)", "", text)
-    tail = head.rsplit(":", 1)[-1]
-    items = [i.strip().strip("'\"") for i in re.split(r",\s*or\s+|,|\s+or\s+", tail) if i.strip()]
-    ok = len(items) >= 2 and all(re.fullmatch(r"[A-Za-z0-9_.][A-Za-z0-9_. -]{0,24}", i) and len(i.split()) <= 3
-                                 for i in items)
-    if not ok:
-        return [], None
-    default = None
-    for item in items:  # "resize (stretch, default)" marks resize
-        m = re.search(re.escape(item) + r"'?\s*\(([^()]*)\)", text)
-        if m and re.search(r"\bdefault\b", m.group(1)):
-            default = item
-    return list(dict.fromkeys(items)), default
-
-
-def parse_value(text: str) -> Any:
-    """As the command line reads ``key=value``: JSON when it parses (numbers, true/false, lists), else text."""
-    text = text.strip()
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _is_column_option(opt: str) -> bool:
-    return opt.endswith("_column") or opt.endswith("_key") or opt in ("label", "obs")
-
-
-def _default_label(d: str | None) -> str:
-    return f"{DEFAULT[:-1]}: {d})" if d else DEFAULT
-
-
-def option_inputs(imp, path: Path) -> dict[str, Any]:
-    """One widget per option of ``imp``; returns the options the user set (left alone = the reader's default).
-
-    A column picker for ``*_column``/``*_key`` options (when the file's columns can be listed), a choice box
-    when the help lists the allowed values, a checkbox for a true/false default, a path or an upload for
-    options naming other files (``side_files``), and free text (read like the command line's key=value)."""
-    opts: dict[str, Any] = {}
-    if not imp.options:
-        st.caption(f"The {imp.name} reader has no options.")
-        return opts
-    columns = list_columns(path, imp.name) if any(_is_column_option(o) for o in imp.options) else []
-    side = set(imp.side_files)
-    plain = [o for o in imp.options if o not in side]
-    order = {"column": 0, "choice": 1, "flag": 2, "text": 3}
-
-    def kind_of(opt: str) -> str:
-        h = imp.options[opt]
-        if _is_column_option(opt) and columns:
-            return "column"
-        if help_choices(h)[0]:
-            return "choice"
-        if re.search(r"\(default (true|false)\)", h):
-            return "flag"
-        return "text"
-
-    plain.sort(key=lambda o: order[kind_of(o)])
-    cols = st.columns(3)
-    for n, opt in enumerate(plain):
-        h = imp.options[opt]
-        key = f"ad_opt_{imp.name}_{opt}"
-        with cols[n % 3]:
-            kind = kind_of(opt)
-            if kind == "column":
-                d = help_default(h)
-                v = st.selectbox(opt, [DEFAULT, *columns], key=key, help=h,
-                                 format_func=lambda c, d=d: _default_label(d) if c == DEFAULT else c)
-                if v != DEFAULT:
-                    opts[opt] = v
-            elif kind == "choice":
-                choices, d = help_choices(h)
-                options = choices if d else [DEFAULT, *choices]
-                v = st.selectbox(opt, options, index=options.index(d) if d else 0, key=key, help=h,
-                                 format_func=lambda c, d=d: f"{c} (default)" if c == d else c)
-                if v not in (DEFAULT, d):
-                    opts[opt] = parse_value(v) if re.fullmatch(r"-?\d+(\.\d+)?", v) else v
-            elif kind == "flag":
-                d = re.search(r"\(default (true|false)\)", h).group(1) == "true"
-                v = st.checkbox(opt, value=d, key=key, help=h)
-                if v != d:
-                    opts[opt] = v
-            else:
-                d = help_default(h)
-                v = st.text_input(opt, key=key, help=h, placeholder=f"default: {d}" if d else "(not set)")
-                if v.strip():
-                    opts[opt] = parse_value(v)
-    files = [o for o in imp.options if o in side]
-    if files:
-        c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
-        c1.markdown("**Ground truth and label files** (optional)")
-        upload = c2.toggle("Upload them instead of giving paths", key="ad_side_upload",
-                           help="Small files only; a folder (masks) as a .zip. Big ones: give their path.")
-        fcols = st.columns(min(len(files), 3))
-        for n, opt in enumerate(files):
-            key = f"ad_opt_{imp.name}_{opt}"
-            with fcols[n % len(fcols)]:
-                if upload:
-                    up = st.file_uploader(opt, key=f"ad_up_{imp.name}_{opt}", help=imp.options[opt])
-                    if up is not None:
-                        with shown_as_error(f"Saving {up.name}"):
-                            opts[opt] = str(save_upload(up.name, up.getvalue()))
-                else:
-                    p = st.text_input(opt, key=key, help=imp.options[opt], placeholder="path (optional)")
-                    if p.strip():
-                        opts[opt] = str(Path(p.strip()).expanduser())
-    return opts
 
 
 # -- the page's sections ---------------------------------------------------------------------------------------

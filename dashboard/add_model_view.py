@@ -16,7 +16,8 @@ from typing import Any
 import streamlit as st
 
 from . import state
-from .add_data_view import save_upload, shown_as_error, uploads_dir
+from .page_errors import shown_as_error
+from .uploads import save_upload, uploads_dir
 
 LAST, NOTICE = "am_last", "am_notice"
 FROM_FILE, BUILTIN, JSON_FILE = "from the file", "a built-in architecture", "a JSON file"

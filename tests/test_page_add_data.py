@@ -12,6 +12,8 @@ import pytest
 from app_helpers import no_exception, open_page
 
 from dashboard import add_data_view as view
+from dashboard import uploads
+from dashboard.import_options import help_choices, help_default
 
 
 @pytest.fixture
@@ -147,7 +149,7 @@ def test_zip_is_extracted_safely(tmp_path, monkeypatch):
         z.writestr("imgs/a/1.png", b"x")
         z.writestr("imgs/b/1.png", b"y")
         z.writestr("__MACOSX/imgs/a/._1.png", b"junk")
-    root = view.save_upload("imgs.zip", good.read_bytes())
+    root = uploads.save_upload("imgs.zip", good.read_bytes())
     assert root.name == "imgs" and sorted(p.name for p in root.iterdir()) == ["a", "b"]
     assert str(root).startswith(str(tmp_path / "cache" / "uploads"))
     assert not any("MACOSX" in str(p) for p in root.parent.rglob("*"))
@@ -159,14 +161,14 @@ def test_zip_is_extracted_safely(tmp_path, monkeypatch):
         z.writestr("ok/a.png", b"x")
         z.writestr("../../evil.txt", b"pwned")
     with pytest.raises(UserDataError, match="outside"):
-        view.extract_zip(slip, tmp_path / "out")
+        uploads.extract_zip(slip, tmp_path / "out")
     assert not (tmp_path / "out").exists() and not (tmp_path.parent / "evil.txt").exists()
 
     bomb = tmp_path / "bomb.zip"
     with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr("a/zeros.bin", b"\0" * (4 << 20))
     with pytest.raises(UserDataError, match="GiB|inflates"):
-        view.extract_zip(bomb, tmp_path / "out2", max_bytes=1 << 20)
+        uploads.extract_zip(bomb, tmp_path / "out2", max_bytes=1 << 20)
     assert not (tmp_path / "out2").exists()
 
 
@@ -191,12 +193,12 @@ def test_summary_of_a_lazy_sparse_matrix_reads_only_a_few_rows():
 
 
 def test_option_help_is_read_into_choices():
-    assert view.help_choices("how images become square: resize (stretch, default), crop (centre square) or pad") \
+    assert help_choices("how images become square: resize (stretch, default), crop (centre square) or pad") \
         == (["resize", "crop", "pad"], "resize")
-    assert view.help_choices("auto (default), 'cells x genes' or 'genes x cells'") == \
+    assert help_choices("auto (default), 'cells x genes' or 'genes x cells'") == \
         (["auto", "cells x genes", "genes x cells"], "auto")
-    assert view.help_choices("the obs column holding the labels") == ([], None)
-    assert view.help_default("fraction held out (default 0.25)") == "0.25"
+    assert help_choices("the obs column holding the labels") == ([], None)
+    assert help_default("fraction held out (default 0.25)") == "0.25"
     assert view.default_name(Path("/x/My cells (v2).csv.gz")) == "My-cells-v2"
 
 
