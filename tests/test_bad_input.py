@@ -268,7 +268,6 @@ def test_rank_cli_with_inf_scores(tmp_path, capsys):
 
 
 def test_cost_guard_asks_for_yes(tmp_path, capsys, monkeypatch):
-    import xai_core.cli_common as cc
 
     # the real threshold: LIME and KernelSHAP with 100,000 samples each on 400 samples
     line = one_line_error(capsys, ["explain", *DS, "--methods", "lime,kernel_shap", "--n", "400",
@@ -276,7 +275,7 @@ def test_cost_guard_asks_for_yes(tmp_path, capsys, monkeypatch):
                                    "--out", str(tmp_path / "big")])
     assert "--yes" in line and "passes" in line
     assert not (tmp_path / "big").exists()
-    monkeypatch.setattr(cc, "COST_LIMIT", 10)
+    monkeypatch.setattr("xai_core.costs.COST_LIMIT", 10)
     line = one_line_error(capsys, ["explain", *DS, "--methods", "saliency", "--n", "8", "--out", str(tmp_path / "x")])
     assert "--yes" in line and "more than 10" in line
     assert main(["explain", *DS, "--methods", "saliency", "--n", "8", "--yes", "--out", str(tmp_path / "x")]) == 0
@@ -288,7 +287,6 @@ def _digest(path):
 
 
 def test_bad_commands_leave_the_store_intact_and_good_ones_still_work(tmp_path, capsys, monkeypatch):
-    import xai_core.cli_common as cc
 
     store = tmp_path / "s.sqlite"
     base = ["evaluate", *DS, "--methods", "saliency,random", "--metrics", "sparseness,complexity", "--n", "3",
@@ -300,10 +298,10 @@ def test_bad_commands_leave_the_store_intact_and_good_ones_still_work(tmp_path, 
     for bad in (["--draws", "0"], ["--n", "-1"], ["--weight", "complexity=-1"],
                 ["--param", "saliency.x=1"], ["--methods", ",,"]):
         one_line_error(capsys, [*base, *bad, "--out", str(tmp_path / "ev_bad")])
-    monkeypatch.setattr(cc, "COST_LIMIT", 1)
+    monkeypatch.setattr("xai_core.costs.COST_LIMIT", 1)
     line = one_line_error(capsys, [*base, "--out", str(tmp_path / "ev_bad")])
     assert "--yes" in line
-    monkeypatch.setattr(cc, "COST_LIMIT", 5e7)
+    monkeypatch.setattr("xai_core.costs.COST_LIMIT", 5e7)
     assert not (tmp_path / "ev_bad").exists()
     assert _digest(store) == before
     # the store still serves a good command: rank it, and re-evaluate from it

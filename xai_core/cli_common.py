@@ -7,6 +7,7 @@ import math
 import re
 from typing import Any
 
+from . import costs
 from .errors import XaiError
 
 
@@ -162,16 +163,13 @@ def check_out_path(out: str | None, flag: str = "--out", kind: str = "dir") -> N
         raise XaiError(f"{flag} {p}: cannot write in {parent}; choose a path you can write to")
 
 
-COST_LIMIT = 5e7  # forward + backward passes above which explain/evaluate ask for --yes
-
-
 def check_cost(passes: float, what: str, yes: bool) -> None:
     """Refuse a run whose estimated passes exceed ``COST_LIMIT`` unless ``--yes`` was given."""
-    if passes > COST_LIMIT and not yes:
-        raise XaiError(f"{what} needs about {passes:,.0f} forward/backward passes (more than {COST_LIMIT:,.0f}); "
+    if costs.needs_confirmation(passes) and not yes:
+        raise XaiError(f"{what} needs about {passes:,.0f} forward/backward passes (more than {costs.COST_LIMIT:,.0f}); "
                        f"lower --n or the method/metric parameters, or pass --yes to go ahead")
 
 
 def add_yes_flag(parser) -> None:
     parser.add_argument("--yes", action="store_true",
-                        help=f"run even when the estimated cost exceeds {COST_LIMIT:,.0f} model passes")
+                        help=f"run even when the estimated cost exceeds {costs.COST_LIMIT:,.0f} model passes")
