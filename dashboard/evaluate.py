@@ -150,7 +150,19 @@ def run_panel(page: str, *, extra_methods: list[str] | tuple = ()) -> Results | 
     if len(missing) < cells:
         st.caption(f"{cells - len(missing)} of {cells} results are already stored; Run computes only the "
                    f"{len(missing)} missing ones.")
-    if not st.button("Run", type="primary", key=f"{page}_run",
+    from xai_core import costs
+
+    todo = set(missing)
+    left = plan.cost[[(me, mt) in todo or (mt == "(explain)" and any(me == m for m, _ in todo))
+                      for me, mt in zip(plan.cost["method"], plan.cost["metric"])]]
+    passes = float(left["forward"].sum() + left["backward"].sum())  # the missing cells, before reuse within them
+    confirmed = True
+    if costs.needs_confirmation(passes):  # the CLI's --yes guard, here a tick box
+        st.warning(f"This run needs about {passes:,.0f} forward/backward passes, more than the "
+                   f"{costs.COST_LIMIT:,.0f} the command line runs without --yes; it may take a long time. "
+                   "Fewer samples, methods or metrics cost less.", icon=":material/warning:")
+        confirmed = st.checkbox(f"Run anyway (about {passes:,.0f} passes)", key=f"{page}_confirm")
+    if not st.button("Run", type="primary", key=f"{page}_run", disabled=not confirmed,
                      help="Compute the missing attributions and scores; every result is stored as it is done, "
                           "so an interrupted run resumes where it stopped."):
         st.info("Press **Run** to compute the scores (or run the command under 'Cost' in a terminal; "

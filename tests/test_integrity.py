@@ -383,3 +383,42 @@ def test_store_check_reports_a_failing_blob(tmp_path, monkeypatch, capsys):
     with ResultStore(path) as st:
         assert st.get_attributions(**CELL, sample_ids=["a", "b"])[1] == ["a"]
     assert _cli(["store", "check", "--store", str(path)], monkeypatch) == 0
+
+
+def test_corrupted_curve_is_not_used_and_old_curves_are_accepted(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "c.sqlite"
+    metric = dict(metric="deletion", metric_params={})
+    C = np.arange(12, dtype=float).reshape(3, 4)
+
+    def put(st, ids, curves):
+        st.put_scores(dataset="d", model="m", **CELL, **metric, family="faithfulness", direction="higher",
+                      sample_ids=ids, scores=np.ones(len(ids)), reasons=[None] * len(ids), seconds=1.0,
+                      provenance={}, curves=curves)
+
+    with ResultStore(path) as st:
+        put(st, ["a", "b", "c"], C)
+    con = sqlite3.connect(path)  # a store written before curves had a checksum: the column is added on open
+    con.execute("ALTER TABLE scores DROP COLUMN curve_checksum")
+    con.commit()
+    con.close()
+    with ResultStore(path) as st:
+        assert np.array_equal(st.curves(**CELL, **metric, sample_ids=["a", "b", "c"]), C)  # old rows accepted
+        put(st, ["b"], C[1:2])  # a fresh write carries a checksum
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT COUNT(*) FROM scores WHERE curve_checksum IS NULL").fetchone()[0] == 2
+    con.execute("UPDATE scores SET curve = ? WHERE sample_id = 'b'", (np.zeros(4).tobytes(),))
+    con.commit()
+    con.close()
+    capsys.readouterr()
+    with ResultStore(path) as st:
+        assert st.curves(**CELL, **metric, sample_ids=["a", "b"]) is None  # the bad curve is never used
+        err = capsys.readouterr().err
+        assert "checksum" in err and "deletion" in err and str(path) in err
+        assert np.array_equal(st.curves(**CELL, **metric, sample_ids=["c", "a"]), C[[2, 0]])
+        assert capsys.readouterr().err == ""
+    assert _cli(["store", "check", "--store", str(path)], monkeypatch) == 2
+    assert "1 of 3 curve(s) fail their checksum" in capsys.readouterr().out
+    assert _cli(["store", "repair", "--store", str(path)], monkeypatch) == 0
+    with ResultStore(path) as st:
+        assert st.missing_scores(**CELL, **metric, sample_ids=["a", "b", "c"]) == ["b"]  # recomputed next run
+    assert _cli(["store", "check", "--store", str(path)], monkeypatch) == 0

@@ -76,7 +76,17 @@ with st.expander(f"Cost: {int(plan['forward passes'].sum()):,} forward and {int(
     st.dataframe(plan, hide_index=True, width="stretch")
 
 if todo:
-    if st.button(f"Explain ({len(todo)} method{'s' if len(todo) > 1 else ''})", type="primary", key="x_run"):
+    from xai_core import costs
+
+    passes = float(plan["forward passes"].sum() + plan["backward passes"].sum())
+    confirmed = True
+    if costs.needs_confirmation(passes):  # the CLI's --yes guard, here a tick box
+        st.warning(f"This run needs about {passes:,.0f} forward/backward passes, more than the "
+                   f"{costs.COST_LIMIT:,.0f} the command line runs without --yes; it may take a long time. "
+                   "Fewer samples or methods cost less.", icon=":material/warning:")
+        confirmed = st.checkbox(f"Run anyway (about {passes:,.0f} passes)", key="x_confirm")
+    if st.button(f"Explain ({len(todo)} method{'s' if len(todo) > 1 else ''})", type="primary", key="x_run",
+                 disabled=not confirmed):
         bar = st.progress(0.0, text="Starting…")
         with ui.friendly("Computing the explanations"):
             for j, m in enumerate(todo):

@@ -1,12 +1,13 @@
 """``python -m xai_core store check|repair``: inspect and recover a results store (``xai_core.store``).
 
-``check`` runs SQLite's ``integrity_check`` and verifies every attribution row's checksum; it prints a
-summary and exits 0 when the store is clean, 2 when it is not.
+``check`` runs SQLite's ``integrity_check`` and verifies every attribution row's and every stored score
+curve's checksum; it prints a summary and exits 0 when the store is clean, 2 when it is not.
 
 ``repair`` copies every readable row into a new file, keeps the old one beside it as
 ``PATH.damaged-<time>`` (with its ``-wal``/``-shm`` files, if any) and reports the rows kept and lost per
-table. Rows on damaged pages cannot be read; attribution rows that fail their checksum, and rows whose cell
-was lost, are not copied (they are computed again by the next ``evaluate``). Stop other processes using the
+table. Rows on damaged pages cannot be read; attribution rows that fail their checksum, score rows whose curve
+fails its checksum, and rows whose cell was lost, are not copied (they are computed again by the next
+``evaluate``). Stop other processes using the
 store (the dashboard, an ``evaluate`` run) before repairing it.
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ _PROBE_GAP = 20_000  # point lookups past the last readable rowid before giving 
 def add_parser(sub) -> None:
     s = sub.add_parser("store", help="check or repair a results store (damaged file, failing checksums)")
     ssub = s.add_subparsers(dest="store_command", required=True)
-    for name, fn, text in (("check", cmd_check, "integrity check and attribution checksums (exit 2 if damaged)"),
+    for name, fn, text in (("check", cmd_check, "integrity check, attribution and curve checksums (exit 2 if damaged)"),
                            ("repair", cmd_repair, "copy every readable row into a new file; keep the old one "
                                                    "as PATH.damaged-<time>")):
         p = ssub.add_parser(name, help=text)
@@ -102,7 +103,7 @@ def _count(con: sqlite3.Connection, table: str) -> int | None:
 
 def _problems(path: Path) -> tuple[list[str], dict[str, int | None]]:
     """(problems found, readable row counts per table)."""
-    from .store import blob_problem
+    from .store import blob_problem, curve_problem
 
     problems: list[str] = []
     counts: dict[str, int | None] = {}
@@ -135,7 +136,17 @@ def _problems(path: Path) -> tuple[list[str], dict[str, int | None]]:
         if bad:
             problems.append(f"attributions: {len(bad)} of {len(rows)} row(s) fail their checksum")
         counts["unchecked attributions (stored before checksums)"] = unchecked
-        for t in ("meta", "cells", "scores", "provenance"):
+        has_curve_sum = "curve_checksum" in _columns(con, "scores")
+        rows, errors = _readable_rows(con, "scores", ["curve", "curve_dtype",
+                                                      "curve_checksum" if has_curve_sum else "NULL"])
+        if errors:
+            problems.append(f"scores: damaged pages ({errors} failed read(s)); {len(rows)} row(s) readable")
+        curves = [r for r in rows if r[1] is not None]
+        bad = [r for r in curves if curve_problem(*r[1:]) is not None]
+        if bad:
+            problems.append(f"scores: {len(bad)} of {len(curves)} curve(s) fail their checksum")
+        counts["unchecked curves (stored before checksums)"] = sum(r[3] is None for r in curves)
+        for t in ("meta", "cells", "provenance"):
             t_rows, t_errors = _readable_rows(con, t, _columns(con, t)[:1])
             if t_errors:
                 problems.append(f"{t}: damaged pages ({t_errors} failed read(s)); {len(t_rows)} row(s) readable")
@@ -162,7 +173,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_repair(args) -> int:
-    from .store import ResultStore, blob_problem
+    from .store import ResultStore, blob_problem, curve_problem
 
     path = _path(args)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -201,6 +212,10 @@ def cmd_repair(args) -> int:
                     if t == "attributions" and blob_problem(rec.get("dtype"), rec.get("shape"), rec.get("data"),
                                                             rec.get("checksum")) is not None:
                         dropped += 1
+                        continue
+                    if t == "scores" and curve_problem(rec.get("curve"), rec.get("curve_dtype"),
+                                                       rec.get("curve_checksum")) is not None:
+                        dropped += 1  # its score is computed again with its curve
                         continue
                     good.append(r[1:])
                 if t == "cells":

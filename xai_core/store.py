@@ -17,7 +17,9 @@ No pickle anywhere: arrays are stored as raw little-endian bytes plus dtype and 
 Integrity: each attribution row carries a checksum of its dtype, shape and bytes (schema version 2; a
 version-1 store is migrated in place by adding the column, and its old rows, without a checksum, are still
 accepted). A row that fails its checksum is never used: it is reported on stderr and treated as missing, so
-it is computed again and replaced. A damaged database file (``database disk image is malformed``, ``file is
+it is computed again and replaced. Stored score curves carry a checksum of their dtype and bytes too
+(``scores.curve_checksum``, added in place to an older store when it is opened; old curves without one are still
+accepted if their size fits their dtype); a curve that fails it is reported on stderr and treated as missing. A damaged database file (``database disk image is malformed``, ``file is
 not a database``) raises one ``XaiError`` naming the file and ``python -m xai_core store check|repair``
 (``xai_core.cli_store``).
 """
@@ -39,7 +41,7 @@ import pandas as pd
 
 from .errors import XaiError
 
-SCHEMA_VERSION = 2  # 2: attributions.checksum
+SCHEMA_VERSION = 2  # 2: attributions.checksum (scores.curve_checksum is added by column, see _migrate_curves)
 ERROR_PREFIX = "error: "  # reasons of NaN scores that came from an unexpected exception (retried)
 _CHUNK = 800  # sample ids per "IN (...)" query; stays under SQLite's 999-variable limit
 _KEY = ("kind", "dataset_fp", "model_hash", "method", "method_key", "output", "metric", "metric_key")
@@ -67,7 +69,7 @@ CREATE TABLE IF NOT EXISTS attributions (
 CREATE TABLE IF NOT EXISTS scores (
     cell INTEGER NOT NULL REFERENCES cells(id), sample_id TEXT NOT NULL,
     score REAL, se REAL, reason TEXT,
-    curve BLOB, curve_dtype TEXT, seconds REAL,
+    curve BLOB, curve_dtype TEXT, seconds REAL, curve_checksum TEXT,
     PRIMARY KEY (cell, sample_id));
 CREATE TABLE IF NOT EXISTS provenance (
     cell INTEGER NOT NULL REFERENCES cells(id), record_key TEXT NOT NULL,
@@ -112,6 +114,27 @@ def blob_problem(dtype, shape, data, checksum) -> str | None:
     except (TypeError, ValueError):
         return "unreadable dtype or shape"
     return None if isinstance(data, bytes) and len(data) == n else "size does not match its shape"
+
+
+def curve_checksum(dtype: str, data: bytes) -> str:
+    """Checksum of one stored score curve: its dtype and bytes."""
+    h = hashlib.sha256(f"{dtype}|".encode())
+    h.update(data)
+    return h.hexdigest()[:16]
+
+
+def curve_problem(data, dtype, checksum) -> str | None:
+    """Why a stored score curve cannot be used (None if it can, or if there is none): a checksum mismatch, or
+    for an old curve without a checksum, bytes that do not fit its dtype."""
+    if data is None:
+        return None
+    if checksum is not None:
+        return None if isinstance(data, bytes) and curve_checksum(dtype, data) == checksum else "checksum mismatch"
+    try:
+        size = np.dtype(dtype).itemsize
+    except (TypeError, ValueError):
+        return "unreadable dtype"
+    return None if isinstance(data, bytes) and len(data) % size == 0 else "size does not match its dtype"
 
 
 def is_corruption(e: BaseException) -> bool:
@@ -211,6 +234,16 @@ class ResultStore:
         if found != str(SCHEMA_VERSION):
             raise XaiError(f"results store '{self.path}' has schema version {found}, this version of "
                            f"xai_core uses {SCHEMA_VERSION}; move the file away or pass another --store path")
+        self._migrate_curves()
+
+    def _migrate_curves(self) -> None:
+        """Add scores.curve_checksum to a store written before curves had one; its old curves keep NULL there
+        and are still accepted (checked by size)."""
+        if "curve_checksum" in {r[1] for r in self._con.execute("PRAGMA table_info(scores)")}:
+            return
+        with self._write() as con:  # another process may have added it meanwhile: look again under the lock
+            if "curve_checksum" not in {r[1] for r in con.execute("PRAGMA table_info(scores)")}:
+                con.execute("ALTER TABLE scores ADD COLUMN curve_checksum TEXT")
 
     @contextmanager
     def _write(self):
@@ -393,11 +426,13 @@ class ResultStore:
         with self._write() as con:
             cell = self._ensure_cell(con, key, dataset=dataset, model=model, method_params=method_params,
                                      metric_params=metric_params, family=family, direction=direction)
-            con.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?)", (
+            con.executemany("INSERT OR REPLACE INTO scores (cell, sample_id, score, se, reason, curve, curve_dtype,"
+                            " seconds, curve_checksum) VALUES (?,?,?,?,?,?,?,?,?)", (
                 (cell, str(s), _float_or_none(sc[i]), _float_or_none(se_[i]),
                  None if reasons[i] is None else str(reasons[i]),
-                 None if cv is None else cv[i].tobytes(), None if cv is None else cv.dtype.str, per)
-                for i, s in enumerate(sample_ids)))
+                 data, None if cv is None else cv.dtype.str, per,
+                 None if data is None else curve_checksum(cv.dtype.str, data))
+                for i, s in enumerate(sample_ids) for data in (None if cv is None else cv[i].tobytes(),)))
             self._add_provenance(con, cell, provenance, seconds, n)
 
     @_guarded
@@ -419,14 +454,22 @@ class ResultStore:
                metric: str, metric_params: dict, sample_ids: list[str]) -> np.ndarray | None:
         """(N, T) float64 curves in the order of ``sample_ids``; None if any row or curve is missing.
 
-        Curves of different lengths are right-padded with NaN.
+        Curves of different lengths are right-padded with NaN. A curve that fails its checksum counts as
+        missing, with a line on stderr; it is never returned.
         """
         ids = [str(s) for s in sample_ids]
         cell = self._cell_id(self._cell_key("scores", dataset_fp, model_hash, method, method_params, output,
                                             metric, metric_params))
         if cell is None or not ids:
             return None
-        found = self._rows("scores", cell, ids, "curve, curve_dtype")
+        found = self._rows("scores", cell, ids, "curve, curve_dtype, curve_checksum")
+        bad = [s for s, row in found.items() if curve_problem(*row) is not None]
+        if bad:
+            print(f"warning: results store {self.path}: {len(bad)} stored {metric} curve(s) of {method} failed "
+                  f"their checksum ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); not used: treated as "
+                  "missing", file=sys.stderr)
+            for s in bad:
+                del found[s]
         if any(s not in found or found[s][0] is None for s in ids):
             return None
         rows = [np.frombuffer(found[s][0], dtype=found[s][1]) for s in ids]
