@@ -87,6 +87,7 @@ def cmd_explain(args) -> int:
     wanted = name_list(args.methods, "--methods", EXPLAINERS.names(), "method")
     params = parse_method_params(args.param, wanted, modality)  # names, types and ranges: before any work
     device = resolve_device(args.device)
+    model_options(args)  # before any work: --weights / --model-meta / --model-code files exist, flags combine
     ds = load_dataset(args.dataset)
     model, meta = load_model(args.dataset, args.weights or args.model, device=device, ds=ds, **model_options(args))
     if (meta.get("checks") or {}).get("warning"):
@@ -99,6 +100,9 @@ def cmd_explain(args) -> int:
     idx = {"test": ds.test_idx, "train": ds.train_idx}[args.split][: args.n]
     if not len(idx):
         raise XaiError(f"--split {args.split}: {args.dataset} has no {args.split} samples; use the other split")
+    if len(idx) < args.n:  # not silent: say that fewer samples than asked for are explained
+        print(f"note: --n {args.n}: only {len(idx)} {args.split} samples are available; using {len(idx)}",
+              file=sys.stderr)
     x = torch.as_tensor(ds.X[idx], device=device)
     with torch.no_grad():
         z = model(x)

@@ -181,6 +181,7 @@ def cmd_evaluate(args) -> int:
     out = Path(args.out)
     frames = []
     with ResultStore(store_path) as store:
+        planned = []  # every dataset is planned (and its cost checked) before any is computed
         for d in datasets:
             cfg = EvalConfig(dataset=d, model=model, methods=methods, metrics=metrics, n=args.n,
                              split=args.split, only_correct=not args.include_misclassified, output=args.output,
@@ -192,8 +193,16 @@ def cmd_evaluate(args) -> int:
             if (ev.model_meta.get("checks") or {}).get("warning"):
                 print(f"warning: {d}: {ev.model_meta['checks']['warning']}", file=sys.stderr)
             plan = ev.plan()
-            if not args.dry_run:  # before the plan is printed: a refusal is one line
+            if not args.dry_run:  # before any plan is printed or run: a refusal is one line
                 check_cost(plan.total_forward + plan.total_backward, f"evaluating {d}", args.yes)
+            planned.append((d, ev, plan))
+        total = sum(p.total_forward + p.total_backward for _, _, p in planned)
+        if not args.dry_run and len(planned) > 1:
+            check_cost(total, f"evaluating {len(planned)} datasets ({', '.join(datasets)})", args.yes)
+        for d, ev, plan in planned:
+            if len(plan.sample_idx) < args.n:  # not silent: fewer samples than asked for
+                print(f"note: {d}: --n {args.n}: only {len(plan.sample_idx)} {args.split} samples (of those "
+                      f"eligible) are available; using {len(plan.sample_idx)}", file=sys.stderr)
             print(plan.describe(), file=sys.stderr)
             if args.dry_run:
                 per = plan.cost.groupby("metric")[["forward", "backward"]].sum().sort_values("forward", ascending=False)

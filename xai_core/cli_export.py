@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from .cli_models import MODEL_SUFFIXES
 from .errors import XaiError
 
 
@@ -32,6 +33,11 @@ def cmd_export(args) -> int:
     out = Path(args.out)
     _check_out(out)
     check_exportable(args.dataset)
+    looks_like_file = args.model and (args.model.lower().endswith(MODEL_SUFFIXES) or "/" in args.model
+                                      or "\\" in args.model)
+    if looks_like_file and not Path(args.model).is_file():
+        raise XaiError(f"--model {args.model}: no such model file; give an existing .safetensors path, or an "
+                       f"architecture / model name (see `python -m xai_core models`)")
     for m in (args.methods or "").split(","):
         if m.strip():
             EXPLAINERS.get(m.strip())

@@ -25,8 +25,33 @@ def add_model_flags(p) -> None:
                    help="what your model returns (default logits); probabilities are turned into log-probabilities")
 
 
+MODEL_SUFFIXES = (".safetensors", ".pt", ".pth", ".pt2", ".ts", ".ckpt", ".bin")
+
+
+def _must_exist(value: str | None, flag: str, what: str) -> None:
+    if value and not Path(value).is_file():
+        why = "is a folder" if Path(value).is_dir() else "does not exist"
+        raise XaiError(f"{flag} {value}: {why}; give the path of an existing {what} file")
+
+
+def check_model_paths(args) -> None:
+    """Before any work: ``--weights``, ``--model-meta``, ``--model-code``'s file and a ``--model`` that looks like
+    a file path must be existing files; one line naming the flag."""
+    _must_exist(getattr(args, "weights", None), "--weights", "weights (.safetensors or .pt)")
+    _must_exist(getattr(args, "model_meta", None), "--model-meta", "JSON")
+    code = getattr(args, "model_code", None)
+    if code:
+        file, sep, _ = code.rpartition(":")
+        if sep and file:  # the form FILE.py:Class itself is checked by the loader
+            _must_exist(file, "--model-code", "Python (FILE.py:Class)")
+    model = getattr(args, "model", None)
+    if model and (model.lower().endswith(MODEL_SUFFIXES) or "/" in model or "\\" in model):
+        _must_exist(model, "--model", "model")
+
+
 def model_options(args) -> dict[str, Any]:
     """The loader options the flags give (empty when none is set: the plain ``--model`` behaviour)."""
+    check_model_paths(args)
     if args.weights and not args.model_code:
         raise XaiError("--weights goes with --model-code FILE.py:Class; for a weights file alone use --model PATH")
     if args.model_code and not args.weights:
@@ -54,6 +79,13 @@ def resolve_for_evaluation(args) -> str | None:
 def cmd_import_model(args) -> int:
     from models import import_model
 
+    if args.path and args.model_code:
+        raise XaiError(f"import-model {args.path}: with --model-code the weights come from --weights; "
+                       f"leave out the model path")
+    if not args.path and not args.model_code:
+        raise XaiError("import-model needs the model file: python -m xai_core import-model FILE --name NAME "
+                       "--dataset DATASET (or --model-code FILE.py:Class --weights W)")
+    _must_exist(args.path, "import-model", "model")
     opts = model_options(args)
     entry = import_model(args.weights or args.path, args.name, args.dataset, **opts)
     checks = entry.get("checks", {})
