@@ -2,7 +2,8 @@
 and by ``benchmarks/dashboard_latency.py``.
 
 Never ``playwright install``: it downloads a browser and fails offline. Debian's ``chromium`` is used through
-``executable_path`` with the flags ../shared/PLATFORM.md lists.
+``executable_path`` with the flags below (no sandbox, GPU, QUIC, first-run, background networking, component
+updates or sync; /dev/shm not used), which make it start headless and offline on these machines.
 """
 from __future__ import annotations
 

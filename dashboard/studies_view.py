@@ -150,7 +150,7 @@ def header(r) -> None:
         if r.timings:
             st.caption("Time per stage: " + ", ".join(f"{k} {_duration(v)}" for k, v in r.timings.items()) + ".")
     if r.protocol:
-        with st.expander(f"Protocol ({r.section or 'seeds_spec.md'})"):
+        with st.expander(f"Protocol ({r.section})" if r.section else "Protocol"):
             st.table(pd.DataFrame([[k, _md(_cell(v))] for k, v in r.protocol.items()], columns=["setting", "value"]),
                      hide_index=True)
 

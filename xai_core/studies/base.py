@@ -42,7 +42,7 @@ DOCS = ROOT / "docs" / "studies"
 class StudySpec:
     name: str
     title: str
-    section: str  # where the protocol is specified (seeds_spec.md)
+    section: str  # the study's section number (§1-§3); its protocol is written out in the report
     paper: str  # citation of the source study
     run: Callable[["StudyContext"], None]
     quick_budget_s: float = 120.0
