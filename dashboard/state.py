@@ -72,7 +72,7 @@ def fingerprint(dataset: str) -> str | None:
 def trained_checkpoints_for(dataset: str, fp: str | None = None) -> list:
     """Checkpoints trained in the app for ``dataset`` (for a user dataset, only those trained on its current
     content)."""
-    from .training import trained_checkpoints
+    from models.zoo import trained_checkpoints
 
     return trained_checkpoints(dataset, fp) if fp else trained_checkpoints(dataset)
 

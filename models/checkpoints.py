@@ -20,10 +20,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xai_core.errors import XaiError
+from xai_core.fsutil import file_sha256
 
 from .architectures import MAX_PARAMETERS, build_model, parameter_count
 
 META_KEY = "xai_core"
+SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"  # the checkpoints shipped for bundled data
 SUMS_NAME = "SHA256SUMS"
 _FIX = "re-train it (python -m xai_core train ...) or re-download it"
 
@@ -146,33 +148,16 @@ def state_dict_hash(model: nn.Module) -> str:
 
 
 # ---- the shipped checkpoints' recorded hashes ------------------------------------------------------
-_VERIFIED: dict[tuple, str] = {}  # (path, size, mtime_ns) -> sha256, hashed once per process
-
-
-def _file_sha256(path: Path) -> str:
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-    if key not in _VERIFIED:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _VERIFIED[key] = h.hexdigest()
-    return _VERIFIED[key]
 
 
 def _shipped_dir(directory: str | Path | None) -> Path:
-    if directory is not None:
-        return Path(directory)
-    from .zoo import SHIPPED_DIR
-
-    return SHIPPED_DIR
+    return Path(directory) if directory is not None else SHIPPED_DIR
 
 
 def write_shipped_hashes(directory: str | Path | None = None) -> Path:
     """Write ``SHA256SUMS`` (``sha256sum`` format) for every ``*.safetensors`` in the shipped folder."""
     d = _shipped_dir(directory)
-    lines = [f"{_file_sha256(p)}  {p.name}" for p in sorted(d.glob("*.safetensors"))]
+    lines = [f"{file_sha256(p)}  {p.name}" for p in sorted(d.glob("*.safetensors"))]
     out = d / SUMS_NAME
     out.write_text("\n".join(lines) + "\n")
     return out
@@ -203,7 +188,7 @@ def verify_shipped(path: str | Path, directory: str | Path | None = None) -> boo
     digest = recorded_hashes(d).get(path.name)
     if digest is None:
         return False
-    if _file_sha256(path) == digest:
+    if file_sha256(path) == digest:
         return True
     hint = ""
     try:  # a checkpoint re-trained on purpose (train --ship) verifies on its own: say how to record it

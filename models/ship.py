@@ -30,7 +30,7 @@ SHIPPED: list[tuple[str, str, list[str]]] = [
 
 def write_table(path: Path) -> None:
     from models.checkpoints import checkpoint_hash, read_metadata
-    from models.zoo import SHIPPED_DIR
+    from models.checkpoints import SHIPPED_DIR
 
     lines = ["# Shipped checkpoints", "", "Trained with `python -m models.ship` (seed 0). Test metric on the "
              "dataset's test split; `tests/test_checkpoints.py` checks each is still reached.", "",

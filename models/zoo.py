@@ -8,9 +8,8 @@ from torch import nn
 
 from xai_core.errors import XaiError
 
-from .checkpoints import load_checkpoint, read_metadata, verify_shipped
+from .checkpoints import SHIPPED_DIR, load_checkpoint, read_metadata, verify_shipped
 
-SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
 
 
 def shipped_path(dataset: str, arch: str) -> Path:

@@ -374,6 +374,17 @@ class ResultStore:
             self._add_provenance(con, cell, provenance, seconds, n)
 
     @_guarded
+    def _drop_failing(self, found: dict, problem, what: str, then: str = "") -> None:
+        """Remove from ``found`` (sample id -> stored row) every row ``problem(*row)`` flags, with one stderr line:
+        a row that fails its checksum is never used, it counts as missing."""
+        bad = [s for s, row in found.items() if problem(*row) is not None]
+        if bad:
+            print(f"warning: results store {self.path}: {len(bad)} stored {what} failed their checksum "
+                  f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); not used: treated as missing{then}",
+                  file=sys.stderr)
+            for s in bad:
+                del found[s]
+
     def get_attributions(self, *, dataset_fp: str, model_hash: str, method: str, method_params: dict,
                          output: str, sample_ids: list[str]) -> tuple[np.ndarray | None, list[str]]:
         """(attributions stacked in the order of ``sample_ids`` or None if any is missing, missing ids).
@@ -385,13 +396,7 @@ class ResultStore:
         if cell is None:
             return None, ids
         found = self._rows("attributions", cell, ids, "dtype, shape, data, checksum")
-        bad = [s for s, row in found.items() if blob_problem(*row) is not None]
-        if bad:
-            print(f"warning: results store {self.path}: {len(bad)} stored attribution(s) of {method} failed "
-                  f"their checksum ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); not used: treated as "
-                  "missing, so they are computed again", file=sys.stderr)
-            for s in bad:
-                del found[s]
+        self._drop_failing(found, blob_problem, f"attribution(s) of {method}", ", so they are computed again")
         missing = [s for s in ids if s not in found]
         if missing or not ids:
             return None, missing
@@ -463,13 +468,7 @@ class ResultStore:
         if cell is None or not ids:
             return None
         found = self._rows("scores", cell, ids, "curve, curve_dtype, curve_checksum")
-        bad = [s for s, row in found.items() if curve_problem(*row) is not None]
-        if bad:
-            print(f"warning: results store {self.path}: {len(bad)} stored {metric} curve(s) of {method} failed "
-                  f"their checksum ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); not used: treated as "
-                  "missing", file=sys.stderr)
-            for s in bad:
-                del found[s]
+        self._drop_failing(found, curve_problem, f"{metric} curve(s) of {method}")
         if any(s not in found or found[s][0] is None for s in ids):
             return None
         rows = [np.frombuffer(found[s][0], dtype=found[s][1]) for s in ids]

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import XaiError
+from ..fsutil import file_sha256
 from .lazy import SparseRows, column_stats, is_lazy
 
 Modality = Literal["expression", "image", "sequence"]
@@ -37,19 +38,6 @@ class DatasetDamaged(XaiError, ValueError):
         super().__init__(f"dataset files {self.path} are damaged ({reason})")
 
 
-_HASHED: dict[tuple, str] = {}  # (path, size, mtime_ns) -> sha256: hash each file once per process
-
-
-def _file_sha256(path: Path) -> str:
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-    if key not in _HASHED:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _HASHED[key] = h.hexdigest()
-    return _HASHED[key]
 
 
 def _x_files(folder: Path) -> list[Path]:
@@ -59,7 +47,7 @@ def _x_files(folder: Path) -> list[Path]:
 def _verify_checksum(path: Path, checksum: dict[str, Any]) -> None:
     """Raise ``DatasetDamaged`` if the npz or a sparse X file differs from the checksum saved with it."""
     npz = path.with_suffix(".npz")
-    if _file_sha256(npz) != checksum.get("npz"):
+    if file_sha256(npz) != checksum.get("npz"):
         raise DatasetDamaged(path, f"{npz.name} does not match its recorded sha256")
     recorded = checksum.get("X") or {}
     folder = path.with_suffix(".X")
@@ -67,7 +55,7 @@ def _verify_checksum(path: Path, checksum: dict[str, Any]) -> None:
     for name, digest in recorded.items():
         if name not in found:
             raise DatasetDamaged(path, f"{folder.name}/{name} is missing")
-        if _file_sha256(found[name]) != digest:
+        if file_sha256(found[name]) != digest:
             raise DatasetDamaged(path, f"{folder.name}/{name} does not match its recorded sha256")
 
 
@@ -193,8 +181,8 @@ class Dataset:
                 arrays["pwm"] = gt.pwm
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)
-        meta["checksum"] = {"algorithm": "sha256", "npz": _file_sha256(tmp),
-                            "X": {p.name: _file_sha256(p) for p in _x_files(path.with_suffix(".X"))}
+        meta["checksum"] = {"algorithm": "sha256", "npz": file_sha256(tmp),
+                            "X": {p.name: file_sha256(p) for p in _x_files(path.with_suffix(".X"))}
                             if is_lazy(self.X) else {}}
         tmp.replace(path.with_suffix(".npz"))
         tmp_json = path.with_suffix(".tmp.json")
