@@ -40,7 +40,7 @@ from zennit.attribution import Gradient  # noqa: E402
 from zennit.canonizers import SequentialMergeBatchNorm  # noqa: E402
 from zennit.composites import EpsilonAlpha2Beta1Flat, EpsilonGammaBox, EpsilonPlus, EpsilonPlusFlat  # noqa: E402
 
-from models import build_model, load_model  # noqa: E402
+from xai_core.models import build_model, load_model  # noqa: E402
 from xai_core.data import DATASETS, load_dataset  # noqa: E402
 from xai_core.errors import XaiError  # noqa: E402
 from xai_core.explainers import EXPLAINERS, applicable_methods, explain, make_context  # noqa: E402

@@ -261,7 +261,7 @@ def chance_level(ds) -> float:
 
 
 def train_panel(name: str, ds) -> None:
-    from models import ARCHS
+    from xai_core.models import ARCHS
     from xai_core.data.user import DEFAULT_ARCH
 
     archs = [a.name for a in ARCHS.values() if a.modality == ds.modality]

@@ -1,7 +1,7 @@
 """The "Add your model" page's parts: which dataset the model is for, the model file (an upload or a path), its
 architecture when the file holds bare weights, the import with its checks, and the list of the user's models.
 
-All the work is the engine's (``models.user_models.import_model``: format detection, the refusal of pickles,
+All the work is the engine's (``xai_core.models.user_models.import_model``: format detection, the refusal of pickles,
 the input/output/accuracy checks, the copy kept in the cache folder); this module only draws it. Python code
 (``--model-code``) is never taken here: it runs the user's code, so it stays a command-line feature.
 """
@@ -28,13 +28,13 @@ CLI_CODE = ("python -m xai_core import-model --model-code FILE.py:ClassName --we
 
 def upload_suffixes() -> list[str]:
     """File endings the uploader accepts: every registered format's, never Python code."""
-    from models.model_formats import FORMATS
+    from xai_core.models.model_formats import FORMATS
 
     return sorted({s.lstrip(".") for f in FORMATS.values() if f.name != "code" for s in f.suffixes})
 
 
 def formats_text() -> str:
-    from models.model_formats import FORMATS
+    from xai_core.models.model_formats import FORMATS
 
     return "\n".join(f"- **{f.name}** ({', '.join(f.suffixes) or 'by content'}): {f.description}"
                      for f in FORMATS.values() if f.name != "code")
@@ -57,7 +57,7 @@ def eager_only_methods(modality: str) -> list[str]:
 
 def default_model_name(path: Path) -> str:
     """A valid model name from a file name (``Lab model v2.pt`` -> ``Lab-model-v2``), never an architecture's."""
-    from models import ARCHS
+    from xai_core.models import ARCHS
 
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(path.name).stem).strip("-._")[:60] or "my-model"
     name = re.sub(r"\.(safetensors|pt2|pt|pth|ts|jit|torchscript|bin|ckpt)$", "", name,
@@ -110,7 +110,7 @@ def source_file() -> Path | None:
 
 def detected_format(path: Path):
     """The model format of ``path`` (shown), or None with one error."""
-    from models.model_formats import detect_format
+    from xai_core.models.model_formats import detect_format
 
     fmt = None
     with shown_as_error("Recognising the model format"):
@@ -122,8 +122,8 @@ def detected_format(path: Path):
 
 def _named_arch(path: Path, fmt: str) -> str | None:
     """The architecture the file itself names (our safetensors metadata, or a JSON side file), if any."""
-    from models.checkpoints import embedded_metadata
-    from models.model_formats import side_meta
+    from xai_core.models.checkpoints import embedded_metadata
+    from xai_core.models.model_formats import side_meta
 
     try:
         meta = side_meta(path) or (embedded_metadata(path) if fmt == "safetensors" else None)
@@ -146,7 +146,7 @@ def write_arch_json(arch: str, kwargs: dict[str, Any]) -> Path:
 def architecture(path: Path, fmt: str, modality: str) -> tuple[bool, Path | None]:
     """For bare weights: where the architecture comes from. Returns (ready, meta JSON path or None = the file's
     own)."""
-    from models import ARCHS
+    from xai_core.models import ARCHS
 
     named = _named_arch(path, fmt)
     options = [FROM_FILE, BUILTIN, JSON_FILE] if named else [BUILTIN, JSON_FILE]
@@ -192,7 +192,7 @@ def architecture(path: Path, fmt: str, modality: str) -> tuple[bool, Path | None
 
 
 def import_form(path: Path, dataset: str) -> None:
-    from models import ARCHS
+    from xai_core.models import ARCHS
 
     fmt = detected_format(path)
     if fmt is None:
@@ -225,7 +225,7 @@ def import_form(path: Path, dataset: str) -> None:
 
 
 def run_import(path: Path, name: str, dataset: str, meta: Path | None, output: str) -> None:
-    from models.user_models import import_model
+    from xai_core.models.user_models import import_model
 
     before = state.user_model_entries().get(name)
     entry = None
@@ -322,7 +322,7 @@ def your_models() -> None:
 
 
 def remove(name: str) -> None:
-    from models.user_models import remove_model
+    from xai_core.models.user_models import remove_model
 
     done = False
     with shown_as_error(f"Removing {name}"):

@@ -108,7 +108,7 @@ def sample_viewer(ev, preds: dict) -> None:
 
 
 def train_panel(ds) -> None:
-    from models import ARCHS
+    from xai_core.models import ARCHS
 
     archs = [a for a in ARCHS.values() if a.modality == ds.modality]
     with st.expander("Train another model on this dataset (saved and added to the model list)"):

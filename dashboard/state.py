@@ -23,7 +23,7 @@ USER_SIZE = "user"  # DatasetSpec.size of a user's own import (xai_core/data/use
 @st.cache_data(show_spinner=False)
 def _bundled_catalogue() -> list[dict[str, Any]]:
     """The bundled datasets (fixed for the process, so cached)."""
-    from models import available_models
+    from xai_core.models import available_models
     from xai_core.data import list_datasets
 
     rows = [r for r in list_datasets() if r["size"] != USER_SIZE]
@@ -72,7 +72,7 @@ def fingerprint(dataset: str) -> str | None:
 def trained_checkpoints_for(dataset: str, fp: str | None = None) -> list:
     """Checkpoints trained in the app for ``dataset`` (for a user dataset, only those trained on its current
     content)."""
-    from models.zoo import trained_checkpoints
+    from xai_core.models.zoo import trained_checkpoints
 
     return trained_checkpoints(dataset, fp) if fp else trained_checkpoints(dataset)
 
@@ -80,7 +80,7 @@ def trained_checkpoints_for(dataset: str, fp: str | None = None) -> list:
 def model_choices(dataset: str) -> list[str]:
     """Shipped architectures first, then checkpoints trained in the app (paths), then the user's own models
     (registered in this process or imported into the cache folder) for ``dataset``, by name."""
-    from models import available_models
+    from xai_core.models import available_models
 
     shipped = list(available_models(dataset))
     trained = [str(p) for p in trained_checkpoints_for(dataset, fingerprint(dataset))]
@@ -88,9 +88,9 @@ def model_choices(dataset: str) -> list[str]:
 
 
 def user_model_entries(dataset: str | None = None) -> dict[str, dict[str, Any]]:
-    """The user's own models (``models.user_models``), by name: read from disk on every call, so one imported
+    """The user's own models (``xai_core.models.user_models``), by name: read from disk on every call, so one imported
     here or with ``python -m xai_core import-model`` shows at once and a removed one disappears."""
-    from models.user_models import user_models
+    from xai_core.models.user_models import user_models
 
     try:
         return {e["name"]: e for e in user_models(dataset)}
@@ -117,7 +117,7 @@ def _model_version(model: str | None, dataset: str | None = None) -> str | None:
             return str(Path(model).stat().st_mtime_ns)
         except OSError:
             return None
-    from models import ARCHS
+    from xai_core.models import ARCHS
 
     if model in ARCHS:
         return None
@@ -129,7 +129,7 @@ def model_label(choice: str) -> str:
     """How the sidebar names a model: the architecture, "mlp-seed0 (trained here)", "lab-ts (yours, TorchScript)"."""
     if _is_checkpoint_path(choice):
         return Path(choice).stem.split("__", 1)[-1] + " (trained here)"
-    from models import ARCHS
+    from xai_core.models import ARCHS
 
     if choice in ARCHS:
         return choice
@@ -214,7 +214,7 @@ def predictions(dataset: str, model: str, seed: int = 0) -> dict[str, np.ndarray
 @st.cache_data(show_spinner=False, max_entries=16)
 def _predictions(dataset: str, model: str, seed: int, fp: str | None, model_version: str | None,
                  device: str = "cpu") -> dict[str, np.ndarray]:
-    from models import predict_proba
+    from xai_core.models import predict_proba
 
     ev = evaluation(dataset, model, seed, device)
     proba = predict_proba(ev.model, ev.ds.X, device=str(ev.ctx.device))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from models.zoo import trained_checkpoints, trained_dir  # noqa: F401  (the model picker lists these)
+from xai_core.models.zoo import trained_checkpoints, trained_dir  # noqa: F401  (the model picker lists these)
 
 
 def train_and_save(dataset: str, arch: str, seed: int, epochs: int | None = None,
@@ -14,8 +14,8 @@ def train_and_save(dataset: str, arch: str, seed: int, epochs: int | None = None
 
     ``device``: ``cpu`` or ``cuda``; the sidebar's choice when not given (``cpu`` without CUDA). The saved
     checkpoint holds CPU tensors either way."""
-    from models import save_checkpoint, train_model
-    from models.training import checkpoint_meta
+    from xai_core.models import save_checkpoint, train_model
+    from xai_core.models.training import checkpoint_meta
     from xai_core.cli_common import resolve_device
     from xai_core.data import load_dataset
 

@@ -4,7 +4,7 @@ Integrity: every checkpoint written by ``save_checkpoint`` records ``tensors_sha
 sorted names, dtype, shape and bytes) in its metadata, and ``load_checkpoint`` verifies it; files written
 before that was recorded load unverified (``meta["integrity"]`` says so). The shipped checkpoints are also
 listed in ``models/checkpoints/SHA256SUMS`` (sha256 of each file, ``write_shipped_hashes``), checked by
-``verify_shipped`` before ``models.zoo.load_model`` uses one. A mismatch, or weights that do not fit the
+``verify_shipped`` before ``xai_core.models.zoo.load_model`` uses one. A mismatch, or weights that do not fit the
 architecture (a wrong-size tensor), is one ``XaiError`` line naming the file and the fix.
 """
 from __future__ import annotations
@@ -194,7 +194,7 @@ def verify_shipped(path: str | Path, directory: str | Path | None = None) -> boo
     try:  # a checkpoint re-trained on purpose (train --ship) verifies on its own: say how to record it
         if _tensors_verify(path):
             hint = (" (if you re-trained it on purpose with --ship, record it instead: python -c "
-                    "'from models.checkpoints import write_shipped_hashes; write_shipped_hashes()')")
+                    "'from xai_core.models.checkpoints import write_shipped_hashes; write_shipped_hashes()')")
     except Exception:  # noqa: BLE001 - damaged beyond reading: the restore advice stands
         pass
     raise XaiError(f"shipped checkpoint {path.name} does not match its recorded hash: the file is damaged; "

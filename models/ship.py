@@ -1,4 +1,4 @@
-"""Train the checkpoints shipped for the bundled datasets: ``python -m models.ship [dataset ...]``.
+"""Train the checkpoints shipped for the bundled datasets: ``python -m xai_core.models.ship [dataset ...]``.
 
 Each checkpoint records its test metric; ``tests/test_checkpoints.py`` proves it is still reached.
 A summary table is written to ``docs/checkpoints.md``.
@@ -29,10 +29,10 @@ SHIPPED: list[tuple[str, str, list[str]]] = [
 
 
 def write_table(path: Path) -> None:
-    from models.checkpoints import checkpoint_hash, read_metadata
-    from models.checkpoints import SHIPPED_DIR
+    from xai_core.models.checkpoints import checkpoint_hash, read_metadata
+    from xai_core.models.checkpoints import SHIPPED_DIR
 
-    lines = ["# Shipped checkpoints", "", "Trained with `python -m models.ship` (seed 0). Test metric on the "
+    lines = ["# Shipped checkpoints", "", "Trained with `python -m xai_core.models.ship` (seed 0). Test metric on the "
              "dataset's test split; `tests/test_checkpoints.py` checks each is still reached.", "",
              "| dataset | model | options | test metric | accuracy | epochs | train time (s) | sha256 |",
              "|---|---|---|---|---|---|---|---|"]
@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         rc = cli_main(["train", "--dataset", ds, "--arch", arch, "--ship", *extra])
         if rc:
             return rc
-    from models.checkpoints import write_shipped_hashes
+    from xai_core.models.checkpoints import write_shipped_hashes
 
-    write_shipped_hashes()  # models/checkpoints/SHA256SUMS, checked by models.zoo.load_model
+    write_shipped_hashes()  # models/checkpoints/SHA256SUMS, checked by xai_core.models.zoo.load_model
     write_table(Path(__file__).resolve().parent.parent / "docs" / "checkpoints.md")
     return 0
 

@@ -2,7 +2,7 @@
 
 The recorded test metric is AUROC for binary tasks and accuracy otherwise (both are reported).
 Recipe option ``regularizer`` (default ``"standard"``, the plain loss) picks a training-time regulariser of
-``models.regularizers`` (Gaussian input noise, mixup, adversarial training, ...), ``regularizer_params`` its
+``xai_core.models.regularizers`` (Gaussian input noise, mixup, adversarial training, ...), ``regularizer_params`` its
 options; both are part of the recipe recorded in the report and the checkpoint metadata.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``register_model(name, module, dataset=...)`` makes ``Evaluation(EvalConfig(dataset=..., model=name), store)``
 work for the life of the process; ``import_model(path, name, dataset)`` copies a model file (see
-``models.model_formats``) into ``$XAI_CORE_CACHE/user_models/NAME/`` with an ``entry.json`` so the CLI and the
+``xai_core.models.model_formats``) into ``$XAI_CORE_CACHE/user_models/NAME/`` with an ``entry.json`` so the CLI and the
 dashboard find it after a restart. Both run ``check_model`` first: the model must take the dataset's inputs and
 give one output per class (or one for a binary task); test accuracy and a chance-level flag are recorded.
 

@@ -59,7 +59,7 @@ def load_model(dataset: str, model: str | None = None, device: str = "cpu", *, d
     exactly this data); a user model registered under that name (``register_model`` in this process, or
     ``import_model`` into the cache folder); an architecture name = the shipped checkpoint of that
     architecture (else the newest trained one); a path to a model file of any supported format
-    (``models.model_formats``: our ``.safetensors`` checkpoints as before, safetensors or ``.pt`` state dicts
+    (``xai_core.models.model_formats``: our ``.safetensors`` checkpoints as before, safetensors or ``.pt`` state dicts
     with an architecture from ``PATH.json`` or ``meta``, ``.pt2`` exported programs, TorchScript).
     ``code="FILE.py:Class"`` builds that class (kwargs ``model_args``) and loads the weights at ``model``.
     ``ds``: the dataset if already loaded (user models are checked against it).

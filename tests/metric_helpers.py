@@ -6,7 +6,7 @@ import functools
 import numpy as np
 import torch
 
-from models import build_model, load_model
+from xai_core.models import build_model, load_model
 from xai_core.data import load_dataset
 from xai_core.explainers import explain, make_context
 from xai_core.metrics import build_inputs

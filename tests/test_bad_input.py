@@ -206,7 +206,7 @@ def test_param_validation_in_the_specs():
 
 
 def test_training_recipe_checks_keep_library_exception_types():
-    from models.training import check_recipe
+    from xai_core.models.training import check_recipe
     from xai_core.errors import XaiError
 
     with pytest.raises(TypeError, match="unknown training option"):

@@ -1,9 +1,9 @@
 """Every shipped checkpoint still reaches the test metric it recorded when it was trained."""
 import pytest
 
-from models import evaluate_model, load_model
-from models.checkpoints import read_metadata
-from models.zoo import SHIPPED_DIR
+from xai_core.models import evaluate_model, load_model
+from xai_core.models.checkpoints import read_metadata
+from xai_core.models.zoo import SHIPPED_DIR
 from xai_core.data import DATASETS, load_dataset
 
 CHECKPOINTS = sorted(SHIPPED_DIR.glob("*.safetensors"))
@@ -11,7 +11,7 @@ CHECKPOINTS = sorted(SHIPPED_DIR.glob("*.safetensors"))
 
 def test_every_bundled_dataset_has_a_default_checkpoint():
     missing = [n for n in DATASETS if not (SHIPPED_DIR / f"{n}__{DATASETS.get(n).default_arch}.safetensors").exists()]
-    assert not missing, f"no shipped default checkpoint for {missing}; run python -m models.ship {' '.join(missing)}"
+    assert not missing, f"no shipped default checkpoint for {missing}; run python -m xai_core.models.ship {' '.join(missing)}"
 
 
 @pytest.mark.parametrize("path", CHECKPOINTS, ids=[p.stem for p in CHECKPOINTS])

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import xai_core.explainers as E
-from models import build_model
+from xai_core.models import build_model
 from tests.conftest import make_dataset
 from xai_core.errors import NotApplicable, UnknownChoice
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA d
 
 
 def test_training_on_cuda_keeps_every_tensor_there():
-    from models import train_model
+    from xai_core.models import train_model
     from xai_core.data import load_dataset
 
     ds = load_dataset("simu-small")
@@ -60,7 +60,7 @@ def test_sparse_user_data_on_cuda(tmp_path, monkeypatch):
     """A lazily densified sparse matrix feeds a CUDA model batch by batch."""
     import scipy.sparse as sp
 
-    from models import train_model
+    from xai_core.models import train_model
     from xai_core.data import Dataset, SparseRows, standardize
     from xai_core.explainers import explain, make_context
 

@@ -13,9 +13,9 @@ import pytest
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from models import load_model, save_checkpoint
-from models import zoo
-from models.checkpoints import META_KEY, SUMS_NAME, recorded_hashes, verify_shipped
+from xai_core.models import load_model, save_checkpoint
+from xai_core.models import zoo
+from xai_core.models.checkpoints import META_KEY, SUMS_NAME, recorded_hashes, verify_shipped
 from xai_core.errors import XaiError
 from xai_core.store import ResultStore
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from models import ARCHS, build_model, load_checkpoint, predict_proba, save_checkpoint, train_model
-from models.checkpoints import read_metadata
+from xai_core.models import ARCHS, build_model, load_checkpoint, predict_proba, save_checkpoint, train_model
+from xai_core.models.checkpoints import read_metadata
 from tests.conftest import make_dataset
 from xai_core.errors import NotApplicable, UnknownChoice, XaiError
 

@@ -28,7 +28,7 @@ def model_cache(tmp_path, monkeypatch, app_store):
     (root / "datasets").symlink_to(shared, target_is_directory=True)
     monkeypatch.setenv("XAI_CORE_CACHE", str(root))
     yield root
-    from models.user_models import _LOCK, _REGISTERED
+    from xai_core.models.user_models import _LOCK, _REGISTERED
 
     with _LOCK:
         _REGISTERED.clear()
@@ -111,7 +111,7 @@ def test_torchscript_by_path_checks_use_explain_and_rank(model_cache, tmp_path):
 def test_safetensors_state_dict_with_a_builtin_architecture(model_cache, tmp_path):
     from safetensors.torch import save_file
 
-    from models import build_model
+    from xai_core.models import build_model
 
     torch.manual_seed(0)
     net = build_model("mlp", (GENES,), CLASSES)
@@ -174,7 +174,7 @@ def test_python_code_is_never_taken_by_the_uploader():
 def test_reimported_model_is_not_served_stale(model_cache, tmp_path):
     """The cached Evaluation is keyed on the user model's hash: the same name with another file loads afresh."""
     from dashboard import state
-    from models.user_models import import_model, remove_model
+    from xai_core.models.user_models import import_model, remove_model
 
     import_model(torchscript_file(tmp_path / "a.ts"), "mine", "simu-small")
     assert state.model_choices("simu-small")[-1] == "mine"

@@ -71,7 +71,7 @@ def test_population_registry_sizes_and_names(pop_cache):
 
 
 def test_tiny_dna_population_trained_and_scored_end_to_end(pop_cache, tmp_path):
-    from models.checkpoints import read_metadata
+    from xai_core.models.checkpoints import read_metadata
     from xai_core.store import ResultStore
 
     store = ResultStore(tmp_path / "results.sqlite")

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from models import build_model, train_model
-from models.regularizers import (
+from xai_core.models import build_model, train_model
+from xai_core.models.regularizers import (
     REGULARIZERS,
     adversarial_example,
     cut_points,
@@ -14,7 +14,7 @@ from models.regularizers import (
     make_loss,
     soft_targets,
 )
-from models.training import checkpoint_meta
+from xai_core.models.training import checkpoint_meta
 from tests.conftest import make_dataset
 
 

@@ -148,7 +148,7 @@ def test_fasta_whole_path(user_cache, capsys):
 
 def test_reimport_of_a_changed_file_is_a_new_dataset(user_cache, capsys):
     """Same name, edited file: new fingerprint, the old model is not picked up, and stored results are not reused."""
-    from models.zoo import trained_checkpoints
+    from xai_core.models.zoo import trained_checkpoints
     from xai_core.data import load_dataset
 
     path = write_csv(user_cache / "cells.csv")

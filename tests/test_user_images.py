@@ -274,7 +274,7 @@ def test_import_round_trip(tmp_path: Path, monkeypatch):
 
 
 def test_simplenet_trains_on_default_size(tmp_path: Path):
-    from models import train_model
+    from xai_core.models import train_model
 
     root = _two_classes(tmp_path / "s", n=4, h=40, w=50)
     ds = from_image_folder(root)  # default size 64

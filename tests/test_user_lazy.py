@@ -76,7 +76,7 @@ def test_save_load_memory_mapped_and_fingerprint(tmp_path):
 
 def test_training_and_explaining_on_sparse_equal_dense():
     """The same numbers through the lazy path and the dense path: train, context, explain."""
-    from models import train_model
+    from xai_core.models import train_model
     from xai_core.explainers import explain, make_context
 
     m = _csr(n=80, g=25, seed=3)

@@ -10,16 +10,16 @@ from safetensors.torch import save_file
 from torch import nn
 
 import xai_core
-from models import build_model, load_model
-from models.checkpoints import state_dict_hash
-from models.model_formats import (
+from xai_core.models import build_model, load_model
+from xai_core.models.checkpoints import state_dict_hash
+from xai_core.models.model_formats import (
     LoadRequest,
     ModelCheckError,
     ModelFileError,
     PickleRefused,
     load_file,
 )
-from models.user_models import _REGISTERED, find_model, import_model, remove_model
+from xai_core.models.user_models import _REGISTERED, find_model, import_model, remove_model
 from xai_core.data import load_dataset
 from xai_core.errors import NotApplicable, XaiError
 from xai_core.explainers import (

@@ -241,7 +241,7 @@ def test_import_round_trip(tmp_path, monkeypatch):
 
 
 def test_dna_shallow_trains_on_an_import(tmp_path):
-    from models import train_model
+    from xai_core.models import train_model
 
     path = labelled(tmp_path, random_seqs(16, 90, seed=5) + random_seqs(8, 130, seed=6))
     ds = from_fasta(path, length_policy="pad_crop", length=120)

@@ -8,8 +8,8 @@ from dashboard import studies_view as view
 
 st.title("Studies: the source papers, reproduced")
 st.markdown(
-    "Each study repeats a published analysis with this tool's engine, following the protocol in "
-    "`seeds_spec.md`, and sets **our numbers beside the paper's** with a verdict and a sentence on each "
+    "Each study repeats a published analysis with this tool's engine, following its written-out protocol in "
+    "`docs/protocols/`, and sets **our numbers beside the paper's** with a verdict and a sentence on each "
     "difference. What is shown is the committed full run (`docs/studies/NAME/results.json`); the quick "
     "version can be re-run here to check that the engine still gives the same picture.")
 

@@ -15,7 +15,7 @@ _LAZY = {
     "from_image_csv": "xai_core.data.load_images", "from_fasta": "xai_core.data.load_sequences",
     "register": "xai_core.data.user", "import_data": "xai_core.data.user", "load_dataset": "xai_core.data",
     "to_anndata": "xai_core.export",
-    "register_model": "models.user_models", "import_model": "models.user_models",
+    "register_model": "xai_core.models.user_models", "import_model": "xai_core.models.user_models",
 }
 
 __all__ = sorted(_LAZY)

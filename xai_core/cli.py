@@ -23,13 +23,13 @@ from .errors import XaiError
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
-    from models import ARCHS, save_checkpoint, shipped_path, train_model, trained_dir
-    from models.training import checkpoint_meta
-    from models.checkpoints import checkpoint_hash
+    from xai_core.models import ARCHS, save_checkpoint, shipped_path, train_model, trained_dir
+    from xai_core.models.training import checkpoint_meta
+    from xai_core.models.checkpoints import checkpoint_hash
 
     from .data import DATASETS, load_dataset
 
-    from models.training import check_recipe
+    from xai_core.models.training import check_recipe
 
     spec = DATASETS.get(args.dataset)
     device = resolve_device(args.device)
@@ -74,7 +74,7 @@ def cmd_explain(args) -> int:
     import torch
     from tqdm import tqdm
 
-    from models import load_model
+    from xai_core.models import load_model
 
     from .data import load_dataset
     from .explainers import EXPLAINERS, estimate_cost, explain_many, make_context, resolve_methods
@@ -162,7 +162,7 @@ def parse_method_params(items: list[str] | None, methods, modality: str) -> dict
 
 def _check_arch_options(arch: str, options: dict) -> None:
     """``--arch-option``: known names, and whole-number sizes / dropout rates in range."""
-    from models import ARCHS
+    from xai_core.models import ARCHS
 
     defaults = ARCHS.get(arch).defaults
     unknown = set(options) - set(defaults)
@@ -186,7 +186,7 @@ def _check_arch_options(arch: str, options: dict) -> None:
 
 def _check_model_size(arch: str, options: dict, ds) -> None:
     """Count the model's parameters without allocating them (meta device); refuse a runaway size."""
-    from models.architectures import MAX_PARAMETERS, parameter_count
+    from xai_core.models.architectures import MAX_PARAMETERS, parameter_count
 
     try:
         n = parameter_count(arch, ds.input_shape, ds.n_classes, **options)

@@ -68,7 +68,7 @@ def resolve_for_evaluation(args) -> str | None:
     opts = model_options(args)
     if not opts:
         return args.model
-    from models import register_model_file
+    from xai_core.models import register_model_file
 
     path = args.weights or args.model
     name = "cli-" + (opts.get("code", "").rpartition(":")[2] or (path and Path(path).stem) or "model")
@@ -77,7 +77,7 @@ def resolve_for_evaluation(args) -> str | None:
 
 
 def cmd_import_model(args) -> int:
-    from models import import_model
+    from xai_core.models import import_model
 
     if args.path and args.model_code:
         raise XaiError(f"import-model {args.path}: with --model-code the weights come from --weights; "
@@ -103,7 +103,7 @@ def cmd_import_model(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from models import remove_model, user_models
+    from xai_core.models import remove_model, user_models
 
     if args.remove:
         remove_model(args.remove)

@@ -341,7 +341,7 @@ def to_anndata(dataset: str, model: str | None = None, *, store=None, methods: s
     """
     import anndata as ad
 
-    from models import load_model
+    from xai_core.models import load_model
 
     from .cli_evaluate import default_store_path
     from .data import load_dataset

@@ -77,7 +77,7 @@ class Evaluation:
     """One dataset and model: plan, then run every (method, metric) cell missing from the store."""
 
     def __init__(self, config: EvalConfig, store):
-        from models import load_model
+        from xai_core.models import load_model
 
         from .data import load_dataset
         from .explainers import make_context
@@ -90,7 +90,7 @@ class Evaluation:
             Path(config.model).stem if config.model and config.model.endswith(".safetensors")
             else config.model or self.model_meta.get("arch", "model"))
         if "checks" not in self.model_meta:  # shipped / trained checkpoints: from their recorded test accuracy
-            from models.user_models import checks_from_meta
+            from xai_core.models.user_models import checks_from_meta
 
             self.model_meta["checks"] = checks_from_meta(self.model_meta, self.ds)
         meta = self.model_meta
@@ -210,9 +210,9 @@ class Evaluation:
 
     def population_models(self, progress: Progress | None = None) -> list[tuple[str, "torch.nn.Module", str]]:
         """(name, model, checkpoint hash) of seeds 1..K, trained once and cached as safetensors."""
-        from models import load_checkpoint, save_checkpoint, train_model
-        from models.checkpoints import checkpoint_hash
-        from models.training import checkpoint_meta
+        from xai_core.models import load_checkpoint, save_checkpoint, train_model
+        from xai_core.models.checkpoints import checkpoint_hash
+        from xai_core.models.training import checkpoint_meta
 
         c = self.config
         arch, kwargs = self.model_meta["arch"], self.model_meta.get("arch_kwargs") or {}

@@ -111,7 +111,7 @@ def population(modality: str, size: str = "quick", members: int | None = None, e
 
 # -- training --------------------------------------------------------------------------------------
 def _is_trained(path: Path, fingerprint: str) -> bool:
-    from models.checkpoints import read_metadata
+    from xai_core.models.checkpoints import read_metadata
 
     from .errors import XaiError
 
@@ -128,8 +128,8 @@ def trained(dataset: str, members: list[Member]) -> list[bool]:
 
 def train_population(dataset: str, members: list[Member], progress: Progress | None = None) -> list[Path]:
     """Train every member not yet cached for this exact dataset content; returns the checkpoint paths."""
-    from models import save_checkpoint, train_model
-    from models.training import checkpoint_meta
+    from xai_core.models import save_checkpoint, train_model
+    from xai_core.models.training import checkpoint_meta
 
     from .data import load_dataset
 
@@ -223,7 +223,7 @@ class PopulationScores:
 
 def scores_path(dataset: str, members: list[Member], method: str, n: int, seed: int, store) -> Path | None:
     """Where the summary of this exact population run lives (None while a member is untrained)."""
-    from models.checkpoints import checkpoint_hash
+    from xai_core.models.checkpoints import checkpoint_hash
 
     paths = [m.path(dataset) for m in members]
     if not paths or not all(p.exists() for p in paths):
@@ -244,7 +244,7 @@ def score_population(dataset: str, members: list[Member], store, method: str = "
                      seed: int = 0, progress: Progress | None = None) -> PopulationScores:
     """Score every (trained) member through ``Evaluation``: accuracy, ground-truth interpretability,
     consistency; attributions and scores land in ``store``; the summary is cached next to the models."""
-    from models import ARCHS, evaluate_model
+    from xai_core.models import ARCHS, evaluate_model
 
     from .runner import EvalConfig, Evaluation
 

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from captum.attr import GuidedGradCam, LayerGradCam
 from torch import nn
 
-from models.architectures import Exp
+from xai_core.models.architectures import Exp
 
 from .base import ExplainContext, register_explainer
 

@@ -7,7 +7,7 @@ from captum.attr import (DeepLift, Deconvolution, GradientShap, GuidedBackprop, 
                          IntegratedGradients, NoiseTunnel, Saliency)
 from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR, nonlinear
 
-from models.architectures import Exp
+from xai_core.models.architectures import Exp
 
 from ..errors import UnknownChoice
 from .base import ExplainContext, register_explainer

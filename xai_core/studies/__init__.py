@@ -1,4 +1,4 @@
-"""Reproductions of the three source studies (seeds_spec.md §1–§3), run as
+"""Reproductions of the three source studies (docs/protocols/ §1–§3), run as
 ``python -m xai_core study NAME [--quick]``; see ``base`` for what a study leaves behind."""
 from __future__ import annotations
 

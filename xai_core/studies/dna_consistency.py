@@ -80,9 +80,9 @@ def _recipe(cfg: dict[str, Any], spec: Spec) -> dict[str, Any]:
 def train_member(ds, spec: Spec, cfg: dict[str, Any], progress=None) -> tuple[Path, bool]:
     """(checkpoint, trained now): under ``cache_dir()/studies/dna-consistency``, reused only when its metadata
     matches this dataset's content and this exact recipe, else trained (and saved) again."""
-    from models import save_checkpoint, train_model
-    from models.checkpoints import read_metadata
-    from models.training import checkpoint_meta
+    from xai_core.models import save_checkpoint, train_model
+    from xai_core.models.checkpoints import read_metadata
+    from xai_core.models.training import checkpoint_meta
 
     from ..data import cache_dir
     from ..errors import XaiError

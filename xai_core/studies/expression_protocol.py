@@ -1,4 +1,4 @@
-"""The building blocks of the Integrated-Gradients expression protocol (seeds_spec.md §1.5–§1.7).
+"""The building blocks of the Integrated-Gradients expression protocol (docs/protocols/ig-expression.md §1.5–§1.7).
 
 - ``diffused_model``: the study's DiffuseLR / DiffuseMLP. The fixed graph diffusion x -> Â x (Â symmetric) in
   front of a head with a linear first layer is folded into that layer (W -> W Â): the same function of x,
@@ -55,7 +55,7 @@ def fold_diffusion(model: nn.Module, A: torch.Tensor) -> nn.Module:
 
 def train_arch(ds, arch: str, seed: int, A: torch.Tensor | None = None, **recipe):
     """(model, report) for ``arch`` in {lr, mlp, diffuse_lr, diffuse_mlp}; Diffuse* need Â."""
-    from models import train_model
+    from xai_core.models import train_model
 
     base = arch.removeprefix("diffuse_")
     if base == arch:

@@ -1,4 +1,4 @@
-"""Study 1 (seeds_spec.md §1): Integrated Gradients on gene-expression classifiers with known biomarkers.
+"""Study 1 (docs/protocols/ig-expression.md §1): Integrated Gradients on gene-expression classifiers with known biomarkers.
 
 Per dataset, architecture and training seed: train (the study's SGD recipe), explain the correctly classified
 test samples of the studied classes with IG of the class probability (baseline: the training mean, i.e. 0 in
@@ -45,7 +45,7 @@ def ig_baseline(ctx, x: torch.Tensor, base: str, knob: float | None) -> torch.Te
 
 def explained_samples(ds, model, classes: list[int], max_samples: int, seed: int) -> np.ndarray:
     """Correctly classified test samples of ``classes`` (stratified subsample when ``max_samples``)."""
-    from models.training import predict_proba
+    from xai_core.models.training import predict_proba
 
     idx = ds.test_idx[np.isin(ds.y[ds.test_idx], classes)]
     ok = idx[predict_proba(model, ds.X[idx]).argmax(1) == ds.y[idx]]
@@ -56,7 +56,7 @@ def explained_samples(ds, model, classes: list[int], max_samples: int, seed: int
 
 
 def run_one(ds, arch: str, seed: int, cfg: dict, A: torch.Tensor | None) -> dict:
-    from models.training import evaluate_model
+    from xai_core.models.training import evaluate_model
 
     from ..explainers.base import make_context
 

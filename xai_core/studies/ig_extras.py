@@ -1,4 +1,4 @@
-"""What the IG study could not do (seeds_spec.md §1): the same protocol on real data (rank stability across
+"""What the IG study could not do (docs/protocols/ig-expression.md §1): the same protocol on real data (rank stability across
 training seeds, overlap with marker genes) and IG against the other explainers on the same simulated data."""
 from __future__ import annotations
 

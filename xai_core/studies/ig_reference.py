@@ -1,4 +1,4 @@
-"""The reference numbers of Bontonou et al. (seeds_spec.md §1.8: the authors' README at HEAD, Jul 2023; mean ± std
+"""The reference numbers of Bontonou et al. (docs/protocols/ig-expression.md §1.8: the authors' README at HEAD, Jul 2023; mean ± std
 over 10 trained models; ``None`` where the README gives no std) and the rules that compare ours with them."""
 from __future__ import annotations
 
