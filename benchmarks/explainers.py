@@ -1,7 +1,7 @@
 """Time each explainer through our call against the bare captum / zennit call it wraps.
 
 For 32 test samples per modality, every method is timed through
-``xai_core.explainers.explain(ctx, x, target, method, batch_size=32)`` ("ours") and through the call a
+``xai_core.explainers.explain(ctx, x, target, method, explain_batch=32)`` ("ours") and through the call a
 user would write by hand with the same parameters ("bare"). Both run side by side in one process:
 one warm-up each, then R rounds; a round calls each of the two ``inner`` times, interleaved call by call
 (ABAB..., BABA... in the next round), with ``inner`` chosen so that a round lasts >= 0.2 s per side
@@ -28,29 +28,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import captum  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from captum._utils.models.linear_model import SkLearnRidge  # noqa: E402
-from captum.attr import (DeepLift, Deconvolution, GradientShap, GuidedBackprop, GuidedGradCam,  # noqa: E402
+import captum
+import numpy as np
+import torch
+import torch.nn.functional as F
+from captum._utils.models.linear_model import SkLearnRidge
+from captum.attr import (DeepLift, Deconvolution, GradientShap, GuidedBackprop, GuidedGradCam,
                          InputXGradient, IntegratedGradients, KernelShap, LayerGradCam, Lime, NoiseTunnel,
                          Occlusion, Saliency)
-from zennit.attribution import Gradient  # noqa: E402
-from zennit.canonizers import SequentialMergeBatchNorm  # noqa: E402
-from zennit.composites import EpsilonAlpha2Beta1Flat, EpsilonGammaBox, EpsilonPlus, EpsilonPlusFlat  # noqa: E402
+from zennit.attribution import Gradient
+from zennit.canonizers import SequentialMergeBatchNorm
+from zennit.composites import EpsilonAlpha2Beta1Flat, EpsilonGammaBox, EpsilonPlus, EpsilonPlusFlat
 
-from xai_core.models import build_model, load_model  # noqa: E402
-from xai_core.data import DATASETS, load_dataset  # noqa: E402
-from xai_core.errors import XaiError  # noqa: E402
-from xai_core.explainers import EXPLAINERS, applicable_methods, explain, make_context  # noqa: E402
-from xai_core.explainers.cam import cam_layer  # noqa: E402
-from xai_core.explainers.perturbation import feature_mask  # noqa: E402
+from xai_core.models import build_model, load_model
+from xai_core.data import DATASETS, load_dataset
+from xai_core.errors import XaiError
+from xai_core.explainers import EXPLAINERS, applicable_methods, composites, controls, explain, make_context
+from xai_core.explainers.cam import cam_layer
+from xai_core.explainers.captum_compat import use_rescale_rule_for_exp
+from xai_core.explainers.perturbation import feature_mask
 
 DATA = {"expression": "simu-small", "image": "grain", "sequence": "dna-motifs-small"}
 N_SAMPLES = 32
 MIN_MEASURE_S = 0.2  # a round repeats each call until it lasts about this long
-NO_BARE = ("random", "aggregate")
+NO_BARE = (*controls(), *composites())  # no library call to compare with
 SLOW_ON_IMAGES = ("occlusion", "lime", "kernel_shap")  # skipped on images by --quick
 LRP = {"lrp_epsilon_plus_flat": EpsilonPlusFlat, "lrp_epsilon_plus": EpsilonPlus,
        "lrp_epsilon_gamma_box": EpsilonGammaBox, "lrp_epsilon_alpha2_beta1_flat": EpsilonAlpha2Beta1Flat}
@@ -101,6 +102,7 @@ def bare_call(method: str, ctx, x: torch.Tensor, y: torch.Tensor):
             "ours: +2 forwards (completeness error)")
     if method == "deeplift":
         assert p["baseline"] == "zero"
+        use_rescale_rule_for_exp()  # as xai_core's deeplift does: Exp gets captum's rescale rule
         return lambda: DeepLift(m, multiply_by_inputs=True).attribute(x, baselines=torch.zeros_like(x), target=t), note
     if method in ("smoothgrad", "vargrad"):
         sigma = float(p["noise_level"] * (ctx.high.max() - ctx.low.min()))
@@ -196,7 +198,7 @@ def same(a: torch.Tensor, b: torch.Tensor) -> str:
 
 
 def bench(method: str, ctx, x, y, repeats: int) -> dict:
-    ours = lambda: explain(ctx, x, y, method, batch_size=N_SAMPLES).attributions  # noqa: E731
+    ours = lambda: explain(ctx, x, y, method, explain_batch=N_SAMPLES).attributions
     bare, note = (None, "no bare call") if method in NO_BARE else bare_call(method, ctx, x, y)
     # warm-up, whose outputs serve the "same" check: numpy is seeded too, since captum's GradientShap
     # draws its path points and baselines from numpy's global generator

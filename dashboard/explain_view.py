@@ -8,6 +8,17 @@ import numpy as np
 import streamlit as st
 import torch
 
+from xai_core.data import GroundTruth
+from xai_core.explainers import (
+    AGGREGATE,
+    component_params,
+    dna_gradient_correction,
+    dna_project,
+    normalise,
+    plain_methods,
+    pool_channels,
+)
+
 from . import state
 from .figures.explanations import gene_bars, image_grid
 from .figures.sequence import sequence_logos
@@ -15,18 +26,18 @@ from .figures.sequence import sequence_logos
 NO_NORMALISATION = "none"
 DNA_VIEWS = {"observed": "observed nucleotide (attribution × input)",
              "corrected": "all four nucleotides (gradient-corrected)"}
-CONTROLS = ("random",)
 
 
 def aggregate_components(methods: list[str]) -> list[str]:
-    return [m for m in methods if m not in CONTROLS and m != "aggregate"]
+    """The chosen methods the aggregate may average: controls and composites left out."""
+    return plain_methods(methods)
 
 
 def evaluation_with(dataset: str, model: str, seed: int, methods: list[str], aggregate: bool):
     """The cached Evaluation, or a copy whose aggregate averages the chosen methods (reusing their maps)."""
     comps = aggregate_components(methods)
     if aggregate and len(comps) >= 2:
-        return state.evaluation_for(dataset, model, seed, method_params={"aggregate": {"methods": ",".join(comps)}})
+        return state.evaluation_for(dataset, model, seed, method_params={AGGREGATE: component_params(AGGREGATE, comps)})
     return state.evaluation(dataset, model, seed)
 
 
@@ -43,15 +54,14 @@ def default_samples(ev, preds: dict, per_class: int = 1, limit: int = 4) -> list
     classes = [1] if ds.modality == "sequence" and ds.ground_truth is not None else range(ds.n_classes)
     out = []
     for c in classes:
-        hits = [i for i in ds.test_idx if ds.y[i] == c and preds["pred"][i] == c][:per_class if len(classes) > 1 else limit]
+        take = per_class if len(classes) > 1 else limit
+        hits = [i for i in ds.test_idx if ds.y[i] == c and preds["pred"][i] == c][:take]
         out.extend(ds.sample_ids[i] for i in hits)
     return out[:limit]
 
 
 def process(ev, maps: np.ndarray, idx: np.ndarray, *, pooling: str, normalisation: str, dna_view: str) -> np.ndarray:
     """Stored maps (input shape) -> what a view draws: (N,H,W) pixels, (N,G) genes or (N,4,L) logo heights."""
-    from xai_core.explainers import dna_gradient_correction, dna_project, normalise, pool_channels
-
     a = torch.as_tensor(maps)
     if ev.ds.modality == "image":
         a = pool_channels(a, pooling)
@@ -94,11 +104,9 @@ def grid_figure(dataset: str, model: str, seed: int, ids: tuple[str, ...], metho
                 markers.update(int(g) for g in v)
         label = "true biomarker" if gt is not None and gt.strength == "exact" else "known marker gene"
         return [gene_bars(processed, ds.feature_names, list(ids), k=k, markers=markers, marker_label=label)]
-    from xai_core.data import GroundTruth
-
     ics = GroundTruth(pwm=gt.pwm[idx]).information_content() if gt is not None and gt.pwm is not None else None
     figs = []
-    for j, (sid, lab) in enumerate(zip(ids, labels)):
+    for j, (_, lab) in enumerate(zip(ids, labels)):
         ic = None if ics is None else ics[j]
         figs.append(sequence_logos([(m, v[j]) for m, v in processed.items()], ic=ic, title=lab,
                                    y_label="attribution" if normalisation == NO_NORMALISATION else "normalised"))

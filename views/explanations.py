@@ -7,6 +7,10 @@ import streamlit as st
 
 from dashboard import explain_view as view
 from dashboard import state, ui
+from dashboard.progress import follow, progress_bar
+from xai_core import costs
+from xai_core.explain_files import stored_bundle
+from xai_core.explainers import AGGREGATE, estimate_cost
 
 st.title("Explanations")
 ds_name, model, seed, ev = ui.current_evaluation()
@@ -57,11 +61,9 @@ ui.need(bool(methods), "Pick at least one method.")
 comps = view.aggregate_components(methods)
 if aggregate and len(comps) < 2:
     st.info("The aggregated explanation needs at least two non-control methods.")
-columns = methods + (["aggregate"] if aggregate and len(comps) >= 2 else [])
+columns = methods + ([AGGREGATE] if aggregate and len(comps) >= 2 else [])
 ev_run = view.evaluation_with(ds_name, model, seed, methods, aggregate)
 idx = np.array([pos[s] for s in samples])
-
-from xai_core.explainers import estimate_cost  # noqa: E402
 
 rows = []
 for m in columns:
@@ -76,8 +78,6 @@ with st.expander(f"Cost: {int(plan['forward passes'].sum()):,} forward and {int(
     st.dataframe(plan, hide_index=True, width="stretch")
 
 if todo:
-    from xai_core import costs
-
     passes = float(plan["forward passes"].sum() + plan["backward passes"].sum())
     confirmed = True
     if costs.needs_confirmation(passes):  # the CLI's --yes guard, here a tick box
@@ -87,12 +87,11 @@ if todo:
         confirmed = st.checkbox(f"Run anyway (about {passes:,.0f} passes)", key="x_confirm")
     if st.button(f"Explain ({len(todo)} method{'s' if len(todo) > 1 else ''})", type="primary", key="x_run",
                  disabled=not confirmed):
-        bar = st.progress(0.0, text="Starting…")
+        bar, _ = progress_bar("Starting…")
         with ui.friendly("Computing the explanations"):
             for j, m in enumerate(todo):
-                def progress(evt, j=j, m=m):
-                    frac = (j + evt["done"] / max(evt["total"], 1)) / len(todo)
-                    bar.progress(min(frac, 1.0), text=f"{state.method_label(m)}: {evt['done']}/{evt['total']} samples")
+                progress = follow(bar, lambda e, j=j, m=m: ((j + e.done / max(e.total, 1)) / len(todo),
+                                                            f"{state.method_label(m)}: {e.done}/{e.total} samples"))
                 ev_run.attributions(m, idx, progress)
             bar.progress(1.0, text="Done")
             st.rerun()
@@ -118,8 +117,6 @@ if not todo:
                            "The grey track below marks the planted motifs (information content in bits).")
             for j, fig in enumerate(figs):
                 ui.figure(fig, f"explanations_{ds_name}_{j}", key=f"x_fig_{j}")
-            from xai_core.explain_files import stored_bundle
-
             st.download_button("Download these maps (attributions.npz + manifest.json, zip)",
                                stored_bundle(ev_run, columns, idx, preds["pred"]),
                                file_name=f"explanations_{ds_name}_{len(samples)}samples.zip", mime="application/zip",

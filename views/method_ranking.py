@@ -6,6 +6,8 @@ import streamlit as st
 
 from dashboard import evaluate, state, ui
 from dashboard.figures import ranking as rf
+from xai_core.explainers import AGGREGATE
+from xai_core.explainers import components as components_of
 
 st.title("Method ranking: which explanation to trust here?")
 st.markdown(
@@ -19,15 +21,12 @@ with_agg = st.toggle("Include the aggregated explanation (mean of several method
                      help="Evaluates the mean of the normalised maps of several methods as one more method.")
 components: list[str] = []
 if with_agg:
-    from xai_core.explainers import EXPLAINERS
-    from xai_core.explainers.control import components as _components
-
-    components = _components(EXPLAINERS.get("aggregate").params_for("*")["methods"])
+    components = components_of(AGGREGATE)
     st.caption("The aggregate averages " + ", ".join(state.method_label(c) for c in components) + ".")
 with_comp = with_agg and st.toggle("Also evaluate all of its components", value=False, key="rank_comp",
                                    help="Their attributions are computed for the aggregate anyway; this adds "
                                         "only their metric scores.")
-extra = (["aggregate"] if with_agg else []) + (components if with_comp else [])
+extra = ([AGGREGATE] if with_agg else []) + (components if with_comp else [])
 res = evaluate.run_panel("ranking", extra_methods=extra)
 if res is None:
     st.stop()
@@ -58,7 +57,7 @@ with ui.friendly("Ranking the methods"):
 if result is None:
     st.stop()
 mrr, table = result["mrr"], result["table"]
-agg = "aggregate" if "aggregate" in mrr.table.index else None
+agg = AGGREGATE if AGGREGATE in mrr.table.index else None
 comps = [c for c in components if c in mrr.table.index]
 
 st.header("Ranking")

@@ -1,33 +1,39 @@
-"""Figures of the Metrics page: per-method score distributions and perturbation curves (pure plotly)."""
+"""Figures of the Metrics page: per-method score distributions and perturbation curves (plotly; a curve's axis
+labels come from its metric's spec)."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from xai_core.metrics import METRICS
+
 from . import theme
 
 GREY = "#9E9E9E"
-# The curve each perturbation metric stores per sample: (x axis, y axis, what a good method does).
-CURVES = {
-    "pixel_flipping": ("removal step (most relevant features removed first)",
-                       "confidence / original confidence", "a good map makes the curve fall fast"),
-    "irof": ("segments removed (most relevant first)", "confidence / original confidence",
-             "a good map makes the curve fall fast"),
-    "region_perturbation": ("regions removed (most relevant first)", "drop in confidence f(x) − f(x_k)",
-                            "a good map makes the drop large early"),
-    "pgi_local": ("chunks removed (most important first)", "drop in class probability",
-                  "a good map gives a large drop"),
-    "pgi_global": ("chunks removed (most important first, one order for all samples)", "drop in class probability",
-                   "a good map gives a large drop"),
-    "pgu_local": ("chunks removed (least important first)", "drop in class probability",
-                  "a good map gives a small drop"),
-    "pgu_global": ("chunks removed (least important first, one order for all samples)", "drop in class probability",
-                   "a good map gives a small drop"),
-    "pgr": ("chunks removed (random order)", "drop in class probability", "the reference: the same for every method"),
-}
+
+
+class CurveLabels(Mapping[str, tuple[str, str, str]]):
+    """metric -> (x axis, y axis, what a good method does) of the per-sample curve it returns, read live from
+    each metric's spec (``MetricSpec.curve``); only metrics that declare one are listed."""
+
+    def __getitem__(self, metric: str) -> tuple[str, str, str]:
+        curve = METRICS.get(metric).curve if metric in METRICS else None
+        if curve is None:
+            raise KeyError(metric)
+        return curve.x, curve.y, curve.good
+
+    def __iter__(self) -> Iterator[str]:
+        return (s.name for s in METRICS.values() if s.curve is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+CURVES = CurveLabels()
 
 
 def direction_hint(direction: str) -> str:
@@ -70,7 +76,8 @@ def score_distribution(frame: pd.DataFrame, metric: str, *, kind: str = "violin"
             se = rows["se"].astype(float).fillna(0.0).to_numpy() if "se" in rows else np.zeros(len(rows))
             fig.add_trace(go.Scatter(x=[m] * len(rows), y=rows["score"], mode="markers", name=m,
                                      marker=dict(color=c, size=12), error_y=dict(type="data", array=1.96 * se),
-                                     hovertemplate=f"{m}<br>score %{{y:.3g}} ± %{{error_y.array:.2g}} (95%)<extra></extra>"))
+                                     hovertemplate=(f"{m}<br>score %{{y:.3g}} ± %{{error_y.array:.2g}} (95%)"
+                                                    "<extra></extra>")))
         elif kind == "violin":
             fig.add_trace(go.Violin(x=[m] * len(rows), y=rows["score"], name=m, line_color=c, fillcolor=_rgba(c, 0.25),
                                     box_visible=True, meanline_visible=True, points="all", pointpos=0, jitter=0.3,

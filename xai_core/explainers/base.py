@@ -2,7 +2,12 @@
 
 Each method is a function ``fn(ctx, x, target, **params) -> attribution`` (or ``(attribution, extras)``)
 registered with: the modalities it supports, default parameters (per modality where they differ),
-its cost in forward/backward passes per sample, and the name of its internal batching knob.
+its cost in forward/backward passes per sample, the name of its internal batching knob (a parameter),
+whether it is a control (a floor every method must beat) and, for a composite such as the aggregate,
+the parameter that lists its component methods. Code that treats controls or composites apart asks
+``is_control`` / ``controls`` / ``is_composite`` / ``composites`` / ``components`` here, never a name.
+
+The batch sizes a run can set are ``xai_core.batching.BatchKnobs``, one name and one default each (``BATCH``).
 """
 from __future__ import annotations
 
@@ -16,8 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..batching import BATCH
 from ..data.lazy import column_stats, is_lazy
-from ..errors import NotApplicable, UnknownChoice
+from ..errors import NotApplicable, UnknownChoice, XaiError
+from ..progress import ProgressFn, notify
 from ..registry import Registry
 
 Cost = Callable[[dict[str, Any], "ExplainContext"], tuple[float, float]]
@@ -38,6 +45,21 @@ class ExplainerSpec:
     needs_conv: bool = False
     version: int = 1  # bump when the computation changes: stored attributions are keyed by it
     needs_eager: bool = False  # hooks or layer access: refused for TorchScript / torch.export models
+    control: bool = False  # a reference every method must beat (random noise): never a component, never "real"
+    components_param: str | None = None  # a composite: the parameter listing its component methods (comma list)
+
+    @property
+    def composite(self) -> bool:
+        """Whether the method combines the maps of other methods (its components)."""
+        return self.components_param is not None
+
+    def components(self, params: dict[str, Any] | None = None) -> list[str]:
+        """The methods this composite combines, from ``params`` (its defaults for a key not given); [] if it
+        is not a composite."""
+        if self.components_param is None:
+            return []
+        value = (params or {}).get(self.components_param, self.defaults.get("*", {}).get(self.components_param))
+        return split_methods(value) if isinstance(value, str) else [str(v).strip() for v in value or []]
 
     def params_for(self, modality: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         params = {**self.defaults.get("*", {}), **self.defaults.get(modality, {})}
@@ -46,6 +68,18 @@ class ExplainerSpec:
             raise UnknownChoice(f"parameter of {self.name}", ", ".join(sorted(unknown)), params)
         check_params(self.name, params, overrides)
         return {**params, **(overrides or {})}
+
+    def info(self) -> dict[str, Any]:
+        """Machine-readable metadata, for ``python -m xai_core methods`` and docs/explainers.md."""
+        keys = list(dict.fromkeys(k for per in self.defaults.values() for k in per))
+        ranges = {k: r for k in keys if (r := param_range(self.name, k)) is not None}
+        return {"name": self.name, "label": self.label, "family": self.family, "modalities": sorted(self.modalities),
+                "control": self.control, "composite": self.composite, "components": self.components(),
+                "needs_conv": self.needs_conv, "needs_eager": self.needs_eager, "wraps": self.wraps,
+                "description": self.description, "batch_param": self.batch_param, "version": self.version,
+                "defaults": {m: dict(p) for m, p in self.defaults.items()},
+                "ranges": {k: {"lo": lo, "hi": hi, "lo_open": lo_open, "text": range_text(lo, hi, lo_open)}
+                           for k, (lo, hi, lo_open) in ranges.items()}}
 
 
 # -- parameter values ------------------------------------------------------------------------------
@@ -81,11 +115,23 @@ def _show(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float) else repr(v) if isinstance(v, str) else str(v)
 
 
+def param_range(owner: str, key: str) -> tuple[float | None, float | None, bool] | None:
+    """``(lo, hi, lo_open)`` for parameter ``key`` of method or metric ``owner`` (``PARAM_RANGES``), or None."""
+    return PARAM_RANGES.get(f"{owner}.{key}", PARAM_RANGES.get(key))
+
+
+def range_text(lo: float | None, hi: float | None, lo_open: bool) -> str:
+    """``"in [1, 4096]"``, ``">= 0"``, ``"> 0 and <= 1"``...; "" when unbounded."""
+    if lo is not None and hi is not None and not lo_open:
+        return f"in [{_show(lo)}, {_show(hi)}]"
+    return "".join([f" {'>' if lo_open else '>='} {_show(lo)}" if lo is not None else "",
+                    (" and" if lo is not None and hi is not None else "")
+                    + (f" <= {_show(hi)}" if hi is not None else "")]).lstrip(" ")
+
+
 def check_params(owner: str, defaults: dict[str, Any], overrides: dict[str, Any] | None) -> None:
     """Refuse a parameter value of the wrong type or out of range, naming ``owner.key``, the valid range and
     the value given (an ``XaiError``, before any work)."""
-    from ..errors import XaiError
-
     for key, v in (overrides or {}).items():
         d = defaults.get(key)
         name = f"{owner}.{key}"
@@ -112,12 +158,7 @@ def check_params(owner: str, defaults: dict[str, Any], overrides: dict[str, Any]
             ok = ((lo is None or (f > lo if lo_open else f >= lo)) and (hi is None or f <= hi))
         if not ok:
             kind = "an integer" if want_int else "a finite number"
-            if lo is not None and hi is not None and not lo_open:
-                rng = f" in [{_show(lo)}, {_show(hi)}]"
-            else:
-                rng = "".join([f" {'>' if lo_open else '>='} {_show(lo)}" if lo is not None else "",
-                               (" and" if lo is not None and hi is not None else "")
-                               + (f" <= {_show(hi)}" if hi is not None else "")])
+            rng = (" " + range_text(lo, hi, lo_open)) if (lo is not None or hi is not None) else ""
             raise XaiError(f"{name} must be {kind}{rng}{' (or null)' if d is None else ''}, got {_show(v)}")
 
 
@@ -127,10 +168,96 @@ EXPLAINERS: Registry[ExplainerSpec] = Registry("method")
 def register_explainer(name: str, *, label: str, family: str, modalities: tuple[str, ...], cost: Cost,
                        wraps: str, description: str, defaults: dict[str, dict[str, Any]] | None = None,
                        batch_param: str | None = None, needs_conv: bool = False, version: int = 1,
-                       needs_eager: bool = False):
+                       needs_eager: bool = False, control: bool = False, components_param: str | None = None):
+    """Register ``fn(ctx, x, target, **params)`` as method ``name`` (a decorator returning ``fn`` unchanged).
+
+    Parameters
+    ----------
+    name
+        The method's name (CLI, store keys, ``--param name.key=value``).
+    label
+        Its name for people (dashboard, tables).
+    family
+        gradient, path, lrp, cam, perturbation, surrogate, control or aggregate.
+    modalities
+        The data it applies to (expression, image, sequence).
+    cost
+        ``cost(params, ctx) -> (forward, backward)`` passes per sample.
+    wraps
+        The library call it adapts (provenance).
+    description
+        One line on what it computes.
+    defaults
+        Default parameters: ``"*"`` for all modalities, then per-modality overrides.
+    batch_param
+        The parameter that batches the method's own passes (memory against speed); it must be one of its
+        parameters.
+    needs_conv
+        Needs a convolutional layer (CAM methods).
+    version
+        Bump when the computation changes: stored attributions are keyed by it.
+    needs_eager
+        Hooks or reads layers: refused for TorchScript / torch.export models.
+    control
+        A reference every method must beat (the random control): never a component of a composite and
+        left out where only real methods count.
+    components_param
+        For a composite (the aggregate): the parameter, with a default for all modalities (``"*"``), that lists
+        the methods it combines (a comma list).
+    """
+    star = (defaults or {}).get("*", {})
+    declared = {k for per in (defaults or {}).values() for k in per}
+    if batch_param is not None and batch_param not in declared:
+        raise ValueError(f"method {name}: batch_param '{batch_param}' is not one of its parameters")
+    if components_param is not None and components_param not in star:
+        raise ValueError(f"method {name}: components_param '{components_param}' needs a default for all modalities")
     return EXPLAINERS.decorator(name, lambda fn: ExplainerSpec(
         name, label, family, frozenset(modalities), fn, defaults or {}, cost, batch_param, wraps,
-        description, needs_conv, version, needs_eager))
+        description, needs_conv, version, needs_eager, control, components_param))
+
+
+def split_methods(text: str) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]`` (blanks dropped)."""
+    return [m.strip() for m in text.split(",") if m.strip()]
+
+
+def components(method: str, params: dict[str, Any] | None = None) -> list[str]:
+    """The methods ``method`` combines, read from its ``params`` (its default where not given); [] when it is
+    not a composite. The one place that knows how a composite names its components."""
+    return EXPLAINERS.get(method).components(params)
+
+
+def component_params(method: str, methods: list[str]) -> dict[str, str]:
+    """The parameters that make composite ``method`` combine ``methods`` (to merge into its parameters)."""
+    spec = EXPLAINERS.get(method)
+    if spec.components_param is None:
+        raise XaiError(f"method '{method}' does not combine other methods")
+    return {spec.components_param: ",".join(methods)}
+
+
+def is_control(method: str) -> bool:
+    """Whether ``method`` is a registered control (e.g. ``random``); False for an unknown name."""
+    return method in EXPLAINERS and EXPLAINERS.get(method).control
+
+
+def is_composite(method: str) -> bool:
+    """Whether ``method`` is a registered composite (e.g. ``aggregate``); False for an unknown name."""
+    return method in EXPLAINERS and EXPLAINERS.get(method).composite
+
+
+def controls() -> list[str]:
+    """The registered controls, in registration order."""
+    return [s.name for s in EXPLAINERS.values() if s.control]
+
+
+def composites() -> list[str]:
+    """The registered composites, in registration order."""
+    return [s.name for s in EXPLAINERS.values() if s.composite]
+
+
+def plain_methods(methods: list[str]) -> list[str]:
+    """``methods`` without controls and composites: those a composite may combine, in the given order."""
+    return [m for m in methods if not is_control(m) and not is_composite(m)]
 
 
 class ProbabilityOutput(nn.Module):
@@ -255,12 +382,10 @@ def _fits(spec: ExplainerSpec, ctx: ExplainContext) -> bool:
 
 
 def applicable_methods(ctx: ExplainContext) -> list[str]:
-    """Every method that runs on this model; one combining others by default (``aggregate``'s ``methods``
-    parameter) only when all of those do."""
+    """Every method that runs on this model; a composite only when all of its default components do."""
     out = []
     for s in EXPLAINERS.values():
-        parts = s.defaults.get("*", {}).get("methods")
-        parts = [p.strip() for p in parts.split(",") if p.strip()] if isinstance(parts, str) else []
+        parts = s.components()
         if _fits(s, ctx) and all(p in EXPLAINERS and _fits(EXPLAINERS.get(p), ctx) for p in parts):
             out.append(s.name)
     return out
@@ -291,13 +416,17 @@ class Explanation:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def explain(ctx: ExplainContext, x: torch.Tensor | np.ndarray, target, method: str, /, batch_size: int = 32,
-            progress: Callable[[int], None] | None = None, **overrides: Any) -> Explanation:
-    """Attribute ``method`` for inputs ``x`` and class ``target``; batches of ``batch_size`` samples.
+def explain(ctx: ExplainContext, x: torch.Tensor | np.ndarray, target, method: str, /,
+            explain_batch: int = BATCH.explain_batch, progress: ProgressFn | None = None, *,
+            batch_size: int | None = None, **overrides: Any) -> Explanation:
+    """Attribute ``method`` for inputs ``x`` and class ``target``; batches of ``explain_batch`` samples.
 
-    ``progress(n_done)`` is called after each batch. The result has the input's shape. The first four
+    ``progress`` gets ``Progress(n_done, n, "explain", method=method)`` after each batch. The result has the
+    input's shape. The first four
     arguments are positional-only, so a method parameter may itself be called ``method`` (IG's quadrature).
+    ``batch_size`` is the old name of ``explain_batch`` and, when given, wins.
     """
+    step = explain_batch if batch_size is None else batch_size
     spec = EXPLAINERS.get(method)
     check_applicable(spec, ctx)
     params = spec.params_for(ctx.modality, overrides)
@@ -307,14 +436,13 @@ def explain(ctx: ExplainContext, x: torch.Tensor | np.ndarray, target, method: s
         target = target.expand(len(x))
     chunks, extras = [], {}
     t0 = time.perf_counter()
-    for i in range(0, len(x), batch_size):
-        out = spec.fn(ctx, x[i:i + batch_size], target[i:i + batch_size], **params)
+    for i in range(0, len(x), step):
+        out = spec.fn(ctx, x[i:i + step], target[i:i + step], **params)
         attr, ext = out if isinstance(out, tuple) else (out, {})
         chunks.append(attr.detach())
         for k, v in ext.items():
             extras.setdefault(k, []).append(v)
-        if progress:
-            progress(min(i + batch_size, len(x)))
+        notify(progress, min(i + step, len(x)), len(x), "explain", method=method)
     extras = {k: (np.concatenate(v) if isinstance(v[0], np.ndarray) else v) for k, v in extras.items()}
     attr = chunks[0] if len(chunks) == 1 else (torch.cat(chunks) if chunks else torch.zeros_like(x))
     if attr.shape != x.shape:

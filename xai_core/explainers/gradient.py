@@ -5,15 +5,13 @@ from __future__ import annotations
 import torch
 from captum.attr import (DeepLift, Deconvolution, GradientShap, GuidedBackprop, InputXGradient,
                          IntegratedGradients, NoiseTunnel, Saliency)
-from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR, nonlinear
 
-from xai_core.models.architectures import Exp
-
+from ..modalities import MODALITIES
 from ..errors import UnknownChoice
 from .base import ExplainContext, register_explainer
+from .captum_compat import use_rescale_rule_for_exp
 
-ALL = ("expression", "image", "sequence")
-SUPPORTED_NON_LINEAR.setdefault(Exp, nonlinear)  # DeepLift's rescale rule for the exponential activation
+ALL = MODALITIES
 
 BASELINES = ("zero", "train_mean", "class_mean", "uniform")
 
@@ -131,6 +129,7 @@ def deconvolution(ctx, x, target):
                     defaults={"*": {"baseline": "zero"}},
                     description="Rescale-rule contributions relative to a baseline")
 def deeplift(ctx, x, target, baseline):
+    use_rescale_rule_for_exp()  # the DNA models' exponential activation gets DeepLIFT's rescale rule, as ReLU does
     return DeepLift(ctx.forward, multiply_by_inputs=True).attribute(
         x, baselines=baseline_for(ctx, x, target, baseline), target=target)
 

@@ -11,10 +11,11 @@ from zennit.attribution import Gradient
 from zennit.canonizers import SequentialMergeBatchNorm
 from zennit.composites import EpsilonAlpha2Beta1Flat, EpsilonGammaBox, EpsilonPlus, EpsilonPlusFlat
 
+from ..modalities import MODALITIES
 from ..errors import UnknownChoice
 from .base import ExplainContext, register_explainer
 
-ALL = ("expression", "image", "sequence")
+ALL = MODALITIES
 
 
 def _run(ctx: ExplainContext, x: torch.Tensor, target: torch.Tensor, composite, init: str) -> torch.Tensor:

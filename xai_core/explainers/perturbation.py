@@ -7,8 +7,8 @@ import torch
 from captum._utils.models.linear_model import SkLearnLasso, SkLearnLinearRegression, SkLearnRidge
 from captum.attr import KernelShap, Lime, Occlusion
 
+from ..modalities import MODALITIES
 from ..errors import UnknownChoice
-
 from .base import ExplainContext, register_explainer
 from .masks import expression_groups, image_mask, sequence_mask
 
@@ -30,7 +30,7 @@ def _occlusion_cost(p, ctx):
 
 
 @register_explainer("occlusion", label="Occlusion", family="perturbation",
-                    modalities=("expression", "image", "sequence"), cost=_occlusion_cost,
+                    modalities=MODALITIES, cost=_occlusion_cost,
                     batch_param="perturbations_per_eval", wraps="captum.attr.Occlusion",
                     defaults={"*": {"window": 1, "stride": 1, "perturbations_per_eval": 64},
                               "image": {"window": 8, "stride": 4},
@@ -85,14 +85,14 @@ def _surrogate(cls):
 
 
 _surrogate_cost = lambda p, c: (float(p["n_samples"]), 0.0)  # noqa: E731
-register_explainer("lime", label="LIME", family="surrogate", modalities=("expression", "image", "sequence"),
+register_explainer("lime", label="LIME", family="surrogate", modalities=MODALITIES,
                    cost=_surrogate_cost, batch_param="perturbations_per_eval",
                    defaults={**_SURROGATE_DEFAULTS, "*": {**_SURROGATE_DEFAULTS["*"], "surrogate": "ridge"}},
                    wraps="captum.attr.Lime",
                    description="Local linear surrogate over superpixels / DNA windows / gene groups"
                    )(_surrogate(Lime))
 register_explainer("kernel_shap", label="KernelSHAP", family="surrogate",
-                   modalities=("expression", "image", "sequence"), cost=_surrogate_cost,
+                   modalities=MODALITIES, cost=_surrogate_cost,
                    batch_param="perturbations_per_eval", defaults=_SURROGATE_DEFAULTS,
                    wraps="captum.attr.KernelShap",
                    description="Shapley-kernel weighted surrogate over superpixels / DNA windows / gene groups"

@@ -1,36 +1,40 @@
-"""Run several methods on the same inputs; the aggregate reuses component maps already computed."""
+"""Run several methods on the same inputs; a composite (the aggregate) reuses component maps already computed."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import torch
 
-from .base import ExplainContext, Explanation, explain
-from .control import combine, components
+from ..progress import ProgressFn, notify
+from .base import BATCH, EXPLAINERS, ExplainContext, Explanation, explain, is_composite
+from .control import combine
 
 
-def explain_many(ctx: ExplainContext, x: torch.Tensor, target, methods: list[str], batch_size: int = 32,
-                 progress: Callable[[str, int], None] | None = None,
-                 params: dict[str, dict] | None = None) -> dict[str, Explanation]:
-    """``{method: Explanation}`` for every method; ``progress(method, n_done)`` after each batch."""
+def explain_many(ctx: ExplainContext, x: torch.Tensor, target, methods: list[str],
+                 explain_batch: int = BATCH.explain_batch, progress: ProgressFn | None = None,
+                 params: dict[str, dict] | None = None, *, batch_size: int | None = None) -> dict[str, Explanation]:
+    """``{method: Explanation}`` for every method; ``progress`` gets ``Progress(n_done, n, "explain",
+    method=...)`` after each batch.
+
+    Composites run last, so that components computed here at their default parameters are combined rather
+    than computed again. ``batch_size`` is the old name of ``explain_batch`` and, when given, wins.
+    """
+    step = explain_batch if batch_size is None else batch_size
     params = params or {}
     out: dict[str, Explanation] = {}
-    ordered = [m for m in methods if m != "aggregate"] + [m for m in methods if m == "aggregate"]
+    ordered = [m for m in methods if not is_composite(m)] + [m for m in methods if is_composite(m)]
     for m in ordered:
-        cb = (lambda n, m=m: progress(m, n)) if progress else None
         agg_params = params.get(m, {})
-        if m == "aggregate":
-            from .base import EXPLAINERS
-            p = EXPLAINERS.get(m).params_for(ctx.modality, agg_params)
-            comps = components(p["methods"])
+        if is_composite(m):
+            spec = EXPLAINERS.get(m)
+            p = spec.params_for(ctx.modality, agg_params)
+            comps = spec.components(p)
             if all(c in out and not params.get(c) for c in comps):  # default-parameter components at hand
                 t0 = time.perf_counter()
                 attr = combine([out[c].attributions for c in comps], p["normalisation"])
                 secs = time.perf_counter() - t0 + sum(out[c].seconds for c in comps)
                 out[m] = Explanation(m, attr, p, secs, {"reused_components": comps})
-                if cb:
-                    cb(len(x))
+                notify(progress, len(x), len(x), "explain", method=m)
                 continue
-        out[m] = explain(ctx, x, target, m, batch_size=batch_size, progress=cb, **agg_params)
+        out[m] = explain(ctx, x, target, m, explain_batch=step, progress=progress, **agg_params)
     return {m: out[m] for m in methods}

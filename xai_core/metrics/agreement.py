@@ -1,7 +1,7 @@
 """Expression feature agreement: do the top-ranked genes match the known informative genes?
 
 Ground truth is ``inp.feature_sets`` (class index -> informative gene indices): exact biomarkers for
-simulated data (Bontonou et al., spec §1.7c), literature markers (weak) for real data. A sample is scored
+simulated data (Bontonou et al., protocol §1.7c), literature markers (weak) for real data. A sample is scored
 against the set of the class whose output was explained (``target``; for single-logit binary models the
 label, with the attribution's sign flipped for class 0 so that "evidence for the class" ranks first).
 """
@@ -19,7 +19,7 @@ from .base import MetricInputs, MetricOutput, register_metric
 
 DENSE_MAX_GENES = 5_000  # above this Â is built row-block-wise and kept sparse ("head" only)
 SPARSE_MAX_NNZ = 50_000_000
-_CACHE: "OrderedDict[tuple, torch.Tensor]" = OrderedDict()
+_CACHE: OrderedDict[tuple, torch.Tensor] = OrderedDict()
 _DIGESTS: dict[int, tuple[weakref.ref, str]] = {}
 
 
@@ -131,7 +131,7 @@ def _signed_by_class(inp: MetricInputs, diffusion) -> tuple[torch.Tensor, torch.
     return a, cls
 
 
-def _topk_hits(scores: torch.Tensor, T_rows: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+def topk_hits(scores: torch.Tensor, T_rows: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Fraction of each row's top-k(row) entries (by score) that are in T_rows; rows (..., G)."""
     kmax = max(int(k.max()), 1)
     top = scores.topk(min(kmax, scores.shape[-1]), dim=-1).indices
@@ -160,7 +160,7 @@ def _misclassified(inp: MetricInputs, only_correct: bool) -> list | None:
     return ["misclassified (only correctly classified samples are scored)" if w else None for w in wrong]
 
 
-_FA_REF = ("Bontonou et al. 2023 (get_ranking_metrics.py, spec §1.7c): k = n_c = |truth of the class|, so FA is "
+_FA_REF = ("Bontonou et al. 2023 (get_ranking_metrics.py, protocol §1.7c): k = n_c = |truth of the class|, so FA is "
            "precision@|truth| = recall@|truth|; signed attributions. diffusion: attr <- attr·Â, "
            "Â = D^-1/2(A + I)D^-1/2 from the training gene-gene Pearson correlation (v1: A = max(0, corr); head: "
            "corr > 0.5). The study keeps correctly classified samples only (only_correct=True) and averages per "
@@ -178,7 +178,7 @@ _COST = lambda p, inp: {"forward": 1.0 if p.get("only_correct") else 0.0, "expla
 def feature_agreement_local(inp: MetricInputs, diffusion=False, only_correct: bool = False) -> MetricOutput:
     a, cls = _signed_by_class(inp, diffusion)
     T, n_c = _truth(inp, int(cls.max()) + 1)
-    score = _topk_hits(a, T[cls], n_c[cls])
+    score = topk_hits(a, T[cls], n_c[cls])
     reasons = _class_reasons(inp, cls, n_c.tolist(), _misclassified(inp, only_correct))
     bad = torch.tensor([r is not None for r in reasons], device=score.device)
     return MetricOutput(torch.where(bad, torch.nan, score), reasons=reasons)
@@ -195,7 +195,7 @@ def precision_at_k(inp: MetricInputs, k: int = 10) -> MetricOutput:
     a, cls = _signed_by_class(inp, False)
     T, n_c = _truth(inp, int(cls.max()) + 1)
     kk = torch.full_like(cls, min(int(k), a.shape[1]))
-    score = _topk_hits(a, T[cls], kk)
+    score = topk_hits(a, T[cls], kk)
     reasons = _class_reasons(inp, cls, n_c.tolist())
     bad = torch.tensor([r is not None for r in reasons], device=score.device)
     return MetricOutput(torch.where(bad, torch.nan, score), reasons=reasons)
@@ -252,7 +252,7 @@ def feature_agreement_global(inp: MetricInputs, diffusion=False, variant: str = 
             fa = (hit & (torch.arange(hit.shape[-1], device=a.device) < kk[..., None])).sum(-1).double()
             fa = fa / kk.clamp(min=1).double()
         else:
-            fa = _topk_hits(S, T[None].expand(S.shape[0], -1, -1), n_c[None].expand_as(present))
+            fa = topk_hits(S, T[None].expand(S.shape[0], -1, -1), n_c[None].expand_as(present))
         scores.append((fa * present).sum(1) / present.sum(1).clamp(min=1))
     scores = torch.cat(scores)
     se = float(scores[1:].std()) if n_boot > 1 else None

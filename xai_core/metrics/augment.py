@@ -1,4 +1,4 @@
-"""Image augmentations for the robustness-to-augmentation metrics (spec §2.5a), batched over (N, 3, H, W).
+"""Image augmentations for the robustness-to-augmentation metrics (protocol §2.5a), batched over (N, 3, H, W).
 
 The study (Tětková et al., predecessor code) used imgaug on uint8 RGB images. We work on float tensors in
 [0, 1] and keep imgaug's parameter units and ranges:

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..batching import BATCH
+from ..data.dataset import MODALITIES
 from ..errors import NotApplicable, UnknownChoice, XaiError
 from ..explainers.base import ExplainContext, check_params
 from ..registry import Registry
@@ -31,9 +33,27 @@ from ..registry import Registry
 FAMILIES = ("faithfulness", "robustness", "complexity", "localisation", "consistency", "randomisation")
 NEEDS = ("explanation", "model", "reexplain")  # what a metric costs beyond the attributions
 GROUND_TRUTH = ("masks", "pwm", "feature_sets")
-ALL = ("expression", "image", "sequence")
 
 Cost = Callable[[dict[str, Any], "MetricInputs | None"], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class CurveAxes:
+    """The per-sample curve a metric returns (``MetricOutput.curves``) as the Metrics page draws it.
+
+    Attributes
+    ----------
+    x
+        What the steps along the curve are (the x axis).
+    y
+        What the curve measures at each step (the y axis).
+    good
+        What a good explanation does to the curve, in a few words.
+    """
+
+    x: str
+    y: str
+    good: str
 
 
 @dataclass(frozen=True)
@@ -55,6 +75,7 @@ class MetricSpec:
     in_ranking: bool = True  # False for references that score every method alike (e.g. PGR's random order)
     population: bool = False  # uses ``inp.population`` (maps of other training seeds); its key includes them
     version: int = 1  # bump when the computation changes: stored scores are keyed by it
+    curve: CurveAxes | None = None  # a perturbation curve per sample, drawn on the Metrics page with these axes
 
     def params_for(self, modality: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         params = {**self.defaults.get("*", {}), **self.defaults.get(modality, {})}
@@ -68,7 +89,8 @@ class MetricSpec:
         """Machine-readable metadata, for the CLI and the dashboard's help tooltips."""
         return {"name": self.name, "label": self.label, "family": self.family, "direction": self.direction,
                 "modalities": sorted(self.modalities), "needs": self.needs, "scope": self.scope,
-                "ground_truth": self.ground_truth, "in_ranking": self.in_ranking, "description": self.description, "reference": self.reference}
+                "ground_truth": self.ground_truth, "in_ranking": self.in_ranking, "description": self.description,
+                "reference": self.reference}
 
 
 METRICS: Registry[MetricSpec] = Registry("metric")
@@ -78,11 +100,11 @@ def _no_cost(params, inp):
     return {"forward": 0.0, "explain": 0.0}
 
 
-def register_metric(name: str, *, label: str, family: str, direction: str, modalities: Sequence[str] = ALL,
+def register_metric(name: str, *, label: str, family: str, direction: str, modalities: Sequence[str] = MODALITIES,
                     needs: str = "explanation", scope: str = "sample", ground_truth: str | None = None,
                     cost: Cost = _no_cost, defaults: dict[str, dict[str, Any]] | None = None,
                     description: str = "", reference: str = "", needs_conv: bool = False, in_ranking: bool = True,
-                    population: bool = False, version: int = 1):
+                    population: bool = False, version: int = 1, curve: CurveAxes | None = None):
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}")
     if direction not in ("higher", "lower"):
@@ -91,7 +113,7 @@ def register_metric(name: str, *, label: str, family: str, direction: str, modal
         raise ValueError(f"bad metadata for metric {name}")
     return METRICS.decorator(name, lambda fn: MetricSpec(
         name, label, family, direction, frozenset(modalities), fn, defaults or {}, needs, scope, ground_truth,
-        cost, description, reference, needs_conv, in_ranking, population, version))
+        cost, description, reference, needs_conv, in_ranking, population, version, curve))
 
 
 @dataclass
@@ -138,7 +160,7 @@ class MetricInputs:
     feature_groups: np.ndarray | None = None  # (G,) group id per feature, -1 = none
     class_names: list[str] | None = None
     population: list[torch.Tensor] | None = None  # the same samples' maps from other models (training seeds)
-    forward_batch: int = 0  # inputs per forward pass: the memory knob; 0 = auto (``auto_forward_batch``)
+    forward_batch: int = BATCH.forward_batch  # inputs per forward pass (memory); 0 = auto (``auto_forward_batch``)
     seed: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -214,7 +236,7 @@ class MetricInputs:
         g.manual_seed(self.seed * 1_000_003 + key)
         return g
 
-    def subset(self, idx: torch.Tensor | np.ndarray | list[int]) -> "MetricInputs":
+    def subset(self, idx: torch.Tensor | np.ndarray | list[int]) -> MetricInputs:
         """The same inputs restricted to some samples (``population`` and masks follow)."""
         idx_t = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=self.x.device)
         pick = lambda t: None if t is None else t[idx_t]  # noqa: E731

@@ -1,6 +1,6 @@
 """Consistency of explanations over a whole set of maps (one number per method and model).
 
-- ``kmer_kld`` (Majdandzic et al. 2022, method 1, spec §3.6): the k-mers under the top-attributed DNA
+- ``kmer_kld`` (Majdandzic et al. 2022, method 1, protocol §3.6): the k-mers under the top-attributed DNA
   positions vs the k-mer spectrum of the sequences themselves;
 - ``spherical_kld`` (method 2, "k-attr-mean", §3.7): how clustered the per-position attribution vectors
   are on the sphere, vs a locally smoothed version of their own density;
@@ -15,8 +15,9 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..data.dataset import MODALITIES
 from ..explainers.postprocess import dna_gradient_correction, pool_channels
-from .base import ALL, MetricInputs, MetricOutput, register_metric
+from .base import MetricInputs, MetricOutput, register_metric
 from .ops import average_ranks
 
 _NO_POP = "needs attributions from ≥ 2 models (train more seeds: --population-seeds)"
@@ -253,7 +254,7 @@ def _pairwise(feats: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 @register_metric(
     "ranking_stability", label="Ranking stability across seeds", family="consistency", direction="higher",
-    modalities=ALL, scope="set", population=True,
+    modalities=MODALITIES, scope="set", population=True,
     defaults={"*": {"signed": False, "k": 50, "pooling": "sum", "n_boot": 20}},
     description="Whether models of the same design trained from different random starts rank the features "
                 "(e.g. genes) in the same order of importance; higher (up to 1) means the top genes are a "

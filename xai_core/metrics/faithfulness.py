@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import NotApplicable
-from .base import MetricInputs, MetricOutput, register_metric
+from .base import CurveAxes, MetricInputs, MetricOutput, register_metric
 from .perturb import (inverse_permutation, make_baseline, order_units, removal_curve, stacked_outputs,
                       steps_from_order, unit_relevance, units_for_cost)
 
@@ -33,7 +33,7 @@ _UNIT = {"*": {"abs": False, "output": "probability", "baseline_param": None},
 
 
 def _defaults(extra: dict[str, dict]) -> dict[str, dict]:
-    return {k: {**_UNIT.get(k, {}), **extra.get(k, {})} for k in {*_UNIT, *extra}}
+    return {k: {**_UNIT.get(k, {}), **extra.get(k, {})} for k in dict.fromkeys([*_UNIT, *extra])}  # stable order
 
 
 def _relevance(inp: MetricInputs, abs: bool, pooling: str, dna_score: str) -> torch.Tensor:
@@ -56,6 +56,8 @@ def _pf_steps(p: dict, units: int) -> tuple[int, int]:
 
 @register_metric(
     "pixel_flipping", label="Pixel / feature flipping (AOC)", family="faithfulness", direction="higher",
+    curve=CurveAxes("removal step (most relevant features removed first)", "confidence / original confidence",
+                    "a good map makes the curve fall fast"),
     needs="model", cost=lambda p, inp: {"forward": _pf_steps(p, units_for_cost(p, inp))[1] + 1, "explain": 0},
     defaults=_defaults({"*": {"fraction": 0.2, "step_fraction": None}, "image": {"features_in_step": 64},
                         "expression": {"features_in_step": 20}, "sequence": {"features_in_step": 2}}),
@@ -117,6 +119,8 @@ def _n_regions(p: dict, inp: MetricInputs | None) -> int:
 
 @register_metric(
     "region_perturbation", label="Region perturbation (AOPC, MoRF)", family="faithfulness", direction="higher",
+    curve=CurveAxes("regions removed (most relevant first)", "drop in confidence f(x) − f(x_k)",
+                    "a good map makes the drop large early"),
     modalities=("image", "sequence"), needs="model",
     cost=lambda p, inp: {"forward": _n_regions(p, inp) + 1, "explain": 0},
     defaults=_defaults({"*": {"regions_evaluation": 100}, "image": {"patch_size": 8},
@@ -209,6 +213,8 @@ def _irof_cost(p: dict, inp: MetricInputs | None) -> dict[str, float]:
 
 @register_metric(
     "irof", label="IROF (iterative removal of features)", family="faithfulness", direction="higher", needs="model",
+    curve=CurveAxes("segments removed (most relevant first)", "confidence / original confidence",
+                    "a good map makes the curve fall fast"),
     cost=_irof_cost,
     defaults=_defaults({"*": {"normalise_by_segments": True}, "image": {"n_segments": 100, "compactness": 10.0},
                         "sequence": {"window": 10}, "expression": {"gene_segments": "pathways", "n_segments": 100}}),

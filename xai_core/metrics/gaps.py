@@ -1,4 +1,4 @@
-"""Prediction gaps PGI, PGU, PGR (Bontonou et al. 2023, spec §1.7a), for every modality.
+"""Prediction gaps PGI, PGU, PGR (Bontonou et al. 2023, protocol §1.7a), for every modality.
 
 Units (genes, pixels, positions) are replaced by the baseline in cumulative chunks of ``gap`` units, in
 an order given by the attributions. With Δ_k = p_y(x) − p_y(x^(k)) (softmax probability of the explained
@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from .base import MetricInputs, MetricOutput, register_metric
+from .base import CurveAxes, MetricInputs, MetricOutput, register_metric
 from .perturb import (make_baseline, order_units, removal_curve,
                       steps_from_order, unit_relevance, units_for_cost)
 
@@ -91,13 +91,15 @@ def global_relevance(inp: MetricInputs, abs: bool = False, pooling: str = "sum",
     return unit_relevance(a, inp.x, inp.modality, pooling, dna_score, abs).sum(0)
 
 
-_REF = ("Bontonou et al. 2023 (prediction_gap_with_dataloader, spec §1.7a): chunks of `gap` units replaced by "
+_REF = ("Bontonou et al. 2023 (prediction_gap_with_dataloader, protocol §1.7a): chunks of `gap` units replaced by "
         "the baseline, PG = (gap/U) Σ_k max(Δ_k, 0), softmax probability; no Quantus equivalent. Per-sample "
         "scores (the paper averages within class, then over classes) and fractions, not × 100.")
 
 
 @register_metric(
     "pgi_local", label="PGI (prediction gap on important features, local)", family="faithfulness",
+    curve=CurveAxes("chunks removed (most important first)", "drop in class probability",
+                    "a good map gives a large drop"),
     direction="higher", needs="model", cost=_cost, defaults=_defaults(),
     description="Removes the features this sample's explanation ranks highest, 10 genes at a time, and "
                 "averages the drop in the predicted probability of the class (0-1; the paper reports x100); "
@@ -110,6 +112,8 @@ def pgi_local(inp: MetricInputs, gap: int = 10, baseline: str = "train_mean", ba
 
 @register_metric(
     "pgu_local", label="PGU (prediction gap on unimportant features, local)", family="faithfulness",
+    curve=CurveAxes("chunks removed (least important first)", "drop in class probability",
+                    "a good map gives a small drop"),
     direction="lower", needs="model", cost=_cost, defaults=_defaults(adjusted=False),
     description="Removes the features this sample's explanation ranks lowest, 10 genes at a time, and "
                 "averages the drop in the predicted probability of the class (0-1; the paper reports x100); "
@@ -124,6 +128,8 @@ def pgu_local(inp: MetricInputs, gap: int = 10, baseline: str = "train_mean", ba
 
 @register_metric(
     "pgi_global", label="PGI (global feature order)", family="faithfulness", direction="higher", needs="model",
+    curve=CurveAxes("chunks removed (most important first, one order for all samples)", "drop in class probability",
+                    "a good map gives a large drop"),
     cost=_cost, defaults=_defaults(),
     description="Like PGI, but with one feature order for all samples (features ranked by their summed "
                 "normalised relevance over the evaluated samples); high means the explanation finds the "
@@ -138,6 +144,8 @@ def pgi_global(inp: MetricInputs, gap: int = 10, baseline: str = "train_mean", b
 
 @register_metric(
     "pgu_global", label="PGU (global feature order)", family="faithfulness", direction="lower", needs="model",
+    curve=CurveAxes("chunks removed (least important first, one order for all samples)", "drop in class probability",
+                    "a good map gives a small drop"),
     cost=_cost, defaults=_defaults(adjusted=False),
     description="Like PGU, but with one feature order for all samples (lowest summed normalised relevance "
                 "first); low means the features the explanation dismisses across the data set are unimportant "
@@ -152,6 +160,8 @@ def pgu_global(inp: MetricInputs, gap: int = 10, baseline: str = "train_mean", b
 
 @register_metric(
     "pgr", label="PGR (prediction gap, random order)", family="faithfulness", direction="higher", needs="model",
+    curve=CurveAxes("chunks removed (random order)", "drop in class probability",
+                    "the reference: the same for every method"),
     cost=_cost, defaults={**_defaults(n_random=30), "image": {**_DEFAULTS.get("image", {}), "n_random": 5}},
     in_ranking=False,
     description="The prediction gap when features are removed in random order (30 repeats averaged): the "

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..batching import BATCH
 from ..data import Dataset
 from ..explainers.base import ExplainContext, explain
 from .base import MetricInputs
@@ -21,11 +22,12 @@ def class_feature_sets(ds: Dataset) -> dict[int, np.ndarray] | None:
     return out or None
 
 
-def make_explain_fn(ctx: ExplainContext, method: str, params: dict[str, Any], batch_size: int = 64):
+def make_explain_fn(ctx: ExplainContext, method: str, params: dict[str, Any],
+                    explain_batch: int = BATCH.explain_batch):
     """``fn(x, target, ctx=None)`` re-explaining with the same method and parameters."""
 
     def fn(x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext | None = None) -> torch.Tensor:
-        return explain(ctx or base_ctx, x, target, method, batch_size=batch_size, **params).attributions
+        return explain(ctx or base_ctx, x, target, method, explain_batch=explain_batch, **params).attributions
 
     base_ctx = ctx
     return fn
@@ -33,8 +35,8 @@ def make_explain_fn(ctx: ExplainContext, method: str, params: dict[str, Any], ba
 
 def build_inputs(ds: Dataset, ctx: ExplainContext, idx: np.ndarray, attributions: torch.Tensor | np.ndarray,
                  method: str = "", method_params: dict[str, Any] | None = None, *, targets: np.ndarray | None = None,
-                 forward_batch: int = 0, explain_batch: int = 64, population: list | None = None,
-                 seed: int = 0) -> MetricInputs:
+                 forward_batch: int = BATCH.forward_batch, explain_batch: int = BATCH.explain_batch,
+                 population: list | None = None, seed: int = 0) -> MetricInputs:
     """Inputs for samples ``idx`` of ``ds`` with their ``attributions`` (same order).
 
     ``targets`` default to the true labels; for single-logit models the explained output is 0.

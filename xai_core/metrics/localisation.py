@@ -2,7 +2,7 @@
 
 Images (ground truth: lesion masks) follow Quantus 0.6 (AUC, RelevanceMassAccuracy,
 RelevanceRankAccuracy, PointingGame) on the channel-pooled map. DNA (ground truth: the planted motifs'
-PWMs) follows the study code of Majdandzic et al. (tfomics ``evaluate.py``, spec §3.5). Expression
+PWMs) follows the study code of Majdandzic et al. (tfomics ``evaluate.py``, protocol §3.5). Expression
 feature agreement lives in ``agreement`` (imported at the end so it registers with this module).
 All computations are batched over samples in torch.
 """

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..data.dataset import MODALITIES
 from ..errors import NotApplicable, UnknownChoice
 from ..explainers.postprocess import pool_channels
 from ..registry import Registry
-from .base import ALL, MetricInputs
+from .base import MetricInputs
 from .ops import sort
 
 BaselineFn = Callable[[torch.Tensor, MetricInputs, torch.Generator, "float | None"], torch.Tensor]
@@ -33,7 +34,7 @@ class Baseline:
 BASELINES: Registry[Baseline] = Registry("perturbation baseline")
 
 
-def _baseline(name: str, description: str, modalities: tuple[str, ...] = ALL):
+def _baseline(name: str, description: str, modalities: tuple[str, ...] = MODALITIES):
     return BASELINES.decorator(name, lambda fn: Baseline(fn, frozenset(modalities), description))
 
 

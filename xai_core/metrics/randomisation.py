@@ -18,7 +18,7 @@ from torch import nn
 from ..errors import UnknownChoice
 from ..explainers.postprocess import pool_channels
 from .base import MetricInputs, MetricOutput, register_metric
-from .ops import average_ranks  # noqa: F401  (tests import it from here)
+from .ops import average_ranks
 
 SIMILARITIES = ("spearman", "pearson")
 LAYER_SETS = ("weights", "all")
@@ -127,7 +127,7 @@ def _n_layers(p, inp) -> float:
               "= Quantus seed s-1); the per-sample mean over layers excludes the unrandomised model (Quantus' "
               "return_average_correlation includes it: it skips the key 'orig' but stores 'original'); images "
               "are channel-pooled (pooling) before |.|.")
-def model_parameter_randomisation(inp: MetricInputs, similarity: str = "spearman", abs: bool = True,  # noqa: A002
+def model_parameter_randomisation(inp: MetricInputs, similarity: str = "spearman", abs: bool = True,
                                   layer_order: str = "top_down", max_layers: int | None = None,
                                   layers: str = "weights", seed: int | None = None, pooling: str = "sum"
                                   ) -> MetricOutput:
@@ -161,7 +161,7 @@ def model_parameter_randomisation(inp: MetricInputs, similarity: str = "spearman
               "similarity). Difference: Quantus uses SSIM by default; we use the Pearson correlation of the "
               "signed maps (images: channel-pooled), which needs no image structure and works for genes and "
               "DNA; the other class is drawn per sample from the run seed and sample ids, not np.random.seed.")
-def random_logit(inp: MetricInputs, similarity: str = "pearson", abs: bool = False,  # noqa: A002
+def random_logit(inp: MetricInputs, similarity: str = "pearson", abs: bool = False,
                  pooling: str = "sum") -> MetricOutput:
     """Per sample: sim(a_target, a_other) with ``other`` uniform over the other classes (``extras['off_class']``)."""
     n_classes = inp.ctx.n_outputs

@@ -1,7 +1,7 @@
 """Robustness metrics: do explanations stay put when the input changes in ways that should not matter?
 
-- ``augmentation_invariant`` / ``augmentation_equivariant`` (images, Tětková et al.; spec §2.5a);
-- ``max_sensitivity`` / ``avg_sensitivity`` (Yeh et al. 2019, as in Quantus 0.6; spec §2.5d);
+- ``augmentation_invariant`` / ``augmentation_equivariant`` (images, Tětková et al.; protocol §2.5a);
+- ``max_sensitivity`` / ``avg_sensitivity`` (Yeh et al. 2019, as in Quantus 0.6; protocol §2.5d);
 - ``reverse_complement_consistency`` / ``shift_consistency`` (DNA) and ``noise_consistency`` (expression).
 
 Every re-explanation is one batched ``inp.explain`` call; stacked perturbations are step-major (K*N rows).
@@ -196,7 +196,7 @@ _SENS_DEFAULTS = {"*": {"nr_samples": 10, "lower_bound": 0.2, "perturb": "unifor
                   "image": {"pooling": "sum"}, "sequence": {"perturb": "mutate"}}
 _SENS_REF = ("Yeh et al. 2019 (NeurIPS), via Quantus 0.6.0 {cls}: ‖a(x+δ) - a(x)‖_F / ‖a(x)‖_F, δ ~ U(-0.2, 0.2), "
              "equal to Quantus on the same δ. Quantus 0.6 divides by the norm of the explanation (normalise_by="
-             "'explanation', our default); Quantus ≤ 0.3 and spec §2.5d divide by ‖x‖_F ('input'); the paper does "
+             "'explanation', our default); Quantus ≤ 0.3 and protocol §2.5d divide by ‖x‖_F ('input'); the paper does "
              "not normalise ('none'). Differs: nr_samples 10 instead of Quantus' 200 (dashboard cost); images are "
              "compared after channel pooling (sum; pooling='none' keeps channels); DNA is perturbed by "
              "nucleotide substitutions (perturb='mutate') instead of off-manifold uniform noise.")

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import XaiError
+from ..explainers import AGGREGATE, RANDOM, components, is_control, plain_methods
+from ..progress import Progress
 from . import grain_tables as gt
 from .base import StudyContext, register_study
 
@@ -72,7 +74,7 @@ def _config(o: dict[str, Any], seed: int, metrics: list[str], n: int):
         mp[k] = {**mp.get(k, {}), **v}
     meth = {k: dict(v) for k, v in o["method_params"].items()}
     if o["aggregate_methods"]:
-        meth.setdefault("aggregate", {})["methods"] = o["aggregate_methods"]
+        meth.setdefault(AGGREGATE, {})["methods"] = o["aggregate_methods"]
     return EvalConfig(dataset="grain", methods=o["methods"], metrics=metrics, n=n, classes=list(o["classes"]),
                       seed=seed, method_params=meth, metric_params=mp)
 
@@ -109,11 +111,11 @@ def _run(ctx: StudyContext, o: dict[str, Any], store) -> None:
             methods, idx = plans[0].methods, plans[0].sample_idx
         done, total = set(), len(methods) + sum(len(p.methods) * len(p.metrics) for p in plans)
 
-        def progress(e: dict[str, Any]) -> None:
-            if e["done"] >= e["total"]:
-                done.add((e["method"], e.get("metric")))
-            ctx.step(0.02 + 0.75 * min(1.0, len(done) / total), f"{e['method']} / {e.get('metric', 'explain')} "
-                                                                   f"{e['done']}/{e['total']}")
+        def progress(e: Progress) -> None:
+            if e.finished:
+                done.add((e.method, e.metric))
+            ctx.step(0.02 + 0.75 * min(1.0, len(done) / total), f"{e.method} / {e.metric or 'explain'} "
+                                                                   f"{e.done}/{e.total}")
         with ctx.timed("explain"):
             for m in methods:
                 ev.attributions(m, idx, progress)
@@ -146,7 +148,7 @@ def _run(ctx: StudyContext, o: dict[str, Any], store) -> None:
             values = gt.value_stats(ev, idx, methods)
             invariance, changed = gt.normalisation_invariance(ev, plans[1].sample_idx, norm_methods, list(o["norm_metrics"]))
             agg_rows, agg_rank = (gt.aggregate_normalisations(ev, idx, list(o["pool_metrics"]), mu)
-                                  if "aggregate" in methods else ([], {}))
+                                  if AGGREGATE in methods else ([], {}))
         ctx.step(0.97, "writing tables, claims and figures")
         with ctx.timed("report"):
             fig_methods = [m for m in o["figure_methods"] if m in methods][:FIG_METHODS_MAX] or methods[:FIG_METHODS_MAX]
@@ -231,7 +233,7 @@ def _tables(r, o, cells, rank, ranks, aug, prob, pool, values, invariance, agg_r
 def _claims(r, mu, ranks, rank, w, ev, aug) -> dict[str, Any]:
     out: dict[str, Any] = {}
     inv, eqv = mu["augmentation_invariant"], mu["augmentation_equivariant"]
-    real = [m for m in mu.index if m != "random" and np.isfinite(inv[m]) and np.isfinite(eqv[m])]
+    real = [m for m in mu.index if not is_control(m) and np.isfinite(inv[m]) and np.isfinite(eqv[m])]
     k = sum(inv[m] > eqv[m] for m in real)
     r_inv = float(np.nanmean([np.nanmean(list(aug[m]["augmentation_invariant"].values())) for m in real] or [np.nan]))
     r_eqv = float(np.nanmean([np.nanmean(list(aug[m]["augmentation_equivariant"].values())) for m in real] or [np.nan]))
@@ -260,24 +262,24 @@ def _claims(r, mu, ranks, rank, w, ev, aug) -> dict[str, Any]:
             f"the most frequent winner, {top}, is best on {int(firsts.max())} of {n_metrics} metrics; Kendall's W of "
             f"the metrics = {gt.sig(w.get('W'))}. Best per metric: {per_metric}.")
     t = rank.table
-    singles = [m for m in t.index if m not in ("aggregate", "random")]
-    if "aggregate" in t.index and singles:
-        comps = [c for c in gt.method_params(ev, "aggregate")["methods"].split(",") if c in t.index]
-        agg, best_single = t.loc["aggregate", "mrr"], t.loc[singles, "mrr"].max()
-        beats = sum(t.loc["aggregate", "mrr"] > t.loc[c, "mrr"] for c in comps)
-        top_third = int(t.loc["aggregate", "rank"]) <= math.ceil(len(t) / 3)
+    singles = plain_methods(list(t.index))
+    if AGGREGATE in t.index and singles:
+        comps = [c for c in components(AGGREGATE, gt.method_params(ev, AGGREGATE)) if c in t.index]
+        agg, best_single = t.loc[AGGREGATE, "mrr"], t.loc[singles, "mrr"].max()
+        beats = sum(t.loc[AGGREGATE, "mrr"] > t.loc[c, "mrr"] for c in comps)
+        top_third = int(t.loc[AGGREGATE, "rank"]) <= math.ceil(len(t) / 3)
         v = ("agrees" if agg >= best_single else
              "partly" if (comps and beats == len(comps)) or top_third else "differs")
         mean_ranks = ranks.mean(axis=1)
-        by_mean = int((mean_ranks < mean_ranks["aggregate"]).sum()) + 1
-        out["aggregate"] = (v, int(t.loc["aggregate", "rank"]), len(t), by_mean, float(mean_ranks["aggregate"]))
+        by_mean = int((mean_ranks < mean_ranks[AGGREGATE]).sum()) + 1
+        out["aggregate"] = (v, int(t.loc[AGGREGATE, "rank"]), len(t), by_mean, float(mean_ranks[AGGREGATE]))
         r.claim("The mean of explanations ranks above single methods", v,
-                f"the aggregate ranks {int(t.loc['aggregate', 'rank'])} of {len(t)} by E[MRR] ({gt.sig(agg)}, P(rank 1) "
-                f"= {gt.sig(rank.rank_probabilities.loc['aggregate', 1], 2)}); best single method {t.loc[singles, 'mrr'].idxmax()} "
+                f"the aggregate ranks {int(t.loc[AGGREGATE, 'rank'])} of {len(t)} by E[MRR] ({gt.sig(agg)}, P(rank 1) "
+                f"= {gt.sig(rank.rank_probabilities.loc[AGGREGATE, 1], 2)}); best single method {t.loc[singles, 'mrr'].idxmax()} "
                 f"{gt.sig(best_single)}; it beats {beats} of its {len(comps)} components ({', '.join(comps)}). By its mean "
                 f"rank over the metrics ({gt.sig(out['aggregate'][4])}) it would place {by_mean}"
                 + (": MRR rewards being first on some metric, which an average of maps rarely is."
-                   if by_mean < int(t.loc["aggregate", "rank"]) else "."))
+                   if by_mean < int(t.loc[AGGREGATE, "rank"]) else "."))
     else:
         out["aggregate"] = ("not tested", None, len(t), None, None)
         r.claim("The mean of explanations ranks above single methods", "not tested", "the aggregate was not evaluated")
@@ -339,7 +341,7 @@ def _compare(r, o, v, mu, pool, methods, agg_rank, prob, ev) -> None:
     r.compare("rank of LRP EpsilonPlusFlat by E[MRR]", pos, None, unit=f"of {m} methods", verdict=lv, group=g,
               explanation=f"The claim comes from a third-party summary, not a table; {data_note}, with BatchNorm merged "
                           f"into the convolutions and a global max pool before the classifier, both of which shape LRP.")
-    real = [x for x in methods if x != "random"]
+    real = [x for x in methods if not is_control(x)]
     auc = float(np.nanmean(mu.loc[real, "roc_auc"]))
     r.compare("mean ROC-AUC of the maps against the lesion masks", auc, None, verdict="agrees" if auc > 0.7 else
               "partly" if auc > 0.6 else "differs", group=g,
@@ -364,7 +366,7 @@ def _summary(r, v, rank, pool, w, changed, methods, agg_rank) -> None:
     overlap = sum(t["mrr_lo"].iloc[i] <= t["mrr_hi"].iloc[i + 1] for i in range(len(t) - 1))
     top3 = ", ".join(f"{m} ({gt.sig(t.loc[m, 'mrr'])})" for m in t.index[:3])
     s = [(f"The top three methods by Monte Carlo MRR are {top3}, and the random control ranks "
-          f"{int(t.loc['random', 'rank']) if 'random' in t.index else '—'} of {len(t)}; the 95% intervals of "
+          f"{int(t.loc[RANDOM, 'rank']) if RANDOM in t.index else '—'} of {len(t)}; the 95% intervals of "
           f"{overlap} of the {len(t) - 1} pairs of neighbours in the ranking overlap."),
          (f"By the study's score, explanations were more robust to colour (invariant) than to geometric "
           f"(equivariant) augmentations for {k} of {n} methods ({rv}); the raw map similarity is {gt.sig(r_inv)} "

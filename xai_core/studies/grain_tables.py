@@ -16,8 +16,16 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from ..explainers import EXPLAINERS, NORMALISATIONS, normalise, pool_channels
-from ..explainers.control import combine, components
+from ..explainers import (
+    AGGREGATE,
+    EXPLAINERS,
+    NORMALISATIONS,
+    combine,
+    components,
+    is_composite,
+    normalise,
+    pool_channels,
+)
 from ..metrics import METRICS, build_inputs, compute_metric
 from ..metrics.augment import AUGMENTATIONS, similarity
 
@@ -63,7 +71,7 @@ def method_params(ev, method: str) -> dict[str, Any]:
 
 def protocol(r, o, ev, plans, methods, rank, study_metrics) -> None:
     """``r.protocol``: what was run, on what, with which settings."""
-    agg = method_params(ev, "aggregate") if "aggregate" in methods else {}
+    agg = method_params(ev, AGGREGATE) if AGGREGATE in methods else {}
     ds = ev.ds
     r.protocol = {
         "dataset": f"grain (simulated kernels, {ds.X.shape[-1]}×{ds.X.shape[-2]} RGB, {len(ds)} images, classes "
@@ -248,15 +256,15 @@ def normalisation_invariance(ev, idx: np.ndarray, methods: list[str], metrics: l
 def aggregate_normalisations(ev, idx: np.ndarray, metrics: list[str], mu: pd.DataFrame) -> tuple[list, dict]:
     """The aggregated explanation built with each of the four normalisations, scored on ``metrics``; its rank
     among the single methods (by their means in ``mu``) per metric, averaged."""
-    params = EXPLAINERS.get("aggregate").params_for(ev.ds.modality, ev.config.method_params.get("aggregate", {}))
-    maps = [ev.attributions(m, idx) for m in components(params["methods"])]
-    singles = [m for m in mu.index if m != "aggregate"]
+    params = method_params(ev, AGGREGATE)
+    maps = [ev.attributions(m, idx) for m in components(AGGREGATE, params)]
+    singles = [m for m in mu.index if not is_composite(m)]
     rows, mean_rank = [], {}
     for s in NORMALISATIONS.names():
         agg = combine(maps, s)
         cells, ranks = [], []
         for metric in metrics:
-            v = score_maps(ev, idx, "aggregate", agg, metric)
+            v = score_maps(ev, idx, AGGREGATE, agg, metric)
             cells.append(pm(v))
             col = mu.loc[singles, [metric]].copy()
             col.loc["__agg__"] = mean_sem(v)[0]
