@@ -1,4 +1,4 @@
-"""Training-time regularisers of the DNA consistency study (Majdandzic et al. 2022, spec §3.3).
+"""Training-time regularisers of the DNA consistency study (Majdandzic et al. 2022, protocol §3.3).
 
 Each regulariser is a function ``fn(model, x, target, loss, **params) -> loss tensor`` that computes one
 batch's training loss; ``train_model`` picks it by name from ``REGULARIZERS`` (recipe option

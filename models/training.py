@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,8 +17,9 @@ import torch
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from torch import nn
 
-from .architectures import ARCHS, build_model
+from xai_core.progress import ProgressFn, notify
 
+from .architectures import ARCHS, build_model
 
 _REGULARIZER_DEFAULTS: dict[str, Any] = {"regularizer": "standard", "regularizer_params": {}}
 
@@ -150,11 +150,12 @@ def check_recipe(arch: str, overrides: dict[str, Any], flag: str = "--set") -> d
 
 
 def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction: float = 0.1,
-                progress: Callable[[int, int, dict], None] | None = None, arch_kwargs: dict | None = None,
+                progress: ProgressFn | None = None, arch_kwargs: dict | None = None,
                 **recipe_overrides: Any) -> tuple[nn.Module, TrainReport]:
     """Train ``arch`` on ``ds``; keep the weights of the best validation epoch; report test metrics.
 
-    ``progress(epoch, total_epochs, stats)`` is called after every epoch (the CLI's progress bar).
+    ``progress`` gets ``Progress(epoch, total_epochs, "train", stats={"train_loss", "val_score", ...})`` after
+    every epoch (the CLI's progress bar).
     """
     spec = ARCHS.get(arch)
     if spec.modality != ds.modality:
@@ -212,8 +213,7 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
         val = evaluate_model(model, _LazyRows(ds.X, va_idx) if lazy else ds.X[va_idx], ds.y[va_idx], device)
         score = val["auroc"] if val["auroc"] is not None else val["balanced_accuracy"]
         history.append({"epoch": epoch, "train_loss": total / len(Xtr), "val_score": score})
-        if progress:
-            progress(epoch, recipe["epochs"], history[-1])
+        notify(progress, epoch, recipe["epochs"], "train", f"epoch {epoch}/{recipe['epochs']}", stats=history[-1])
         if score > best + 1e-6:
             best, best_state, best_epoch, bad = score, copy.deepcopy(model.state_dict()), epoch, 0
         else:

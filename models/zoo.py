@@ -11,7 +11,6 @@ from xai_core.errors import XaiError
 from .checkpoints import SHIPPED_DIR, load_checkpoint, read_metadata, verify_shipped
 
 
-
 def shipped_path(dataset: str, arch: str) -> Path:
     return SHIPPED_DIR / f"{dataset}__{arch}.safetensors"
 
@@ -31,6 +30,25 @@ def trained_dir() -> Path:
     from xai_core.data import cache_dir
 
     return cache_dir() / "app_models"
+
+
+def trained_path(dataset: str, arch: str, seed: int, epochs: int | None = None) -> Path:
+    """Where a model trained for ``dataset`` is saved (``train`` on the user's data, the dashboard's training
+    panels): ``DATASET__ARCH-seedS[-eE].safetensors`` under ``trained_dir()``, the names the model picker
+    and ``load_model`` look for.
+
+    Parameters
+    ----------
+    dataset : str
+        The dataset's name.
+    arch : str
+        The architecture's name.
+    seed : int
+        The training seed.
+    epochs : int, optional
+        An epoch budget other than the recipe's (the dashboard's choice), recorded in the name.
+    """
+    return trained_dir() / f"{dataset}__{arch}-seed{seed}{f'-e{epochs}' if epochs else ''}.safetensors"
 
 
 def trained_checkpoints(dataset: str, fingerprint: str | None = None) -> list[Path]:

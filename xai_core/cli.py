@@ -12,58 +12,49 @@ import time
 import warnings
 from pathlib import Path
 
-from .cli_common import add_device_flag, parse_sets as _parse_sets, parse_value as _parse_value  # noqa: F401
-from .cli_common import (OneLineParser, add_yes_flag, check_cost, check_out_path, int_range, name_list,
-                         positive_int, resolve_device, seed_int)
+from .batching import BATCH
+from .cli_common import (OneLineParser, add_device_flag, add_yes_flag, check_cost, check_out_path, int_range,
+                         name_list, parse_sets, positive_int, seed_int)
+from .cli_methods import add_parser as add_methods
 from .cli_models import add_model_flags, model_options
 from . import explain_files
+from .devices import resolve_device
+from .progress import epoch_bar
 from .errors import XaiError
 
 
 def cmd_train(args) -> int:
-    from tqdm import tqdm
-
-    from xai_core.models import ARCHS, save_checkpoint, shipped_path, train_model, trained_dir
-    from xai_core.models.training import checkpoint_meta
+    # late imports (PLC0415): torch, through the models, loads only when a command needs them
+    from xai_core.models import ARCHS, shipped_path, train_cached, trained_path
     from xai_core.models.checkpoints import checkpoint_hash
+    from xai_core.models.training import check_recipe
 
     from .data import DATASETS, load_dataset
-
-    from xai_core.models.training import check_recipe
 
     spec = DATASETS.get(args.dataset)
     device = resolve_device(args.device)
     arch = args.arch or spec.default_arch
     ARCHS.get(arch)
-    recipe = _parse_sets(args.set, "--set")
+    recipe = parse_sets(args.set, "--set")
     if args.epochs is not None:
         recipe["epochs"] = args.epochs
     check_recipe(arch, recipe)  # before any work: types and ranges of lr, epochs, batch_size, ...
-    arch_kwargs = _parse_sets(args.arch_option, "--arch-option")
+    arch_kwargs = parse_sets(args.arch_option, "--arch-option")
     _check_arch_options(arch, arch_kwargs)
     check_out_path(args.out, "--out", kind="file")
     ds = load_dataset(args.dataset)
     _check_model_size(arch, arch_kwargs, ds)
-    bar = tqdm(total=None, desc=f"train {arch} on {args.dataset}", unit="epoch", file=sys.stderr)
-
-    def progress(epoch, total, stats):
-        bar.total = total
-        bar.update(1)
-        bar.set_postfix(loss=f"{stats['train_loss']:.4f}", val=f"{stats['val_score']:.4f}")
-
-    model, report = train_model(ds, arch, seed=args.seed, device=device, progress=progress, arch_kwargs=arch_kwargs,
-                                **recipe)
-    bar.close()
     if args.out:
         out = Path(args.out)
     elif args.ship:
         out = shipped_path(args.dataset, arch)
     elif spec.size == "user":  # where explain/evaluate and the dashboard look for a model of your data
-        out = trained_dir() / f"{args.dataset}__{arch}-seed{args.seed}.safetensors"
+        out = trained_path(args.dataset, arch, args.seed)
     else:
         out = Path("runs") / f"{args.dataset}__{arch}__seed{args.seed}.safetensors"
-    meta = checkpoint_meta(ds, arch, arch_kwargs, report)
-    save_checkpoint(model, out, meta)
+    with epoch_bar(f"train {arch} on {args.dataset}") as progress:
+        report = train_cached(ds, arch, out, seed=args.seed, arch_kwargs=arch_kwargs, recipe=recipe, device=device,
+                              progress=progress, reuse=False).report
     print(f"{report.metric_name} {report.metric_value:.4f} (accuracy {report.test_accuracy:.4f}, "
           f"best epoch {report.best_epoch}/{report.epochs_run}, {report.seconds:.1f} s) -> {out} "
           f"[sha256 {checkpoint_hash(out)}]")
@@ -117,13 +108,13 @@ def cmd_explain(args) -> int:
     bar = tqdm(total=len(idx) * len(methods), desc="explain", unit="sample", file=sys.stderr)
     done: dict[str, int] = {}
 
-    def progress(method: str, n: int) -> None:
-        bar.set_postfix_str(method)
-        bar.update(n - done.get(method, 0))
-        done[method] = n
+    def progress(e) -> None:  # a Progress of stage "explain"
+        bar.set_postfix_str(e.method)
+        bar.update(e.done - done.get(e.method, 0))
+        done[e.method] = e.done
 
     t0 = time.perf_counter()
-    results = explain_many(ctx, x, targets, methods, batch_size=args.batch_size, progress=progress, params=params)
+    results = explain_many(ctx, x, targets, methods, explain_batch=args.batch_size, progress=progress, params=params)
     bar.close()
     arrays = {m: e.attributions.cpu().numpy() for m, e in results.items()}
     info = {m: {"params": e.params, "seconds": round(e.seconds, 4), "cost": costs[m], "wraps": EXPLAINERS.get(m).wraps,
@@ -151,7 +142,7 @@ def parse_method_params(items: list[str] | None, methods, modality: str) -> dict
             raise XaiError(f"--param: unknown method '{method}'; valid choices: {', '.join(sorted(EXPLAINERS.names()))}")
         if methods != "all" and method not in methods:
             raise XaiError(f"--param names method '{method}', which is not among the methods run: {', '.join(methods)}")
-        params.setdefault(method, {}).update(_parse_sets([item.split(".", 1)[1]], "--param"))
+        params.setdefault(method, {}).update(parse_sets([item.split(".", 1)[1]], "--param"))
     for m, p in params.items():
         try:
             EXPLAINERS.get(m).params_for(modality, p)
@@ -236,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", choices=["test", "train"], default="test")
     e.add_argument("--target", choices=["label", "pred"], default="label", help="explain the true or predicted class")
     e.add_argument("--output", choices=["logit", "probability"], default="logit", help="model output explained")
-    e.add_argument("--batch-size", type=positive_int, default=32)
+    e.add_argument("--batch-size", type=positive_int, default=BATCH.explain_batch)
     e.add_argument("--seed", type=seed_int, default=0)
     e.add_argument("--param", action="append", metavar="METHOD.KEY=VALUE", help="e.g. integrated_gradients.n_steps=100")
     e.add_argument("--out", required=True)
@@ -247,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_evaluate import add_parsers
 
     add_parsers(sub)
+    add_methods(sub)
     from .cli_study import add_parser as add_study
 
     add_study(sub)

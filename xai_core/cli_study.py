@@ -4,36 +4,32 @@ from __future__ import annotations
 import sys
 import time
 
+from .cli_common import check_out_path, parse_sets, seed_int
+from .errors import UnknownChoice, XaiError
+from .progress import Progress
+
 
 def cmd_study(args) -> int:
-    from .cli_common import parse_sets as _parse_sets
-    from .studies import cli_command, run_study, study_names
+    # the studies load torch and captum: only when this command runs, not whenever the CLI parser is built
+    from .studies import STUDIES, check_study_options, cli_command, default_out, run_study, study_names
 
     if args.name == "list":
-        from .studies import STUDIES
-
         for n in study_names():
             s = STUDIES.get(n)
             print(f"{n:<18} {s.section:<4} {s.title}")
         return 0
-    from .errors import UnknownChoice
-
     if args.name not in study_names():
         raise UnknownChoice("study", args.name, study_names())
     t0 = time.perf_counter()
     last = [0.0, ""]
 
-    def progress(frac: float, msg: str) -> None:  # every new message; repeats of one at most twice a second
-        now = time.perf_counter()
+    def progress(e: Progress) -> None:  # every new message; repeats of one at most twice a second
+        now, frac, msg = time.perf_counter(), e.fraction, e.message
         if msg != last[1] or now - last[0] > 0.5 or frac >= 1:
             last[0], last[1] = now, msg
             print(f"[{now - t0:7.1f} s] {100 * frac:5.1f}%  {msg}", file=sys.stderr, flush=True)
 
-    from .cli_common import check_out_path
-    from .errors import XaiError
-    from .studies import check_study_options
-
-    options = _parse_sets(args.set, "--set")
+    options = parse_sets(args.set, "--set")
     try:  # names, kinds and ranges of the options, and the output folder: before any work
         check_study_options(args.name, options)
     except XaiError as e:
@@ -45,15 +41,11 @@ def cmd_study(args) -> int:
     print(f"{result.title}: {result.mode} run in {result.duration_s:.1f} s; {agree}/{len(result.comparisons)} "
           f"numbers agree with the paper; claims: "
           + (", ".join(f"{c['verdict']}" for c in result.claims) or "none"))
-    from .studies import default_out
-
     print(f"results: {(args.out or default_out(args.name, args.quick))}/results.json and README.md")
     return 0
 
 
 def add_parser(sub) -> None:
-    from .cli_common import seed_int
-
     s = sub.add_parser("study", help="reproduce a source study (ig-expression, grain-explainers, dna-consistency)")
     s.add_argument("name", help="study name, or 'list'")
     s.add_argument("--quick", action="store_true", help="the small version (< 2 min; what CI runs)")

@@ -2,14 +2,15 @@
 
 Attributions are computed once per (dataset, checkpoint, method, parameters, sample) and reused by every
 metric; scores are written per batch, so an interrupted run resumes where it stopped and a finished cell
-is never recomputed. ``progress(event)`` receives dicts (``{"stage": "explain"|"metric", ...}``) that the
-CLI turns into progress bars and the dashboard into ``st.progress``.
+is never recomputed. ``progress(event)`` receives ``xai_core.progress.Progress`` events (stage ``explain``,
+``metric`` or ``train``, with ``method``, ``metric``, ``done``, ``total`` and ``cached``) that the CLI turns
+into progress bars and the dashboard into ``st.progress``.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .batching import BATCH
 from .errors import XaiError
+from .models import train_cached
+from .progress import Progress, ProgressFn, notify
 from .provenance import now, package_versions
-
-Progress = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -35,9 +37,9 @@ class EvalConfig:
     only_correct: bool = True  # the studies evaluate correctly classified samples only
     classes: list[int] | None = None  # None: all classes; sequence data defaults to the motif class (1)
     output: str = "logit"  # what the explainers explain
-    batch_size: int = 32  # samples per metric call: the memory knob
-    forward_batch: int = 0  # inputs per forward pass inside a metric; 0 = auto by input size
-    explain_batch: int = 32
+    batch_size: int = BATCH.batch_size  # samples per metric call: the memory knob
+    forward_batch: int = BATCH.forward_batch  # inputs per forward pass inside a metric; 0 = auto by input size
+    explain_batch: int = BATCH.explain_batch  # samples per explainer call
     seed: int = 0
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     metric_params: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -102,6 +104,24 @@ class Evaluation:
         self.dataset_fp = self.ds.fingerprint()
         self.model_hash = self.model_meta["checkpoint_hash"]
         self._notes: list[str] = []
+
+    def with_config(self, **changes: Any) -> Evaluation:
+        """A shallow copy with other settings that shares the loaded dataset, model, context and store.
+
+        Parameters
+        ----------
+        **changes
+            ``EvalConfig`` fields to replace (``methods``, ``metrics``, ``n``, ...).
+
+        Returns
+        -------
+        Evaluation
+            The copy, with its own config and no planning notes yet; this evaluation is unchanged.
+        """
+        ev = copy.copy(self)
+        ev.config = dataclasses.replace(self.config, **changes)
+        ev._notes = []
+        return ev
 
     # -- planning ----------------------------------------------------------------------------
     def select_samples(self) -> tuple[np.ndarray, list[str]]:
@@ -208,27 +228,27 @@ class Evaluation:
         return [cache_dir() / "models" / f"{self.ds.name}-{self.dataset_fp}__{arch}__seed{seed}__{tag}.safetensors"
                 for seed in range(1, c.population_seeds + 1)]
 
-    def population_models(self, progress: Progress | None = None) -> list[tuple[str, "torch.nn.Module", str]]:
-        """(name, model, checkpoint hash) of seeds 1..K, trained once and cached as safetensors."""
-        from xai_core.models import load_checkpoint, save_checkpoint, train_model
-        from xai_core.models.checkpoints import checkpoint_hash
-        from xai_core.models.training import checkpoint_meta
+    def population_models(self, progress: ProgressFn | None = None) -> list[tuple[str, torch.nn.Module, str]]:
+        """(name, model, checkpoint hash) of seeds 1..K, trained once (on the CPU) and cached as safetensors.
 
+        ``progress`` gets one ``Progress(0, 1, "train", method="ARCH seed K")`` before a member is trained.
+        A checkpoint that is there but unreadable is refused (``XaiError``), not trained again.
+        """
         c = self.config
         arch, kwargs = self.model_meta["arch"], self.model_meta.get("arch_kwargs") or {}
+        recipe = {"epochs": c.population_epochs} if c.population_epochs else {}
         out = []
         for seed, path in enumerate(self.population_paths(), start=1):
-            if not path.exists():
-                if progress:
-                    progress({"stage": "train", "method": f"{arch} seed {seed}", "done": 0, "total": 1})
-                recipe = {"epochs": c.population_epochs} if c.population_epochs else {}
-                model, report = train_model(self.ds, arch, seed=seed, arch_kwargs=kwargs, **recipe)
-                save_checkpoint(model, path, checkpoint_meta(self.ds, arch, kwargs, report))
-            model, meta = load_checkpoint(path, device=c.device)
-            out.append((f"{arch}-seed{seed}", model, checkpoint_hash(path)))
+            def starts(e: Progress, name: str = f"{arch} seed {seed}") -> None:  # not the epochs
+                if not e.done:
+                    notify(progress, 0, 1, "train", method=name)
+
+            member = train_cached(self.ds, arch, path, seed=seed, arch_kwargs=kwargs, recipe=recipe, device="cpu",
+                                  progress=starts, reuse=True, damaged="raise", load=c.device)
+            out.append((f"{arch}-seed{seed}", member.model, member.meta["checkpoint_hash"]))
         return out
 
-    def population_attributions(self, method: str, idx: np.ndarray, progress: Progress | None = None
+    def population_attributions(self, method: str, idx: np.ndarray, progress: ProgressFn | None = None
                                 ) -> list[torch.Tensor] | None:
         """The same samples explained by ``method`` on every population model (stored like any attribution)."""
         if self.config.population_seeds <= 0:
@@ -286,8 +306,8 @@ class Evaluation:
                                  metric_params=self._metric_params(METRICS.get(metric)),
                                  sample_ids=[self.ds.sample_ids[i] for i in idx])
 
-    def attributions(self, method: str, idx: np.ndarray, progress: Progress | None = None,
-                     member: tuple[str, "torch.nn.Module", str] | None = None) -> torch.Tensor:
+    def attributions(self, method: str, idx: np.ndarray, progress: ProgressFn | None = None,
+                     member: tuple[str, torch.nn.Module, str] | None = None) -> torch.Tensor:
         """The stored maps of ``method`` for ``idx``; missing ones are computed per batch and stored.
 
         ``member`` = (name, model, checkpoint hash) explains with another model of the population instead.
@@ -298,7 +318,7 @@ class Evaluation:
             model_name, model_hash = member[0], member[2]
             ctx = dataclasses.replace(self.ctx, model=member[1], extras={})
         from .explainers import explain
-        from .explainers.control import combine, components
+        from .explainers import combine, components
 
         ids = [self.ds.sample_ids[i] for i in idx]
         params = self._method_params(method)
@@ -306,8 +326,7 @@ class Evaluation:
                    method_params=self._method_key(method), output=self.config.output)
         arr, missing = self.store.get_attributions(sample_ids=ids, **key)
         if arr is not None:
-            if progress:
-                progress({"stage": "explain", "method": method, "done": len(ids), "total": len(ids), "cached": True})
+            notify(progress, len(ids), len(ids), "explain", method=method, cached=True)
             return torch.as_tensor(arr, device=ctx.device)
         missing_set = set(missing)
         todo = [i for i, sid in zip(idx, ids) if sid in missing_set]
@@ -318,12 +337,12 @@ class Evaluation:
             x = torch.as_tensor(self.ds.X[bidx], device=ctx.device)
             y = torch.as_tensor(self.ds.y[bidx], device=ctx.device)
             t0 = time.perf_counter()
-            comps = components(params["methods"]) if method == "aggregate" else []
+            comps = components(method, params)
             if comps and not any(self.config.method_params.get(cm) for cm in comps):
                 maps = [self.attributions(cm, bidx, member=member) for cm in comps]  # reuse (and store) the components
                 attr = combine(maps, params["normalisation"])
             else:
-                attr = explain(ctx, x, y, method, batch_size=bs, **self.config.method_params.get(method, {})
+                attr = explain(ctx, x, y, method, explain_batch=bs, **self.config.method_params.get(method, {})
                                ).attributions
             secs = time.perf_counter() - t0
             self.store.put_attributions(dataset=self.ds.name, model=model_name, sample_ids=[self.ds.sample_ids[i] for i in bidx],
@@ -331,14 +350,13 @@ class Evaluation:
                                         targets=self.ds.y[bidx], seconds=secs,
                                         provenance=self._provenance(kind="attribution", params=params), **key)
             done += len(bidx)
-            if progress:
-                progress({"stage": "explain", "method": method, "done": done, "total": len(ids), "cached": False})
+            notify(progress, done, len(ids), "explain", method=method)
         arr, missing = self.store.get_attributions(sample_ids=ids, **key)
         if arr is None:
             raise RuntimeError(f"attributions of {method} missing after computing them: {missing[:3]}")
         return torch.as_tensor(arr, device=ctx.device)
 
-    def run(self, plan: Plan | None = None, progress: Progress | None = None) -> pd.DataFrame:
+    def run(self, plan: Plan | None = None, progress: ProgressFn | None = None) -> pd.DataFrame:
         """Compute every missing cell of the plan; returns the tidy scores of the plan's cells."""
         from .metrics import METRICS, build_inputs, compute_metric
 
@@ -365,9 +383,7 @@ class Evaluation:
                 want = ["*"] if spec.scope == "set" else ids
                 missing = set(self.store.missing_scores(sample_ids=want, **key))
                 if not missing:
-                    if progress:
-                        progress({"stage": "metric", "method": method, "metric": metric, "done": len(want),
-                                  "total": len(want), "cached": True})
+                    notify(progress, len(want), len(want), "metric", method=method, metric=metric, cached=True)
                     continue
                 pos = [k for k, sid in enumerate(ids) if spec.scope == "set" or sid in missing]
                 step = len(pos) if spec.scope == "set" else self.config.batch_size
@@ -386,9 +402,7 @@ class Evaluation:
                                           direction=spec.direction, sample_ids=sids, scores=res.scores,
                                           reasons=res.reasons, seconds=res.seconds, se=res.se, curves=res.curves,
                                           provenance=self._provenance(kind="score", seconds=res.seconds), **key)
-                    if progress:
-                        progress({"stage": "metric", "method": method, "metric": metric,
-                                  "done": min(b + step, len(pos)), "total": len(pos), "cached": False})
+                    notify(progress, min(b + step, len(pos)), len(pos), "metric", method=method, metric=metric)
         return self.scores(plan)
 
     def scores(self, plan: Plan) -> pd.DataFrame:

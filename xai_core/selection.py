@@ -1,4 +1,4 @@
-"""Consistency-based model selection (Majdandzic et al. 2022, spec §3.8): a population of models of one
+"""Consistency-based model selection (Majdandzic et al. 2022, protocol §3.8): a population of models of one
 dataset scored for generalisation (test accuracy / AUROC), interpretability against the ground truth where
 the data has one, and consistency of its attribution maps; the Pareto front of performance vs consistency.
 
@@ -6,7 +6,7 @@ Members are trained once and cached under ``cache_dir()/app_models`` (the dashbo
 them); attributions and scores go to the results store through ``Evaluation``, so a scored population
 reopens instantly. All members are explained on the same test samples, correct or not (the study scores
 every model on all positive test sequences), so their scores and maps are comparable. Consistency (higher
-is more consistent): ``kmer_kld`` and ``spherical_kld`` (DNA, one model's maps, spec §3.6–3.7) and
+is more consistent): ``kmer_kld`` and ``spherical_kld`` (DNA, one model's maps, protocol §3.6–3.7) and
 ``agreement`` (every modality: mean Spearman correlation of a member's maps with each other member's maps,
 see ``importance_maps``): a map that other models reproduce reflects the data, not one training run.
 """
@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import cache_dir
+from .data import cache_dir, load_dataset
+from .models import train_cached
+from .progress import Progress, ProgressFn, as_progress_fn, notify
 
-Progress = Callable[[float, str], None]  # (fraction done in [0, 1], message)
 SIZES = ("quick", "full")
 _SUMMARY_VERSION = 1  # bump when the scoring changes, so older summaries are not shown
 AGREEMENT = "agreement"
@@ -110,49 +111,32 @@ def population(modality: str, size: str = "quick", members: int | None = None, e
 
 
 # -- training --------------------------------------------------------------------------------------
-def _is_trained(path: Path, fingerprint: str) -> bool:
-    from xai_core.models.checkpoints import read_metadata
-
-    from .errors import XaiError
-
-    try:
-        return path.exists() and read_metadata(path).get("dataset_fingerprint") == fingerprint
-    except XaiError:  # unreadable (e.g. interrupted write): train again
-        return False
-
-
 def trained(dataset: str, members: list[Member]) -> list[bool]:
     """Which members have a checkpoint (existence only: no dataset is loaded)."""
     return [m.path(dataset).exists() for m in members]
 
 
-def train_population(dataset: str, members: list[Member], progress: Progress | None = None) -> list[Path]:
-    """Train every member not yet cached for this exact dataset content; returns the checkpoint paths."""
-    from xai_core.models import save_checkpoint, train_model
-    from xai_core.models.training import checkpoint_meta
+def train_population(dataset: str, members: list[Member], progress: ProgressFn | None = None) -> list[Path]:
+    """Train every member not yet cached for this exact dataset content; returns the checkpoint paths.
 
-    from .data import load_dataset
-
+    A checkpoint is reused when its metadata records this dataset's fingerprint; an unreadable one (e.g. an
+    interrupted write) is trained again. ``progress`` gets ``Progress`` events of stage ``selection``
+    (a fraction of 1 and a message); a ``(fraction, message)`` callback still works.
+    """
+    progress = as_progress_fn(progress)
     ds = load_dataset(dataset)
     fp, paths = ds.fingerprint(), []
     for k, m in enumerate(members):
-        path = m.path(dataset)
-        paths.append(path)
-        if _is_trained(path, fp):
-            continue
 
-        def step(epoch: int, total: int, stats: dict, k=k, m=m) -> None:
-            if progress:
-                progress((k + epoch / max(total, 1)) / len(members),
-                         f"Training {k + 1}/{len(members)}: {m.name}, epoch {epoch}/{total}")
+        def step(e: Progress, k: int = k, m: Member = m) -> None:
+            notify(progress, (k + e.done / max(e.total, 1)) / len(members), 1.0, "selection",
+                   f"Training {k + 1}/{len(members)}: {m.name}, epoch {e.done}/{e.total}")
 
-        step(0, 1, {})
-        recipe = {"epochs": m.epochs} if m.epochs else {}
-        model, report = train_model(ds, m.arch, seed=m.seed, progress=step, arch_kwargs=m.arch_kwargs, **recipe)
-        meta = {**checkpoint_meta(ds, m.arch, m.arch_kwargs, report), "population_member": m.name}
-        save_checkpoint(model, path, meta)
-    if progress:
-        progress(1.0, f"{len(members)} members trained")
+        paths.append(train_cached(ds, m.arch, m.path(dataset), seed=m.seed, arch_kwargs=m.arch_kwargs,
+                                  recipe={"epochs": m.epochs} if m.epochs else {}, progress=step,
+                                  extra_meta={"population_member": m.name},
+                                  reuse=lambda meta: meta.get("dataset_fingerprint") == fp).path)
+    notify(progress, 1.0, 1.0, "selection", f"{len(members)} members trained")
     return paths
 
 
@@ -241,18 +225,20 @@ def load_scores(dataset: str, members: list[Member], method: str, n: int, seed: 
 
 
 def score_population(dataset: str, members: list[Member], store, method: str = "saliency", n: int = 32,
-                     seed: int = 0, progress: Progress | None = None) -> PopulationScores:
+                     seed: int = 0, progress: ProgressFn | None = None) -> PopulationScores:
     """Score every (trained) member through ``Evaluation``: accuracy, ground-truth interpretability,
-    consistency; attributions and scores land in ``store``; the summary is cached next to the models."""
+    consistency; attributions and scores land in ``store``; the summary is cached next to the models.
+    ``progress`` as for ``train_population``."""
     from xai_core.models import ARCHS, evaluate_model
 
     from .runner import EvalConfig, Evaluation
 
+    progress = as_progress_fn(progress)
     rows, maps, idx0 = [], [], None
     interp, consistency = [], []
     for k, m in enumerate(members):
-        if progress:
-            progress(k / len(members), f"Scoring {k + 1}/{len(members)}: {m.name} ({method} on {n} samples)")
+        notify(progress, k / len(members), 1.0, "selection",
+               f"Scoring {k + 1}/{len(members)}: {m.name} ({method} on {n} samples)")
         path = m.path(dataset)
         ev = Evaluation(EvalConfig(dataset, model=str(path), methods=[method], metrics=[], n=n, seed=seed,
                                    only_correct=False), store)
@@ -261,12 +247,11 @@ def score_population(dataset: str, members: list[Member], store, method: str = "
         ev.config = dataclasses.replace(ev.config, metrics=interp + consistency)
         plan = ev.plan()
 
-        def inner(e: dict, k=k, m=m) -> None:  # explain / metric events of this member, as a share of its step
-            if progress and e.get("total"):
-                share = 0.8 * e["done"] / e["total"] if e.get("stage") == "explain" else 0.9
-                progress((k + share) / len(members),
-                         f"Scoring {k + 1}/{len(members)}: {m.name}, {e.get('metric') or e['method']} "
-                         f"{e['done']}/{e['total']}")
+        def inner(e: Progress, k: int = k, m: Member = m) -> None:  # this member's events, a share of its step
+            if e.total:
+                share = 0.8 * e.done / e.total if e.stage == "explain" else 0.9
+                notify(progress, (k + share) / len(members), 1.0, "selection",
+                       f"Scoring {k + 1}/{len(members)}: {m.name}, {e.metric or e.method} {e.done}/{e.total}")
 
         scores, idx = ev.run(plan, progress=inner), plan.sample_idx
         if idx0 is not None and not np.array_equal(idx, idx0):
@@ -296,8 +281,7 @@ def score_population(dataset: str, members: list[Member], store, method: str = "
         tmp = target.with_suffix(f".{time.time_ns()}.tmp")
         tmp.write_text(out.to_json())
         tmp.replace(target)
-    if progress:
-        progress(1.0, f"{len(members)} members scored")
+    notify(progress, 1.0, 1.0, "selection", f"{len(members)} members scored")
     return out
 
 

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..progress import ProgressFn, as_progress_fn
 from ..provenance import now
-from .base import (DOCS, STUDIES, Progress, StudyContext, StudyResult, StudySpec, default_out, load_result,
+from .base import (DOCS, STUDIES, StudyContext, StudyResult, StudySpec, default_out, load_result,
                    machine_info, register_study)
 from .report import render_markdown
 
@@ -98,9 +99,12 @@ def check_study_options(name: str, options: dict[str, Any]) -> None:
             raise XaiError(f"study option {k} must be a string like {d!r}, got {v!r}")
 
 
-def run_study(name: str, quick: bool = False, out_dir: Path | str | None = None, progress: Progress | None = None,
+def run_study(name: str, quick: bool = False, out_dir: Path | str | None = None, progress: ProgressFn | None = None,
               seed: int = 0, command: str | None = None, **options: Any) -> StudyResult:
-    """Run study ``name`` and write its results to ``out_dir`` (default ``docs/studies/NAME[/quick]``)."""
+    """Run study ``name`` and write its results to ``out_dir`` (default ``docs/studies/NAME[/quick]``).
+
+    ``progress`` gets ``Progress`` events of stage ``study`` (``done`` a fraction of ``total`` = 1, and a
+    message); a callback of the older ``(fraction, message)`` form still works."""
     _load()
     spec = STUDIES.get(name)
     check_study_options(name, options)
@@ -110,7 +114,7 @@ def run_study(name: str, quick: bool = False, out_dir: Path | str | None = None,
         [name] + (["--quick"] if quick else []) + [f"--{k.replace('_', '-')} {v}" for k, v in options.items()]))
     result.started = now()
     result.machine = machine_info()
-    ctx = StudyContext(quick=quick, result=result, progress=progress or (lambda f, m: None), seed=seed,
+    ctx = StudyContext(quick=quick, result=result, progress=as_progress_fn(progress) or (lambda e: None), seed=seed,
                        options=dict(options))
     t0 = time.perf_counter()
     spec.run(ctx)

@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from ..progress import ProgressFn, notify
 from ..registry import Registry
 
-Progress = Callable[[float, str], None]
 VERDICTS = ("agrees", "partly", "differs", "not comparable", "not tested")
 FIGURE_KINDS = ("bar", "scatter", "line", "heatmap", "images", "logos")
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ class StudySpec:
     title: str
     section: str  # the study's section number (§1-§3); its protocol is written out in the report
     paper: str  # citation of the source study
-    run: Callable[["StudyContext"], None]
+    run: Callable[[StudyContext], None]
     quick_budget_s: float = 120.0
 
 
@@ -55,14 +55,14 @@ def register_study(name: str, *, title: str, section: str, paper: str):
     return STUDIES.decorator(name, lambda fn: StudySpec(name, title, section, paper, fn))
 
 
-def _plain(v: Any) -> Any:
+def json_safe(v: Any) -> Any:
     """JSON-safe: numpy scalars/arrays to Python, NaN/inf to None."""
     if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
+        return {str(k): json_safe(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
+        return [json_safe(x) for x in v]
     if isinstance(v, np.ndarray):
-        return _plain(v.tolist())
+        return json_safe(v.tolist())
     if isinstance(v, (np.integer,)):
         return int(v)
     if isinstance(v, (np.floating, float)):
@@ -99,7 +99,7 @@ class StudyResult:
         bad = [r for r in rows if len(r) != len(columns)]
         if bad:
             raise ValueError(f"table {name}: row {bad[0]} does not have {len(columns)} cells")
-        self.tables.append({"name": name, "title": title, "columns": list(columns), "rows": _plain(rows),
+        self.tables.append({"name": name, "title": title, "columns": list(columns), "rows": json_safe(rows),
                             "note": note})
 
     def compare(self, quantity: str, ours: float | None, paper: float | None, *, ours_sd: float | None = None,
@@ -108,7 +108,7 @@ class StudyResult:
         """Our number beside the paper's, with a verdict and a sentence on the difference."""
         if verdict not in VERDICTS:
             raise ValueError(f"verdict '{verdict}' is not one of {VERDICTS}")
-        self.comparisons.append(_plain({"group": group, "quantity": quantity, "ours": ours, "ours_sd": ours_sd,
+        self.comparisons.append(json_safe({"group": group, "quantity": quantity, "ours": ours, "ours_sd": ours_sd,
                                         "paper": paper, "paper_sd": paper_sd, "unit": unit, "verdict": verdict,
                                         "explanation": explanation}))
 
@@ -121,10 +121,10 @@ class StudyResult:
     def figure(self, name: str, title: str, kind: str, data: dict[str, Any], caption: str = "") -> None:
         if kind not in FIGURE_KINDS:
             raise ValueError(f"figure kind '{kind}' is not one of {FIGURE_KINDS}")
-        self.figures.append({"name": name, "title": title, "kind": kind, "caption": caption, "data": _plain(data)})
+        self.figures.append({"name": name, "title": title, "kind": kind, "caption": caption, "data": json_safe(data)})
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dict(vars(self)))
+        return json_safe(dict(vars(self)))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StudyResult:
@@ -137,12 +137,13 @@ class StudyContext:
 
     quick: bool
     result: StudyResult
-    progress: Progress
+    progress: ProgressFn  # gets Progress(fraction, 1, "study", message) events (``step``)
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)  # CLI overrides, e.g. {"seeds": 3}
 
     def step(self, fraction: float, message: str) -> None:
-        self.progress(max(0.0, min(1.0, fraction)), message)
+        """Report ``fraction`` (clipped to [0, 1]) of the study done, and what runs now."""
+        notify(self.progress, max(0.0, min(1.0, fraction)), 1.0, "study", message)
 
     def timed(self, stage: str):
         """``with ctx.timed("train"):`` adds the block's seconds to ``result.timings[stage]``."""

@@ -26,14 +26,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
+from ..data import cache_dir, load_dataset
+from ..models import train_cached
+from ..progress import Progress, ProgressFn
+from ..runner import EvalConfig, Evaluation
+from ..store import ResultStore
 from .base import StudyContext, register_study
-from .dna_analysis import KLDS, analyse
+from .dna_analysis import KLDS, REG_PARAMS, analyse
 
 GT_METRICS = ["motif_auroc", "motif_aupr", "motif_snr"]
-REG_PARAMS: dict[str, dict[str, Any]] = {"gn": {"sigma": 0.15}, "manifold-gn": {"sigma": 0.15},
-                                         "mixup": {"alpha": 1.0}, "manifold-mixup": {"alpha": 1.0},
-                                         "adversarial": {"epsilon": 0.05, "steps": 1}}
 CONFIGS: dict[str, dict[str, Any]] = {
     "quick": {"dataset": "dna-motifs-small", "arch": "dna_shallow", "activations": ["relu", "exponential"],
               "batchnorm": [True], "regularizers": ["standard", "gn", "mixup", "adversarial"], "seeds": [0],
@@ -77,34 +80,24 @@ def _recipe(cfg: dict[str, Any], spec: Spec) -> dict[str, Any]:
             "regularizer_params": REG_PARAMS.get(spec.regularizer, {})}
 
 
-def train_member(ds, spec: Spec, cfg: dict[str, Any], progress=None) -> tuple[Path, bool]:
+def train_member(ds, spec: Spec, cfg: dict[str, Any], progress: ProgressFn | None = None) -> tuple[Path, bool]:
     """(checkpoint, trained now): under ``cache_dir()/studies/dna-consistency``, reused only when its metadata
-    matches this dataset's content and this exact recipe, else trained (and saved) again."""
-    from xai_core.models import save_checkpoint, train_model
-    from xai_core.models.checkpoints import read_metadata
-    from xai_core.models.training import checkpoint_meta
-
-    from ..data import cache_dir
-    from ..errors import XaiError
-
+    matches this dataset's content and this exact recipe, else (or when unreadable) trained and saved again.
+    ``progress``: ``train_cached``'s training events."""
     recipe = json.loads(json.dumps(_recipe(cfg, spec)))
     want = {"dataset_fingerprint": ds.fingerprint(), "arch": spec.arch, "arch_kwargs": spec.arch_kwargs,
             "seed": spec.seed}
     key = hashlib.sha256(json.dumps([want, recipe], sort_keys=True).encode()).hexdigest()[:10]
     path = cache_dir() / "studies" / "dna-consistency" / f"{ds.name}__{spec.arch}-{spec.name}__{key}.safetensors"
-    if path.exists():
-        try:
-            meta = read_metadata(path)
-            if all(meta.get(k) == v for k, v in want.items()) and \
-                    all(meta.get("recipe", {}).get(k) == v for k, v in recipe.items()):
-                return path, False
-        except XaiError:
-            pass
-    model, report = train_model(ds, spec.arch, seed=spec.seed, arch_kwargs=spec.arch_kwargs, progress=progress,
-                                **recipe)
-    save_checkpoint(model, path, {**checkpoint_meta(ds, spec.arch, spec.arch_kwargs, report),
-                                  "population_member": spec.name, "study": "dna-consistency"})
-    return path, True
+
+    def fits(meta: dict[str, Any]) -> bool:
+        return all(meta.get(k) == v for k, v in want.items()) and \
+            all(meta.get("recipe", {}).get(k) == v for k, v in recipe.items())
+
+    found = train_cached(ds, spec.arch, path, seed=spec.seed, arch_kwargs=spec.arch_kwargs, recipe=recipe,
+                         progress=progress, extra_meta={"population_member": spec.name, "study": "dna-consistency"},
+                         reuse=fits)
+    return found.path, found.trained
 
 
 def score_member(ds_name: str, path: Path, store, cfg: dict[str, Any], seed: int, keep: int = 16
@@ -112,8 +105,6 @@ def score_member(ds_name: str, path: Path, store, cfg: dict[str, Any], seed: int
     """Saliency on the positive test sequences; the metrics with the paper's settings, then the consistency
     metrics with the corrected settings (same stored maps). Returns (row, scored indices, per-sample ground-
     truth scores, the maps of the first ``keep`` sequences)."""
-    from ..runner import EvalConfig, Evaluation
-
     nb = int(cfg["n_boot"])
     paper = {"kmer_kld": {"gradient_correct": False, "n_boot": nb},
              "spherical_kld": {"radius_cutoff": 0.99, "as_coded": True, "n_boot": nb}}
@@ -145,8 +136,6 @@ def run(ctx: StudyContext) -> None:
     cfg = {**CONFIGS["quick" if ctx.quick else "full"], **{k: v for k, v in ctx.options.items() if k != "store"}}
     for k in ("activations", "regularizers", "seeds", "batchnorm"):
         cfg[k] = list(cfg[k]) if isinstance(cfg[k], (list, tuple)) else [cfg[k]]
-    import torch
-
     threads = torch.get_num_threads()
     torch.set_num_threads(int(cfg.get("threads", 1)))  # one thread: far faster on a shared 2-core machine
     try:
@@ -157,9 +146,6 @@ def run(ctx: StudyContext) -> None:
 
 
 def _run(ctx: StudyContext, cfg: dict[str, Any]) -> None:
-    from ..data import load_dataset
-    from ..store import ResultStore
-
     with ctx.timed("data"):
         ds = load_dataset(cfg["dataset"])
     specs = population(cfg)
@@ -167,9 +153,10 @@ def _run(ctx: StudyContext, cfg: dict[str, Any]) -> None:
     paths, fresh = [], []
     with ctx.timed("train"):
         for k, spec in enumerate(specs):
-            def prog(e, tot, _s, k=k, spec=spec):
-                ctx.step(0.75 * (k + e / max(tot, 1)) / len(specs),
-                         f"training {k + 1}/{len(specs)} {spec.name}: epoch {e}/{tot}")
+            def prog(e: Progress, k: int = k, spec: Spec = spec) -> None:
+                if e.done:  # the epochs (the start is announced below)
+                    ctx.step(0.75 * (k + e.done / max(e.total, 1)) / len(specs),
+                             f"training {k + 1}/{len(specs)} {spec.name}: epoch {e.done}/{e.total}")
             ctx.step(0.75 * k / len(specs), f"training {k + 1}/{len(specs)} {spec.name}")
             path, new = train_member(ds, spec, cfg, prog)
             paths.append(path)
