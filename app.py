@@ -1,5 +1,6 @@
 """Streamlit entry: navigation and the shared sidebar (dataset, model, seed). Pages live in views/ (not pages/: a
-``pages/`` folder switches Streamlit into its old multipage mode for deep links such as /explanations).
+``pages/`` folder switches Streamlit into its old multipage mode for deep links such as /explanations) and are
+listed once, in ``dashboard/pages.py``.
 
 Run with ``streamlit run app.py``. All science is in ``xai_core``; pages only read state and draw.
 """
@@ -9,22 +10,11 @@ import logging
 
 import streamlit as st
 
-from dashboard import state
+from dashboard import pages, state
 
 st.set_page_config(page_title="Bio-XAI audit", page_icon=":material/genetics:", layout="wide")
 
-PAGES = [
-    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("views/add_data.py", title="Add your data", icon=":material/upload_file:"),
-    st.Page("views/add_model.py", title="Add your model", icon=":material/model_training:"),
-    st.Page("views/data_model.py", title="Data & model", icon=":material/dataset:"),
-    st.Page("views/explanations.py", title="Explanations", icon=":material/local_fire_department:"),
-    st.Page("views/gene_rankings.py", title="Gene rankings", icon=":material/genetics:"),
-    st.Page("views/metrics.py", title="Metrics", icon=":material/straighten:"),
-    st.Page("views/method_ranking.py", title="Method ranking", icon=":material/leaderboard:"),
-    st.Page("views/model_selection.py", title="Model selection", icon=":material/scatter_plot:"),
-    st.Page("views/studies.py", title="Studies", icon=":material/science:"),
-]
+PAGES = [st.Page(p.file, title=p.title, icon=p.icon, default=p.default) for p in pages.PAGES]
 
 
 def sidebar() -> None:

@@ -18,6 +18,7 @@ import torch
 from quantus.functions.perturb_func import baseline_replacement_by_mask
 
 import quantus
+from xai_core.data import MODALITIES
 from xai_core.explainers import explain, pool_channels
 from xai_core.metrics import compute_metric
 from xai_core.metrics.robustness import sensitivity_perturbations
@@ -148,12 +149,11 @@ def sensitivity(name: str, qcls, k: int = 10):
     return ours, ref
 
 
-ALL = ("image", "expression", "sequence")
 EXTRA_CASES = {
     "pixel_flipping": (("image",), pixel_flipping),
     "pixel_flipping_aoc": (("image",), pixel_flipping_aoc),
     "region_perturbation": (("image",), region_perturbation),
     "irof": (("image",), irof),
-    "max_sensitivity": (ALL, lambda: sensitivity("max_sensitivity", quantus.MaxSensitivity)),
-    "avg_sensitivity": (ALL, lambda: sensitivity("avg_sensitivity", quantus.AvgSensitivity)),
+    "max_sensitivity": (MODALITIES, lambda: sensitivity("max_sensitivity", quantus.MaxSensitivity)),
+    "avg_sensitivity": (MODALITIES, lambda: sensitivity("avg_sensitivity", quantus.AvgSensitivity)),
 }

@@ -29,6 +29,7 @@ import quantus  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import interleaved, parse_args  # noqa: E402
+from xai_core.data import MODALITIES  # noqa: E402
 from xai_core.explainers import pool_channels  # noqa: E402
 from xai_core.metrics import compute_metric  # noqa: E402
 
@@ -90,8 +91,8 @@ def case_localisation(name: str, qcls):
 
 # name -> (modalities, builder); extended below by the faithfulness and robustness cases
 CASES: dict[str, tuple[tuple[str, ...], Callable]] = {
-    "sparseness": (("image", "expression", "sequence"), lambda: case_complexity("sparseness", quantus.Sparseness)),
-    "complexity": (("image", "expression", "sequence"), lambda: case_complexity("complexity", quantus.Complexity)),
+    "sparseness": (MODALITIES, lambda: case_complexity("sparseness", quantus.Sparseness)),
+    "complexity": (MODALITIES, lambda: case_complexity("complexity", quantus.Complexity)),
     "roc_auc": (("image",), lambda: case_localisation("roc_auc", quantus.AUC)),
     "relevance_mass_accuracy": (("image",), lambda: case_localisation("relevance_mass_accuracy",
                                                                       quantus.RelevanceMassAccuracy)),
@@ -101,7 +102,7 @@ CASES: dict[str, tuple[tuple[str, ...], Callable]] = {
 }
 
 try:  # the perturbation and sensitivity cases live next to this file
-    from benchmarks._quantus_cases import EXTRA_CASES  # noqa: E402
+    from benchmarks._quantus_cases import EXTRA_CASES
 
     CASES.update(EXTRA_CASES)
 except ImportError:

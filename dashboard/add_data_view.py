@@ -15,13 +15,15 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from . import state
+from xai_core.data import MODALITIES
+
+from . import pages, state
 from .import_options import option_inputs
 from .page_errors import shown_as_error
+from .progress import progress_bar, training_text
 from .uploads import save_upload
 
 AUTO = "(infer)"
-KINDS = ("expression", "image", "sequence")
 KIND_LABELS = {"expression": "expression table", "image": "images", "sequence": "DNA sequences"}
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab")
 # how the reader read the file (``Dataset.params``), shown under the preview when present, in this order
@@ -85,7 +87,7 @@ def choose_reader(path: Path):
     from xai_core.data import detect_format
 
     c1, c2 = st.columns(2)
-    kind = c1.selectbox("Kind of data", [AUTO, *KINDS], key="ad_kind",
+    kind = c1.selectbox("Kind of data", [AUTO, *MODALITIES], key="ad_kind",
                         format_func=lambda k: k if k == AUTO else KIND_LABELS[k])
     kind = None if kind == AUTO else kind
     fmts = [AUTO] + [i.name for i in importers_of(kind)]
@@ -278,13 +280,7 @@ def train_panel(name: str, ds) -> None:
         return
     from .training import train_and_save
 
-    bar = st.progress(0.0, text="Training…")
-
-    def progress(epoch, total, stats):
-        bar.progress(min(epoch / max(total, 1), 1.0),
-                     text=f"epoch {epoch}/{total} · loss {stats.get('train_loss', float('nan')):.3f} · "
-                          f"validation {stats.get('val_score', float('nan')):.3f}")
-
+    _, progress = progress_bar("Training…", training_text)
     done = None
     with shown_as_error("Training"):
         path, report = train_and_save(name, arch, int(seed), int(epochs), progress=progress)
@@ -313,10 +309,9 @@ def show_trained(t: dict) -> None:
                    "little, so its explanations say little. Train longer, try another architecture, or check the "
                    "labels and the orientation of the data.", icon=":material/warning:")
     st.markdown("Go on to:")
-    c1, c2, c3 = st.columns(3)
-    c1.page_link("views/explanations.py", label="Explanations", icon=":material/local_fire_department:")
-    c2.page_link("views/metrics.py", label="Metrics", icon=":material/straighten:")
-    c3.page_link("views/method_ranking.py", label="Method ranking", icon=":material/leaderboard:")
+    for col, slug in zip(st.columns(3), ("explanations", "metrics", "method_ranking")):
+        p = pages.page(slug)
+        col.page_link(p.file, label=p.title, icon=p.icon)
 
 
 def your_datasets() -> None:

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from dashboard import e2e  # noqa: E402
+from tests import e2e
 
 
 def shot(page, out: Path, name: str, anchor: str | None = None, full: bool = False) -> None:

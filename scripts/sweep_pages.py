@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from dashboard import e2e  # noqa: E402
+from dashboard import pages
+from tests import e2e
 
-PAGES = ["Data & model", "Explanations", "Gene rankings", "Metrics", "Method ranking", "Model selection"]
+PAGES = pages.of_kind(pages.DATASET)  # the pages about the sidebar's dataset and model, the first opened by link
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,17 +33,17 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as d:
         store = args.store or Path(d) / "results.sqlite"
         with e2e.server(store) as url, e2e.browser() as page:
-            print("| dataset | " + " | ".join(PAGES) + " | problems |")
+            print("| dataset | " + " | ".join(p.title for p in PAGES) + " | problems |")
             print("|---|" + "---|" * (len(PAGES) + 1))
             for name in names:
                 t = time.perf_counter()
-                page.goto(f"{url}/data_model?dataset={name}")
+                page.goto(f"{url}/{PAGES[0].slug}?dataset={name}")
                 page.wait_for_function("() => document.querySelector('[data-testid=\"stMetric\"]') || "
                                        "document.querySelector('[data-testid=\"stAlert\"]')", timeout=1_200_000)
                 e2e.wait_idle(page, 1_200_000)
                 times, problems = [time.perf_counter() - t], []
                 problems += e2e.exceptions(page)
-                for title in PAGES[1:]:
+                for title in (p.title for p in PAGES[1:]):
                     t = time.perf_counter()
                     e2e.goto_page(page, title, timeout=1_200_000)
                     page.wait_for_timeout(300)  # let the elements mount before looking for errors

@@ -1,5 +1,6 @@
-"""Drive the running dashboard in a real browser (Playwright + Debian chromium): used by the end-to-end test
-and by ``benchmarks/dashboard_latency.py``.
+"""Drive the running dashboard in a real browser (Playwright + Debian chromium): used by the end-to-end tests,
+by ``scripts/screenshots.py``, ``scripts/sweep_pages.py`` and ``benchmarks/dashboard_latency.py``
+(``from tests import e2e``). A test driver, so it lives with the tests, not in the product's packages.
 
 Never ``playwright install``: it downloads a browser and fails offline. Debian's ``chromium`` is used through
 ``executable_path`` with the flags below (no sandbox, GPU, QUIC, first-run, background networking, component
@@ -18,11 +19,13 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from dashboard.pages import PAGES
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 VIEWPORT = {"width": 1280, "height": 800}
-HEADINGS = {"Home": "Explain and audit"}  # a page's h1 where it differs from its sidebar title
+HEADINGS = {p.title: p.heading for p in PAGES if p.heading}  # a page's h1 where it differs from its sidebar title
 
 
 def chromium_path() -> str | None:

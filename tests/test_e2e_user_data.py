@@ -1,5 +1,5 @@
 """Your own data in a real browser (Debian chromium + Playwright against `streamlit run app.py`, see
-dashboard/e2e.py): a small CSV by its path and a small image folder as a .zip upload go through the Add your
+tests/e2e.py): a small CSV by its path and a small image folder as a .zip upload go through the Add your
 data page (detected format, preview, a short training), then Explanations draws a heatmap on the images.
 
 Runs on a private cache folder; skipped when chromium is missing outside CI, like test_e2e_browser.py.
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashboard import e2e
+from tests import e2e
 
 pytestmark = pytest.mark.skipif(e2e.chromium_path() is None and os.environ.get("CI") != "true",
                                 reason="Debian chromium is not installed (apt-get install chromium); CI installs it")

@@ -1,7 +1,8 @@
 """Gene rankings (expression data): top genes per class, local vs global rankings, overlap with known genes,
 stability across methods and training seeds, and a differential-expression ranking side by side.
 
-All science is in ``xai_core.genes``; attributions come from the results store (computed once, on click).
+All science is in ``xai_core.genes``; what is cached and tabulated is in ``dashboard.genes_view``; attributions
+come from the results store (computed once, on click).
 """
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dashboard import genes_view as view
+from dashboard import progress as bars
 from dashboard import state, ui
 from dashboard.figures import genes as gfig
 from xai_core import genes
@@ -35,64 +38,7 @@ with ui.friendly("Loading the dataset and model"):
 if ev is None or pred is None:
     st.stop()
 ds, G = ev.ds, ev.ds.X.shape[1]
-truth = genes.truth_sets(ds)
-exact = ds.ground_truth is not None and ds.ground_truth.strength == "exact"
-KNOWN = "true biomarkers" if exact else "literature markers" if truth else "known marker genes"
-
-
-@st.cache_data(show_spinner="Differential expression (scanpy rank_genes_groups)…", max_entries=16)
-def de_scores(name: str, test: str) -> tuple[np.ndarray, np.ndarray]:
-    from xai_core.data import load_dataset
-
-    d = load_dataset(name)
-    return genes.de_scores(d.X[d.train_idx], d.y[d.train_idx], d.n_classes, test)
-
-
-# Cached views: called only once every attribution they need is stored, so they just read the store.
-def _ev_idx(ds_name: str, model: str, seed: int, idx: tuple):
-    ev = state.evaluation(ds_name, model, seed)
-    return ev, np.asarray(idx, dtype=np.int64)
-
-
-@st.cache_data(show_spinner="Ranking genes…", max_entries=8)
-def class_rankings(ds_name: str, model: str, seed: int, methods: tuple, idx: tuple) -> dict[str, np.ndarray]:
-    ev, ix = _ev_idx(ds_name, model, seed, idx)
-    y = ev.ds.y[ix]
-    return {state.method_label(m): genes.class_scores(genes.oriented(ev.attributions(m, ix).cpu(), y,
-                                                                     ev.ctx.n_outputs), y, ev.ds.n_classes)
-            for m in methods}
-
-
-@st.cache_data(show_spinner="Comparing each sample with its class…", max_entries=16)
-def local_view(ds_name: str, model: str, seed: int, methods: tuple, idx: tuple, cls: int, k: int) -> dict:
-    ev, ix = _ev_idx(ds_name, model, seed, idx)
-    ix = ix[ev.ds.y[ix] == cls]
-    t_c, out = genes.truth_sets(ev.ds).get(cls), {}
-    for m in methods:
-        name = state.method_label(m)
-        a = genes.oriented(ev.attributions(m, ix).cpu(), ev.ds.y[ix], ev.ctx.n_outputs)
-        g = class_rankings(ds_name, model, seed, methods, idx)[name][cls]
-        lg, top, an = genes.local_vs_global(a, g, k), genes.order(g)[:k], genes.normalised(a).numpy()
-        out[name] = {"local": None if t_c is None else genes.local_precision(a, t_c, k), "top": top,
-                     "shared": lg["shared_top_k"].to_numpy(), "spearman": lg["spearman"].to_numpy(),
-                     "heat": an[:, top], "ranks": genes.ranks(an)[:, top], "samples": [f"sample {i}" for i in ix]}
-    return out
-
-
-@st.cache_data(show_spinner="Correlating rankings…", max_entries=16)
-def method_corr(ds_name: str, model: str, seed: int, methods: tuple, idx: tuple, test: str,
-                classes: tuple | None) -> pd.DataFrame:
-    de = de_scores(ds_name, test)[0]
-    return genes.rank_correlation({**class_rankings(ds_name, model, seed, methods, idx), f"DE ({test})": de},
-                                  None if classes is None else list(classes))
-
-
-@st.cache_data(show_spinner="Ranking genes of the retrained models…", max_entries=8)
-def seed_rankings(ds_name: str, model: str, seed: int, method: str, idx: tuple, K: int, E,
-                  classes: tuple | None) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    evp = state.evaluation_for(ds_name, model, seed, population_seeds=K, population_epochs=E)
-    per_seed = genes.seed_scores(evp, method, np.asarray(idx, dtype=np.int64))
-    return per_seed, genes.rank_correlation(per_seed, None if classes is None else list(classes))
+truth, exact, KNOWN = view.known_genes(ds)
 
 
 def initial(key: str, value) -> dict:
@@ -102,16 +48,16 @@ def initial(key: str, value) -> dict:
 
 def progress_bar(text: str, steps: int):
     """A progress bar and the engine callback that moves it; ``steps`` = attribution runs expected."""
-    bar, done = st.progress(0.0, text=text), [0]
+    done = [0]
 
-    def update(e: dict) -> None:
-        if e.get("stage") == "train":
-            bar.progress(min(done[0] / steps, 1.0), text=f"Training {e['method']}…")
-            return
-        bar.progress(min((done[0] + e["done"] / max(e["total"], 1)) / steps, 1.0),
-                     text=f"Explaining with {state.method_label(e['method'])}: {e['done']}/{e['total']} samples")
-        done[0] += e["done"] >= e["total"]
-    return bar, update
+    def describe(e) -> tuple[float, str]:  # a Progress of stage "train" or "explain"
+        if e.stage == "train":
+            return done[0] / steps, f"Training {e.method}…"
+        shown = ((done[0] + e.done / max(e.total, 1)) / steps,
+                 f"Explaining with {state.method_label(e.method)}: {e.done}/{e.total} samples")
+        done[0] += e.finished
+        return shown
+    return bars.progress_bar(text, describe)
 
 
 # -- choices -------------------------------------------------------------------------------------------
@@ -136,8 +82,7 @@ de_test = c5.selectbox("DE test", genes.DE_METHODS, key="gr_de",
 only_correct = c6.checkbox("Correct predictions only", key="gr_correct", **initial("gr_correct", True),
                            help="As in the study: explain only samples the model classifies correctly.")
 ui.need(bool(methods), "Choose at least one attribution method above.")
-idx = genes.select_per_class(ds.y, pred, ds.test_idx, n_per, only_correct)
-empty = [ds.class_names[c] for c in range(ds.n_classes) if not (ds.y[idx] == c).any()]
+idx, empty = view.samples(ds, pred, n_per, only_correct)
 if empty:
     st.caption(f"No {'correctly classified ' if only_correct else ''}test sample for: {', '.join(empty)}.")
 ui.need(len(idx) > 0, "No test sample to explain with these choices; untick 'Correct predictions only'.")
@@ -145,7 +90,7 @@ ui.need(len(idx) > 0, "No test sample to explain with these choices; untick 'Cor
 # -- attributions (stored; computed on click) -------------------------------------------------------------
 ready: list[str] = []
 with ui.friendly("Checking stored attributions"):
-    todo = [m for m in methods if genes.missing_attributions(ev, m, idx)]
+    todo = view.missing_methods(ev, methods, idx)
     if todo:
         box = st.empty()
         with box.container():
@@ -159,14 +104,15 @@ with ui.friendly("Checking stored attributions"):
             with ui.friendly(f"Explaining with {state.method_label(m)}"):
                 ev.attributions(m, idx, update)
         bar.empty()
-    ready = [m for m in methods if not genes.missing_attributions(ev, m, idx)]
+    failed = view.missing_methods(ev, methods, idx)
+    ready = [m for m in methods if m not in failed]
 ui.need(bool(ready), "No attributions could be computed; try other methods.")
 
 idx_t, ready_t = tuple(int(i) for i in idx), tuple(ready)
 DE, t_c, scores = f"DE ({de_test})", truth.get(cls), None
 with ui.friendly("Ranking genes"):
-    scores = class_rankings(ds_name, model, seed, ready_t, idx_t)
-    de, padj = de_scores(ds_name, de_test)
+    scores = view.class_rankings(ds_name, model, seed, ready_t, idx_t)
+    de, padj = view.de_scores(ds_name, de_test)
 if scores is None:
     st.stop()
 ui.need(bool((ds.y[idx] == cls).any()), f"No sample of **{ds.class_names[cls]}** to rank genes for: pick another "
@@ -175,16 +121,13 @@ ui.need(bool((ds.y[idx] == cls).any()), f"No sample of **{ds.class_names[cls]}**
 # -- top genes ----------------------------------------------------------------------------------------
 with ui.friendly("Top genes"):
     st.subheader(f"Top {k} genes for {ds.class_names[cls]}")
-    tables = {n: genes.top_table(s[cls], k, ds.feature_names, t_c) for n, s in scores.items()}
+    tables, long, wide = view.top_genes(scores, cls, k, ds.feature_names, t_c)
     shown = min(k, 30)
     ui.figure(gfig.top_genes({n: t.head(shown) for n, t in tables.items()}, known_label=KNOWN[:-1]),
               f"top_genes_{ds_name}_{ds.class_names[cls]}", key="gr_top")
     st.caption(f"Each bar is a gene's average evidence for this class over the explained samples (longer = the model "
                f"relies on it more; top {shown} shown, all {k} in the table below)."
                + (f" Highlighted bars and ★ mark {KNOWN}." if t_c is not None else ""))
-    long = pd.concat([t.assign(method=n) for n, t in tables.items()], ignore_index=True)
-    wide = long.assign(gene=long["gene"] + np.where(long.get("known", False), " ★", "")).pivot(
-        index="rank", columns="method", values="gene")[list(tables)]
     st.dataframe(wide, width="stretch")
     ui.csv_download(long, f"top_genes_{ds_name}", key="gr_csv_top")
 
@@ -198,15 +141,12 @@ with ui.friendly("Overlap with known genes"):
         if not exact:
             st.caption("These are literature markers (weak ground truth): a model may also use other, correlated "
                        "genes, so a low overlap does not prove the explanation wrong.")
-        rankings = {**{n: s[cls] for n, s in scores.items()}, DE: de[cls]}
-        ov = genes.overlap_table(rankings, t_c, k, G)
+        ov, curves = view.overlap_with_known({**{n: s[cls] for n, s in scores.items()}, DE: de[cls]}, t_c, k, G)
         st.dataframe(ov.style.format({"precision": "{:.0%}", "recall": "{:.0%}", "expected": "{:.2f}",
                                       "p_value": "{:.2g}"}), width="stretch", hide_index=True)
         ui.csv_download(ov, f"overlap_{ds_name}", key="gr_csv_ov")
         st.caption(f"hits = {KNOWN} among the top {k}; expected = hits a random gene list would get; p-value = "
                    "hypergeometric chance of at least that many hits at random.")
-        ks = np.unique(np.linspace(1, min(G, max(3 * len(t_c), 2 * k)), 60).astype(int))
-        curves = {n: (ks, genes.recovery_curve(s, t_c, ks)) for n, s in rankings.items()}
         ui.figure(gfig.recovery(curves, len(t_c) / G, known_label=KNOWN), f"recovery_{ds_name}", key="gr_recovery")
         st.caption(f"Walking down each ranking: the share of {KNOWN} among the top k genes. Curves far above the "
                    "dashed chance line find the known genes first.")
@@ -214,18 +154,18 @@ with ui.friendly("Overlap with known genes"):
 # -- local versus global ----------------------------------------------------------------------------
 with ui.friendly("Local versus global rankings"):
     st.subheader("Local (per sample) versus global (class) rankings")
-    lv = local_view(ds_name, model, seed, ready_t, idx_t, cls, k)
-    glob = ({n: genes.overlap(v["top"], t_c, G)["precision"] for n, v in lv.items()} if t_c is not None else None)
+    lv = view.local_view(ds_name, model, seed, ready_t, idx_t, cls, k)
+    glob = view.class_precision(lv, t_c, G)
     ui.figure(gfig.local_vs_global({n: v["local"] for n, v in lv.items()}, {n: v["shared"] for n, v in lv.items()},
                                    glob, k, known_label=KNOWN), f"local_global_{ds_name}", key="gr_local_global")
     rhos = ", ".join(f"{n} {np.nanmedian(v['spearman']):.2f}" for n, v in lv.items())
     st.caption("Each dot is one sample. A single sample's explanation is noisier than the class average (diamond): "
                "if the dots sit well below the diamond, trust class-level gene lists more than single-cell ones. "
                f"Median Spearman correlation of a sample's full gene ranking with the class ranking: {rhos}.")
-    view = st.selectbox("Method for the per-sample view", list(lv), key="gr_view")
-    v = lv[view]
+    shown_method = st.selectbox("Method for the per-sample view", list(lv), key="gr_view")
+    v = lv[shown_method]
     ui.figure(gfig.local_heatmap(v["heat"], v["ranks"], v["samples"], [ds.feature_names[g] for g in v["top"]]),
-              f"local_{ds_name}_{view}", key="gr_local_heat")
+              f"local_{ds_name}_{shown_method}", key="gr_local_heat")
     st.caption("Rows are samples, columns the class's top genes: red = evidence for the class, blue = against. "
                "Hover to see where the gene ranks in that sample.")
 
@@ -235,7 +175,7 @@ with ui.friendly("Method stability"):
     over_all = st.toggle("Average over all classes", False, key="gr_allcls",
                          help="Off: correlate the rankings of the chosen class only.")
     sub = None if over_all else (cls,)
-    ui.figure(gfig.correlation_heatmap(method_corr(ds_name, model, seed, ready_t, idx_t, de_test, sub)),
+    ui.figure(gfig.correlation_heatmap(view.method_corr(ds_name, model, seed, ready_t, idx_t, de_test, sub)),
               f"method_corr_{ds_name}", key="gr_mcorr")
     st.caption("Spearman correlation between the complete gene rankings (1 = same order, 0 = unrelated). Methods "
                "that agree with each other and with differential expression give more trustworthy gene lists.")
@@ -252,8 +192,7 @@ E = s3.select_slider("Training epochs per seed", [2, 5, 10, "full recipe"], key=
 with ui.friendly("Training-seed stability"):
     E = None if E == "full recipe" else E
     evp = state.evaluation_for(ds_name, model, seed, population_seeds=K, population_epochs=E)
-    stored = genes.population_trained(evp) and not any(
-        genes.missing_attributions(evp, seed_method, idx, m) for m in evp.population_models())
+    stored = view.population_stored(evp, seed_method, idx)
     clicked = not stored and st.button(f"Train {K} models and explain", key="gr_seed_run",
                                        help="Trained models are cached; explanations are stored.")
     if stored or clicked:
@@ -261,7 +200,7 @@ with ui.friendly("Training-seed stability"):
             bar, update = progress_bar("Training…", K + 1)
             genes.seed_scores(evp, seed_method, idx, update)
             bar.empty()
-        per_seed, corr = seed_rankings(ds_name, model, seed, seed_method, idx_t, K, E, sub)
+        per_seed, corr = view.seed_rankings(ds_name, model, seed, seed_method, idx_t, K, E, sub)
         ui.figure(gfig.correlation_heatmap(corr, axis="model"), f"seed_corr_{ds_name}", key="gr_scorr")
         st.caption("Spearman correlation between the class rankings of models that differ only by their training "
                    "seed. Values near 1 mean the gene list is a property of the data, not of one training run.")
@@ -275,9 +214,8 @@ with ui.friendly("Training-seed stability"):
 with ui.friendly("Differential-expression comparison"):
     st.subheader("Side by side with differential expression")
     cmp_m = st.selectbox("Attribution method", list(scores), key="gr_cmp")
-    a_tab = genes.top_table(scores[cmp_m][cls], k, ds.feature_names, t_c, {DE: de[cls]})
-    dt = genes.top_table(de[cls], k, ds.feature_names, t_c, {cmp_m: scores[cmp_m][cls]})
-    dt["adjusted p-value"] = padj[cls][genes.order(de[cls])[:k]]
+    side = view.de_side_by_side(scores[cmp_m][cls], de[cls], padj[cls], cmp_m, DE, k, ds.feature_names, t_c)
+    a_tab, dt = side["attribution"], side["de"]
     left, right = st.columns(2)
     left.markdown(f"**{cmp_m}**")
     left.dataframe(a_tab, hide_index=True, width="stretch")
@@ -285,11 +223,8 @@ with ui.friendly("Differential-expression comparison"):
     right.dataframe(dt, hide_index=True, width="stretch")
     ui.csv_download(pd.concat([a_tab.assign(ranking=cmp_m), dt.assign(ranking=DE)]), f"de_vs_attr_{ds_name}",
                     key="gr_csv_de")
-    ra, rd = genes.ranks(scores[cmp_m][cls]), genes.ranks(de[cls])
-    rho = genes.spearman_matrix(np.vstack([scores[cmp_m][cls], de[cls]]))[0, 1]
-    known_mask = np.isin(np.arange(G), t_c) if t_c is not None else None
-    ui.figure(gfig.de_scatter(rd, ra, ds.feature_names, known_mask, cmp_m, de_test, known_label=KNOWN[:-1]),
-              f"de_scatter_{ds_name}", key="gr_de_scatter")
+    ui.figure(gfig.de_scatter(side["rank_de"], side["rank_attribution"], ds.feature_names, side["known"], cmp_m,
+                              de_test, known_label=KNOWN[:-1]), f"de_scatter_{ds_name}", key="gr_de_scatter")
     st.caption(f"Every gene, placed by its rank in differential expression (x) and in {cmp_m} (y); genes in the lower "
-               f"left are top-ranked by both. Spearman ρ = {rho:.2f}. Genes high for the model but not in DE may "
-               "act in combination with others, or may be an artefact of the explanation.")
+               f"left are top-ranked by both. Spearman ρ = {side['rho']:.2f}. Genes high for the model but not in DE "
+               "may act in combination with others, or may be an artefact of the explanation.")

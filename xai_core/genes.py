@@ -1,7 +1,7 @@
 """Gene rankings for expression data: per-class (global) and per-sample (local) rankings, their overlap with
 known genes, their stability across methods and training seeds, and a differential-expression ranking.
 
-Conventions (Bontonou et al., spec §1.7c): attributions are signed "evidence for the sample's class" (for
+Conventions (Bontonou et al., protocol §1.7c): attributions are signed "evidence for the sample's class" (for
 single-logit binary models the map of class-0 samples is negated, as in ``metrics.agreement``); a sample's
 local ranking orders its genes by that evidence; the global ranking of class c orders genes by the mean over
 the class's samples of their L2-normalised attributions. Everything returns plain numpy / pandas.
@@ -13,10 +13,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import hypergeom
 
-from .metrics.agreement import _topk_hits
+from .errors import UnknownChoice
+from .metrics.agreement import topk_hits
 from .metrics.inputs import class_feature_sets
 from .metrics.ops import average_ranks
+from .progress import ProgressFn
 
 
 # -- rankings ----------------------------------------------------------------------------------------
@@ -66,8 +69,6 @@ def truth_sets(ds) -> dict[int, np.ndarray]:
 def overlap(top: np.ndarray, truth: np.ndarray, n_genes: int) -> dict:
     """Overlap of a top-k gene list with a known set: hits, precision@k, recall, the overlap expected by
     chance (k |T| / G) and the hypergeometric p-value P(X >= hits) of drawing k genes at random."""
-    from scipy.stats import hypergeom
-
     top, truth = np.asarray(top), np.asarray(truth)
     k, m = len(top), len(truth)
     hits = int(np.isin(top, truth).sum())
@@ -91,7 +92,7 @@ def local_precision(a, truth: np.ndarray, k: int) -> np.ndarray:
     T = torch.zeros(a.shape[1], dtype=torch.bool)
     T[torch.as_tensor(np.asarray(truth, dtype=np.int64))] = True
     kk = torch.full((len(a),), min(int(k), a.shape[1]), dtype=torch.long)
-    return _topk_hits(a, T[None].expand(len(a), -1), kk).numpy()
+    return topk_hits(a, T[None].expand(len(a), -1), kk).numpy()
 
 
 def local_vs_global(a, global_scores, k: int) -> pd.DataFrame:
@@ -155,8 +156,6 @@ def de_scores(X: np.ndarray, y: np.ndarray, n_classes: int, method: str = "t-tes
     import anndata
     import scanpy as sc
 
-    from .errors import UnknownChoice
-
     if method not in DE_METHODS:
         raise UnknownChoice("differential-expression test", method, DE_METHODS)
     X, y = np.asarray(X, dtype=np.float32), np.asarray(y)
@@ -201,7 +200,9 @@ def overlap_table(scores: dict[str, np.ndarray], truth: np.ndarray, k: int, n_ge
     return pd.DataFrame(rows)
 
 
-# -- samples and stored results (orchestration around an ``Evaluation``) -------------------------------------
+# -- an Evaluation's samples and stored maps ----------------------------------------------------------------
+# Engine-side, so the CLI, a notebook and the dashboard's Gene rankings page rank genes the same way: these take
+# an ``xai_core.runner.Evaluation`` (maps computed once, then read from its results store).
 def select_per_class(y: np.ndarray, pred: np.ndarray, candidates: np.ndarray, n_per_class: int,
                      only_correct: bool = True) -> np.ndarray:
     """Up to ``n_per_class`` candidates of every class (the first ones, correctly classified if asked)."""
@@ -220,15 +221,61 @@ def population_trained(ev) -> bool:
     return all(p.exists() for p in ev.population_paths())
 
 
-def seed_scores(ev, method: str, idx: np.ndarray, progress=None) -> dict[str, np.ndarray]:
+def evaluation_attributions(ev, method: str, idx: np.ndarray, progress: ProgressFn | None = None,
+                             member: tuple | None = None) -> torch.Tensor:
+    """An Evaluation's maps as gene evidence for each sample's class (see ``oriented``).
+
+    Parameters
+    ----------
+    ev : xai_core.runner.Evaluation
+        The dataset, model and results store.
+    method : str
+        An explainer name.
+    idx : numpy.ndarray
+        Sample indices into ``ev.ds``.
+    progress : callable, optional
+        Gets the progress events while missing maps are computed.
+    member : tuple, optional
+        (name, model, checkpoint hash) of a population model, to explain with it instead of the main model.
+
+    Returns
+    -------
+    torch.Tensor
+        (N, G) float64 on the CPU: the stored maps (missing ones computed and stored first), oriented.
+    """
+    return oriented(ev.attributions(method, idx, progress, member=member).cpu(), ev.ds.y[idx], ev.ctx.n_outputs)
+
+
+def evaluation_class_scores(ev, method: str, idx: np.ndarray, progress: ProgressFn | None = None,
+                            member: tuple | None = None) -> np.ndarray:
+    """(C, G) global scores (see ``class_scores``) of ``method`` over the samples ``idx`` of an Evaluation.
+
+    Parameters
+    ----------
+    ev : xai_core.runner.Evaluation
+        The dataset, model and results store.
+    method : str
+        An explainer name.
+    idx : numpy.ndarray
+        Sample indices into ``ev.ds``; the classes without a sample among them get NaN rows.
+    progress : callable, optional
+        Gets the progress events while missing maps are computed.
+    member : tuple, optional
+        (name, model, checkpoint hash) of a population model, to rank with it instead of the main model.
+
+    Returns
+    -------
+    numpy.ndarray
+        (C, G) float64 class scores; a class's genes ranked by them give its global ranking.
+    """
+    return class_scores(evaluation_attributions(ev, method, idx, progress, member), ev.ds.y[idx], ev.ds.n_classes)
+
+
+def seed_scores(ev, method: str, idx: np.ndarray, progress: ProgressFn | None = None) -> dict[str, np.ndarray]:
     """(C, G) global scores of ``method`` for the main model and every population model (trained and
     explained once, then read from the cache and the store)."""
-    y = ev.ds.y[idx]
-    n_out = ev.ctx.n_outputs
-    out = {"main model": class_scores(oriented(ev.attributions(method, idx, progress).cpu(), y, n_out), y,
-                                      ev.ds.n_classes)}
+    out = {"main model": evaluation_class_scores(ev, method, idx, progress)}
     for member in ev.population_models(progress):
-        a = ev.attributions(method, idx, progress, member=member).cpu()
-        out[member[0].rsplit("-", 1)[-1].replace("seed", "seed ")] = class_scores(oriented(a, y, n_out), y,
-                                                                                  ev.ds.n_classes)
+        out[member[0].rsplit("-", 1)[-1].replace("seed", "seed ")] = evaluation_class_scores(ev, method, idx, progress,
+                                                                                             member)
     return out

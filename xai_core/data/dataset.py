@@ -16,16 +16,15 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from ..errors import XaiError
 from ..fsutil import file_sha256
+from ..modalities import MODALITIES, Modality
 from .lazy import SparseRows, column_stats, is_lazy
 
-Modality = Literal["expression", "image", "sequence"]
-MODALITIES: tuple[str, ...] = ("expression", "image", "sequence")
 NUCLEOTIDES = "ACGT"
 
 
@@ -190,7 +189,7 @@ class Dataset:
         tmp_json.replace(path.with_suffix(".json"))
 
     @classmethod
-    def load(cls, path: str | Path) -> "Dataset":
+    def load(cls, path: str | Path) -> Dataset:
         """Read a saved dataset, verifying its recorded checksum (entries saved without one are verified by
         reading them). Missing files raise ``FileNotFoundError``; a mismatch or any read error
         ``DatasetDamaged``."""
@@ -209,11 +208,11 @@ class Dataset:
             raise
         except FileNotFoundError as e:  # a file of the sparse X missing
             raise DatasetDamaged(path, f"{type(e).__name__}: {e}") from None
-        except Exception as e:  # noqa: BLE001 - truncated zip, bad JSON, wrong shapes...: all mean damaged
+        except Exception as e:  # truncated zip, bad JSON, wrong shapes...: all mean damaged
             raise DatasetDamaged(path, f"{type(e).__name__}: {e}") from None
 
     @classmethod
-    def _read(cls, path: Path, meta: dict[str, Any]) -> "Dataset":
+    def _read(cls, path: Path, meta: dict[str, Any]) -> Dataset:
         with np.load(path.with_suffix(".npz"), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         gt = None

@@ -25,6 +25,7 @@ Everything is vectorised with numpy over pixels and over chunks of images (no pe
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -78,6 +79,35 @@ def _col(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)[:, None, None]
 
 
+@dataclass(frozen=True)
+class _Geometry:
+    """One chunk's kernel shapes on the pixel grid (arrays are (B, H, W) unless noted)."""
+
+    n: int                # images in the chunk
+    size: int             # image side (px)
+    s: float              # geometry scale: size / 64
+    xx: np.ndarray        # pixel centres (1, H, W)
+    yy: np.ndarray
+    a: np.ndarray         # semi-major / semi-minor axis (B, 1, 1)
+    b: np.ndarray
+    theta: np.ndarray     # long-axis angle (B,)
+    cx: np.ndarray        # centre (B, 1, 1)
+    cy: np.ndarray
+    un: np.ndarray        # normalised coordinates along / across the long axis
+    vn: np.ndarray
+    v: np.ndarray         # across the long axis (px), bent and tapered
+    r: np.ndarray         # superellipse radius: 1 on the rim
+    sd: np.ndarray        # signed distance to the rim (px)
+    alpha: np.ndarray     # anti-aliased coverage
+    kernel: np.ndarray    # kernel pixels (coverage >= 0.5)
+    core: np.ndarray      # where lesions may lie
+
+
+def _uniform(rng: np.random.Generator, n: int):
+    """``U(lo, hi)``: ``n`` uniform draws, one per image."""
+    return lambda lo, hi: rng.uniform(lo, hi, n)
+
+
 def _render_chunk(rng: np.random.Generator, labels: np.ndarray, size: int, cfg: dict[str, Any]
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Render a batch of kernels, vectorised over images and pixels.
@@ -85,15 +115,30 @@ def _render_chunk(rng: np.random.Generator, labels: np.ndarray, size: int, cfg: 
     Returns (images with lesions, the same kernels without lesions, lesion masks, kernel masks).
     All draws for the healthy kernels come first and do not depend on the labels; the lesion
     draws are made for every image (and unused for healthy ones), so the healthy rendering of an
-    image is the same whatever its class.
+    image is the same whatever its class. The steps below draw from ``rng`` in this fixed order.
     """
-    B = len(labels)
+    g = _kernel_geometry(rng, len(labels), size, cfg)
+    albedo, tex_coarse = _albedo(rng, g, cfg)
+    shade, spec = _lighting(rng, g, cfg)
+    background = _tray_background(rng, g, cfg)
+    clean = _compose(albedo, shade, spec, g.alpha, background)
+    region, depth = _lesion_regions(rng, g, labels, cfg)
+    lesioned = _lesion_appearance(rng, g, labels, cfg, region, depth, albedo, tex_coarse)
+    image = _compose(lesioned, shade, spec, g.alpha, background)
+
+    # The mask is exactly the set of changed pixels: lesion pixels that changed by less than one
+    # 8-bit level (rare) are reverted to the healthy value, so outside the mask image == clean.
+    mask = region & (np.abs(image - clean).max(axis=1) >= MIN_CHANGE)
+    image = np.where(mask[:, None], image, clean)
+    return image, clean, mask, g.kernel
+
+
+# ---- kernel geometry -------------------------------------------------------------------
+def _kernel_geometry(rng: np.random.Generator, B: int, size: int, cfg: dict[str, Any]) -> _Geometry:
     s = size / 64.0  # geometry is specified at 64 px and scaled
     # float32 throughout: transcendental functions are several times faster than in float64
     yy, xx = (np.mgrid[0:size, 0:size].astype(np.float32) + 0.5)[:, None]
-    U = lambda lo, hi: rng.uniform(lo, hi, B)  # noqa: E731
-
-    # ---- kernel geometry -------------------------------------------------------------------
+    U = _uniform(rng, B)
     a = _col(U(19.0, 25.0) * s * cfg["kernel_scale"])             # semi-major axis (px)
     b = a * _col(U(0.42, 0.56))                                    # semi-minor axis
     theta = U(0.0, np.pi)
@@ -114,8 +159,15 @@ def _render_chunk(rng: np.random.Generator, labels: np.ndarray, size: int, cfg: 
     alpha = np.clip(0.5 + sd / (1.1 * s), 0.0, 1.0)                # anti-aliased edge
     kernel = alpha >= 0.5
     core = sd >= 1.5 * s                                           # where lesions may lie
+    return _Geometry(n=B, size=size, s=s, xx=xx, yy=yy, a=a, b=b, theta=theta, cx=cx, cy=cy, un=un, vn=vn, v=v,
+                     r=r, sd=sd, alpha=alpha, kernel=kernel, core=core)
 
-    # ---- albedo: colour, texture, tips, crease, blemishes ----------------------------------
+
+# ---- albedo: colour, texture, tips, crease, blemishes ----------------------------------
+def _albedo(rng: np.random.Generator, g: _Geometry, cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The healthy kernel's albedo (B, 3, H, W) and its coarse texture (reused by skinned lesions)."""
+    B, size, s, un, vn, v, a, b = g.n, g.size, g.s, g.un, g.vn, g.v, g.a, g.b
+    U = _uniform(rng, B)
     base = rng.dirichlet([1.2, 1.0, 0.8], B) @ _PALETTE
     base = (base * U(0.82, 1.10)[:, None] + rng.normal(0.0, 0.02, (B, 3))).astype(np.float32)
     tex_coarse = _smooth_noise(rng, B, size, 3.0 * s)
@@ -149,8 +201,14 @@ def _render_chunk(rng: np.random.Generator, labels: np.ndarray, size: int, cfg: 
         on = _col((k < n_blem) * U(0.45, 0.8))
         spot = on * np.exp(-0.5 * (((un - bu) * a) ** 2 + ((vn - bv) * b) ** 2) / br ** 2)
         albedo = albedo * (1 - spot)[:, None] + _BLEMISH32[:, None, None] * spot[:, None]
+    return albedo, tex_coarse
 
-    # ---- lighting ---------------------------------------------------------------------------
+
+# ---- lighting ---------------------------------------------------------------------------
+def _lighting(rng: np.random.Generator, g: _Geometry, cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(shade, specular highlight), both (B, H, W): dome shading from a directional light."""
+    B, r, b = g.n, g.r, g.b
+    U = _uniform(rng, B)
     phi = cfg["light_angle"] + rng.normal(0.0, 0.35, B)
     elev = U(0.55, 0.85)                                           # light elevation (rad)
     light = np.stack([np.cos(phi) * np.cos(elev), np.sin(phi) * np.cos(elev), np.sin(elev)],
@@ -165,8 +223,14 @@ def _render_chunk(rng: np.random.Generator, labels: np.ndarray, size: int, cfg: 
     spec = _pow(np.clip(np.einsum("bc,bchw->bhw", half, nrm), 1e-6, 1.0), _col(U(12.0, 25.0)))
     spec *= _col(U(0.06, 0.16))
     shade = _col(U(0.90, 1.08)) * (0.42 + 0.68 * lam)
+    return shade, spec
 
-    # ---- tray background ---------------------------------------------------------------------
+
+# ---- tray background ---------------------------------------------------------------------
+def _tray_background(rng: np.random.Generator, g: _Geometry, cfg: dict[str, Any]) -> np.ndarray:
+    """The dark, slightly noisy tray (B, 3, H, W) with a faint contact shadow around the kernel."""
+    B, size, s, xx, yy = g.n, g.size, g.s, g.xx, g.yy
+    U = _uniform(rng, B)
     level = _col(cfg["background_level"] + U(-1.0, 1.0) * cfg["background_jitter"])
     tint = (1.0 + rng.normal(0.0, 0.06, (B, 3))).astype(np.float32)
     gdir = _col(U(0.0, 2 * np.pi))
@@ -174,18 +238,26 @@ def _render_chunk(rng: np.random.Generator, labels: np.ndarray, size: int, cfg: 
     bg = level * (1.0 + 0.35 * ramp) + cfg["background_noise"] * (
         0.6 * _smooth_noise(rng, B, size, 2.0 * s)
         + 0.8 * rng.standard_normal((B, size, size), dtype=np.float32))
-    bg = bg * (1.0 - 0.35 * np.exp(-np.clip(-sd, 0, None) / (2.0 * s)))  # faint contact shadow
-    background = np.clip(bg, 0.0, None)[:, None] * tint[:, :, None, None]
+    bg = bg * (1.0 - 0.35 * np.exp(-np.clip(-g.sd, 0, None) / (2.0 * s)))  # faint contact shadow
+    return np.clip(bg, 0.0, None)[:, None] * tint[:, :, None, None]
 
-    def compose(alb: np.ndarray) -> np.ndarray:
-        k = alb * shade[:, None] + spec[:, None]
-        k = np.where(k > 0.8, 0.8 + 0.2 * np.tanh((k - 0.8) / 0.2), k)  # soft highlight shoulder
-        return np.clip(alpha[:, None] * k + (1.0 - alpha[:, None]) * background, 0.0, 1.0)
 
-    clean = compose(albedo)
+def _compose(alb: np.ndarray, shade: np.ndarray, spec: np.ndarray, alpha: np.ndarray,
+             background: np.ndarray) -> np.ndarray:
+    """An albedo lit and laid on the tray: the image (B, 3, H, W) in [0, 1]."""
+    k = alb * shade[:, None] + spec[:, None]
+    k = np.where(k > 0.8, 0.8 + 0.2 * np.tanh((k - 0.8) / 0.2), k)  # soft highlight shoulder
+    return np.clip(alpha[:, None] * k + (1.0 - alpha[:, None]) * background, 0.0, 1.0)
 
-    # ---- lesion regions: one or two irregular patches of a drawn total area ------------------
-    k_area = kernel.sum(axis=(1, 2))
+
+# ---- lesion regions: one or two irregular patches of a drawn total area ------------------
+def _lesion_regions(rng: np.random.Generator, g: _Geometry, labels: np.ndarray, cfg: dict[str, Any]
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(region, depth), both (B, H, W): the lesion pixels (none for healthy kernels) and how deep inside a
+    patch each lies (0 at its edge, 1 at its centre)."""
+    B, size, s, un, vn, a, b = g.n, g.size, g.s, g.un, g.vn, g.a, g.b
+    U = _uniform(rng, B)
+    k_area = g.kernel.sum(axis=(1, 2))
     frac = U(cfg["lesion_area_min"], cfg["lesion_area_max"])
     two = rng.random(B) < cfg["two_patch_prob"]
     share1 = np.where(two, U(0.35, 0.65), 1.0)
@@ -206,15 +278,24 @@ def _render_chunk(rng: np.random.Generator, labels: np.ndarray, size: int, cfg: 
         n_pix = np.round(frac * share * k_area).astype(np.int64)
         radius = _col(np.maximum(np.sqrt(n_pix / np.pi), 1.0))
         field = -dist / radius + rough
-        patch = _top_pixels(field, core & ~region, n_pix)
+        patch = _top_pixels(field, g.core & ~region, n_pix)
         lo = np.where(patch, field, np.inf).min(axis=(1, 2), keepdims=True)
         hi = np.where(patch, field, -np.inf).max(axis=(1, 2), keepdims=True)
         lo, hi = np.where(np.isfinite(lo), lo, 0.0), np.where(np.isfinite(hi), hi, 1.0)  # empty
         depth = np.where(patch, (field - lo) / (hi - lo + 1e-9), depth)
         region |= patch
     region &= (labels > 0)[:, None, None]
+    return region, depth
 
-    # ---- lesion appearance --------------------------------------------------------------------
+
+# ---- lesion appearance --------------------------------------------------------------------
+def _lesion_appearance(rng: np.random.Generator, g: _Geometry, labels: np.ndarray, cfg: dict[str, Any],
+                       region: np.ndarray, depth: np.ndarray, albedo: np.ndarray, tex_coarse: np.ndarray
+                       ) -> np.ndarray:
+    """The albedo with its lesions blended in (B, 3, H, W): unchanged outside ``region``."""
+    B, size, s, xx, yy = g.n, g.size, g.s, g.xx, g.yy
+    U = _uniform(rng, B)
+    is_fus = labels == 1
     strength = cfg["lesion_strength"]
     # pink fusarium: pinkish/reddish white, mottled, with a fuzzy soft edge
     pink = (_FUSARIUM * U(0.86, 1.03)[:, None] + rng.normal(0.0, 0.025, (B, 3))).astype(np.float32)
@@ -226,8 +307,8 @@ def _render_chunk(rng: np.random.Generator, labels: np.ndarray, size: int, cfg: 
     # skinned: pale smooth endosperm, uniform blend (sharp edge), residual bran streaks, torn rim
     endo = (_ENDOSPERM * U(0.88, 1.02)[:, None] + rng.normal(0.0, 0.02, (B, 3))).astype(np.float32)
     t_skin = endo[:, :, None, None] * (1.0 + 0.025 * tex_coarse)[:, None]
-    beta = theta + rng.normal(0.0, 0.25, B)
-    coord = -(xx - cx) * _col(np.sin(beta)) + (yy - cy) * _col(np.cos(beta))
+    beta = g.theta + rng.normal(0.0, 0.25, B)
+    coord = -(xx - g.cx) * _col(np.sin(beta)) + (yy - g.cy) * _col(np.cos(beta))
     streak = np.clip(np.cos(2 * np.pi * coord / _col(U(3.0, 6.0) * s) + _col(U(0, 2 * np.pi))),
                      0, 1) ** 2
     streak = streak * streak * streak
@@ -239,14 +320,7 @@ def _render_chunk(rng: np.random.Generator, labels: np.ndarray, size: int, cfg: 
 
     target = np.where(is_fus[:, None, None, None], t_fus, t_skin)
     w = np.clip(np.where(is_fus[:, None, None], w_fus, w_skin) * strength, 0.0, 1.0)[:, None]
-    lesioned = np.where(region[:, None], albedo * (1.0 - w) + target * w, albedo)
-    image = compose(lesioned)
-
-    # The mask is exactly the set of changed pixels: lesion pixels that changed by less than one
-    # 8-bit level (rare) are reverted to the healthy value, so outside the mask image == clean.
-    mask = region & (np.abs(image - clean).max(axis=1) >= MIN_CHANGE)
-    image = np.where(mask[:, None], image, clean)
-    return image, clean, mask, kernel
+    return np.where(region[:, None], albedo * (1.0 - w) + target * w, albedo)
 
 
 def simulate_grain(n_per_class: int = 400, size: int = 64, seed: int = 0,

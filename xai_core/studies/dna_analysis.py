@@ -3,11 +3,15 @@ models with near-equal accuracy and different interpretability, the Pareto front
 claims, tables and figures. ``dna_consistency`` trains and scores the population."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import pearsonr
 
+from ..data.dna import to_strings
+from ..selection import pareto_front, select_model
 from .base import StudyContext
 
 PAPER_R = {"kmer_kld": (0.6177, 8.6e-36), "spherical_kld": (0.8747, 3.1e-104)}
@@ -15,13 +19,16 @@ PAPER_N_MODELS = 327
 PAPER_PAIR = [("/fixedlr/nobn/relu/gn/saliency/12", 0.98590, 0.568, 0.127, 0.138),
               ("/fixedlr/bn/exponential/manifold-mixup/saliency/2", 0.98666, 4.143, 1.412, 0.869)]
 KLDS = ("kmer_kld", "spherical_kld")
+# the settings of the population's training regularisers: ``dna_consistency`` trains with them, the
+# protocol records them
+REG_PARAMS: dict[str, dict[str, Any]] = {"gn": {"sigma": 0.15}, "manifold-gn": {"sigma": 0.15},
+                                         "mixup": {"alpha": 1.0}, "manifold-mixup": {"alpha": 1.0},
+                                         "adversarial": {"epsilon": 0.05, "steps": 1}}
 LABEL = {"kmer_kld": "KLD1 (k-mer)", "spherical_kld": "KLD2 (spherical)", "motif_snr": "SNR",
          "auroc": "test AUROC (%)"}
 
 
 def pearson(x, y) -> tuple[float, float]:
-    from scipy.stats import pearsonr
-
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.sum() < 3 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
@@ -61,8 +68,6 @@ def _ic(pwm: np.ndarray) -> np.ndarray:
 def _logos(ds, df, lo: int, hi: int, idx, per_sample, maps, width: int = 80) -> dict[str, Any]:
     """The kept sequence where the pair's SNR differs most; gradient-corrected saliency (L, 4) of both models
     and the planted motifs' information, cropped to the ``width`` bp window richest in motif information."""
-    from ..data.dna import to_strings
-
     keep = len(maps[lo])
     ids = [ds.sample_ids[i] for i in idx[:keep]]
     gap = [per_sample[hi]["motif_snr"].get(s, np.nan) - per_sample[lo]["motif_snr"].get(s, np.nan) for s in ids]
@@ -80,15 +85,42 @@ def _logos(ds, df, lo: int, hi: int, idx, per_sample, maps, width: int = 80) -> 
             "start": start, "sample": ids[j], "y_title": "saliency (gradient-corrected)"}
 
 
-def analyse(ctx: StudyContext, ds, cfg, df: pd.DataFrame, idx, per_sample, maps) -> None:
-    from ..selection import pareto_front, select_model
-    from .dna_consistency import REG_PARAMS
+@dataclass(frozen=True)
+class _Correlations:
+    """Pearson r and p of each divergence column with SNR, for the whole population ("all") and ``near_pop``."""
 
+    rs: dict[tuple[str, str], tuple[float, float]]  # (population, column) -> (r, p)
+    near: pd.DataFrame                              # the models within ``window`` pp of the best test AUROC
+    window: float
+    near_pop: str                                   # the name of that population
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """The side-by-side pair: near-equal test AUROC, the largest SNR difference."""
+
+    L: pd.Series  # the less interpretable model's row
+    H: pd.Series  # the more interpretable one
+    d_acc: float  # test AUROC difference (pp)
+    snr_ratio: float
+
+
+def analyse(ctx: StudyContext, ds, cfg, df: pd.DataFrame, idx, per_sample, maps) -> None:
+    """Fill ``ctx.result`` from the scored population: protocol, correlations with SNR, the pair, the Pareto
+    front and selection, then the claims and the summary (in that order, as the report lists them)."""
     res, n, n_seq = ctx.result, len(df), len(idx)
-    fam = [f"{'exp' if a == 'exponential' else a}-{'bn' if b else 'nobn'}" for a, b in zip(df["activation"],
-                                                                                     df["batchnorm"])]
     setup = (f"{n} models ({cfg['arch']}, {cfg['epochs']} epochs, {n_seq} positive test sequences scored) vs the "
              f"paper's {PAPER_N_MODELS} (100 epochs with early stopping, ~2,000 sequences)")
+    _protocol(res, ds, cfg, df, n_seq)
+    corr = _correlations(res, df, cfg, setup)
+    pair = _pair(res, ds, df, idx, per_sample, maps, setup)
+    best_acc, gains = _pareto_and_selection(res, df, cfg, corr)
+    _claims(res, ds, cfg, df, corr, pair, best_acc, gains)
+
+
+def _protocol(res, ds, cfg, df: pd.DataFrame, n_seq: int) -> None:
+    """The protocol as run (generator, population, training, scoring, differences) and the population table."""
+    n = len(df)
     res.protocol = {
         "dataset": ds.name, "dataset_fingerprint": ds.fingerprint(),
         "generator": {k: ds.params.get(k) for k in ("n", "length", "seed", "jaspar_release", "core_motif_ids",
@@ -104,7 +136,7 @@ def analyse(ctx: StudyContext, ds, cfg, df: pd.DataFrame, idx, per_sample, maps)
         "training_time": f"{int(df['trained_now'].sum())} of {n} models trained in this run, the others "
                          f"reused from the cache; training the whole population took "
                          f"{df['train_seconds'].sum() / 60:.1f} min (sum over the checkpoints' records, "
-                         f"{ctx.result.machine.get('cpus')} CPUs, {cfg.get('threads', 1)} torch thread)",
+                         f"{res.machine.get('cpus')} CPUs, {cfg.get('threads', 1)} torch thread)",
         "training": {"optimizer": "adam", **{k: cfg[k] for k in ("epochs", "lr", "batch_size") if k in cfg},
                      "lr (exponential without BatchNorm)": cfg.get("lr_exp_nobn", cfg["lr"]),
                      "early_stopping": "best validation AUROC epoch kept", "regularizer_params": REG_PARAMS},
@@ -132,13 +164,17 @@ def analyse(ctx: StudyContext, ds, cfg, df: pd.DataFrame, idx, per_sample, maps)
               df[cols].values.tolist(), note="KLD1/KLD2 with the paper's synthetic settings; *_corrected: "
               "gradient-corrected KLD1, KLD2 with the orthonormal projection. Motif metrics: mean over sequences.")
 
-    # -- correlations with SNR: the whole population, and the models near the best accuracy (the paper's 327
-    # span 1.7 pp of test AUROC; short training leaves some of ours far below, e.g. exponential without BN)
+
+# -- correlations with SNR: the whole population, and the models near the best accuracy (the paper's 327
+# span 1.7 pp of test AUROC; short training leaves some of ours far below, e.g. exponential without BN)
+def _correlations(res, df: pd.DataFrame, cfg, setup: str) -> _Correlations:
+    """Pearson r of each divergence (paper settings and corrected) with SNR, compared with the paper's."""
     window = float(cfg.get("accuracy_window", 5.0))
     near = df[df["auroc"] >= df["auroc"].max() - window]
+    near_pop = f"within {window:g} pp of the best AUROC"
     corr_rows, rs = [], {}
     for pop, d, grp in (("all", df, "correlation with SNR"),
-                        (f"within {window:g} pp of the best AUROC", near, "correlation with SNR, near-best models")):
+                        (near_pop, near, "correlation with SNR, near-best models")):
         for kld in KLDS:
             for variant, col in (("paper settings", kld), ("corrected", f"{kld}_corrected")):
                 r, p = pearson(d[col], d["motif_snr"])
@@ -154,8 +190,12 @@ def analyse(ctx: StudyContext, ds, cfg, df: pd.DataFrame, idx, per_sample, maps)
               ["population", "divergence", "variant", "r", "p", "models", "paper r", "paper p"], corr_rows,
               note=f"'within {window:g} pp': only the models whose test AUROC is within {window:g} percentage "
                    "points of the best one (the paper's population spans 1.7 pp).")
+    return _Correlations(rs, near, window, near_pop)
 
-    # -- the side-by-side pair
+
+# -- the side-by-side pair
+def _pair(res, ds, df: pd.DataFrame, idx, per_sample, maps, setup: str) -> _Pair:
+    """The pair of models with near-equal test AUROC and the largest SNR difference, beside the paper's."""
     lo, hi, tol = choose_pair(df)
     L, H = df.iloc[lo], df.iloc[hi]
     pair_cols = ["auroc", "motif_snr", "kmer_kld", "spherical_kld"]
@@ -165,7 +205,10 @@ def analyse(ctx: StudyContext, ds, cfg, df: pd.DataFrame, idx, per_sample, maps)
               + [[f"paper: {p[0]}", 100 * p[1], *p[2:]] for p in PAPER_PAIR],
               note=f"Chosen among pairs within {tol} pp of test AUROC: the largest SNR difference.")
     d_acc = abs(H["auroc"] - L["auroc"])
-    ratio = lambda c: H[c] / L[c] if L[c] > 0 else float("inf")
+
+    def ratio(c: str) -> float:
+        return H[c] / L[c] if L[c] > 0 else float("inf")
+
     snr_ratio = ratio("motif_snr")
     res.compare("pair: test AUROC difference", d_acc, 100 * (PAPER_PAIR[1][1] - PAPER_PAIR[0][1]), unit="pp",
                 verdict="agrees" if d_acc <= 0.5 else "partly", group="pair",
@@ -184,8 +227,15 @@ def analyse(ctx: StudyContext, ds, cfg, df: pd.DataFrame, idx, per_sample, maps)
                _logos(ds, df, lo, hi, idx, per_sample, maps),
                caption=f"{L['member']} vs {H['member']} (test AUROC {L['auroc']:.2f} vs {H['auroc']:.2f} %); the "
                        "sequence is the one of the first scored ones where their SNR differs most; 80-bp window.")
+    return _Pair(L, H, d_acc, snr_ratio)
 
-    # -- Pareto front and selection
+
+# -- Pareto front and selection
+def _pareto_and_selection(res, df: pd.DataFrame, cfg, corr: _Correlations) -> tuple[pd.Series, list]:
+    """The Pareto front of test AUROC vs each divergence and the model it selects; returns (the most accurate
+    model, [(divergence, selected model)])."""
+    fam = [f"{'exp' if a == 'exponential' else a}-{'bn' if b else 'nobn'}" for a, b in zip(df["activation"],
+                                                                                     df["batchnorm"])]
     best_acc = df.loc[df["auroc"].idxmax()]
     front_rows, gains, tol_sel = [], [], float(cfg.get("tolerance", 1.0))
     for kld in KLDS:
@@ -202,7 +252,7 @@ def analyse(ctx: StudyContext, ds, cfg, df: pd.DataFrame, idx, per_sample, maps)
                    caption=f"Dashed: the Pareto front ({len(front)} models); highlighted: the selected model "
                            f"{sel['member']} (the most consistent front member within {tol_sel} pp of the best "
                            "AUROC).")
-        r, p = rs[("all", kld)]
+        r, p = corr.rs[("all", kld)]
         ok = np.isfinite(df[kld].to_numpy(float)) & np.isfinite(df["motif_snr"].to_numpy(float))
         fit = np.polyfit(df.loc[ok, kld], df.loc[ok, "motif_snr"], 1) if np.isfinite(r) else None
         xs = [float(df.loc[ok, kld].min()), float(df.loc[ok, kld].max())] if ok.any() else []
@@ -218,14 +268,22 @@ def analyse(ctx: StudyContext, ds, cfg, df: pd.DataFrame, idx, per_sample, maps)
         [[f"accuracy + {LABEL[k]}", s["member"], s["auroc"], s["motif_snr"]] for k, s in gains]
     res.table("selection", "Selected models: accuracy alone vs accuracy and consistency",
               ["rule", "member", "test AUROC (%)", "SNR"], sel_rows)
+    return best_acc, gains
 
-    # -- claims
+
+# -- claims
+def _claims(res, ds, cfg, df: pd.DataFrame, corr: _Correlations, pair: _Pair, best_acc: pd.Series,
+            gains: list) -> None:
+    """The study's claims with their evidence, the means by activation, and the summary."""
+    n, rs, near, window = len(df), corr.rs, corr.near, corr.window
+    L, H, d_acc, snr_ratio = pair.L, pair.H, pair.d_acc, pair.snr_ratio
+
     def support(pop):
         sig = [rs[(pop, k)] for k in KLDS]
         return sum(np.isfinite(r) and r > 0 and p < 0.05 for r, p in sig), "; ".join(
             f"{LABEL[k]}: r = {r:.3f} (p = {p:.2g})" for k, (r, p) in zip(KLDS, sig))
 
-    (pos_all, ev_all), (pos_near, ev_near) = support("all"), support(f"within {window:g} pp of the best AUROC")
+    (pos_all, ev_all), (pos_near, ev_near) = support("all"), support(corr.near_pop)
     res.claim("Consistency correlates positively with interpretability (SNR) across a population",
               "agrees" if pos_all == 2 else "partly" if pos_all or pos_near else "differs",
               f"all {n} models: {ev_all}; the {len(near)} within {window:g} pp of the best AUROC: {ev_near}")
@@ -254,7 +312,7 @@ def analyse(ctx: StudyContext, ds, cfg, df: pd.DataFrame, idx, per_sample, maps)
                   f"with {LABEL[k]}: {s['member']} (SNR {s['motif_snr']:.3g})" for k, s in gains))
 
     (r1, _), (r2, _) = rs[("all", "kmer_kld")], rs[("all", "spherical_kld")]
-    (q1, _), (q2, _) = (rs[(f"within {window:g} pp of the best AUROC", k)] for k in KLDS)
+    (q1, _), (q2, _) = (rs[(corr.near_pop, k)] for k in KLDS)
     res.summary = [
         (f"{n} DNA CNNs ({cfg['arch']}: activation x BatchNorm x {len(cfg['regularizers'])} regularisers x "
         f"{len(cfg['seeds'])} seeds) trained on {ds.name} reach test AUROC {df['auroc'].min():.1f}–"
