@@ -20,9 +20,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import interleaved, parse_args  # noqa: E402
-from xai_core.metrics import METRICS, compute_metric  # noqa: E402
-from xai_core.metrics.perturb import FAST_PATH  # noqa: E402
+from benchmarks._common import interleaved, parse_args
+from xai_core.metrics import METRICS, compute_metric
+from xai_core.metrics.perturb import FAST_PATH
 
 DATA = {"image": "grain", "expression": "simu-small", "sequence": "dna-motifs-small"}
 N_SAMPLES = 32

@@ -7,6 +7,7 @@ import streamlit as st
 from . import state, ui
 from .figures import data as figs
 from .figures.sequence import sequence_logos
+from .progress import progress_bar, training_text
 
 SHAPE_HELP = {"expression": "genes per sample", "image": "channels × height × width (pixels)",
               "sequence": "one-hot nucleotides (A, C, G, T) × positions (bp)"}
@@ -122,12 +123,7 @@ def train_panel(ds) -> None:
         if st.button("Train", key="tr_go"):
             from .training import train_and_save
 
-            bar = st.progress(0.0, text="Training…")
-
-            def progress(epoch, total, stats):
-                bar.progress(epoch / total, text=f"epoch {epoch}/{total} · loss {stats['train_loss']:.3f} · "
-                                                 f"validation {stats['val_score']:.3f}")
-
+            _, progress = progress_bar("Training…", training_text)
             with ui.friendly("Training"):
                 path, report = train_and_save(ds.name, arch, int(seed), int(epochs), progress=progress)
                 st.success(f"Trained {arch}: test accuracy {report['test_accuracy'] * 100:.1f} % "

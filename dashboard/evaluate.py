@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from xai_core.progress import Progress
+
 from . import state, ui
+from .progress import progress_bar
 
 N_KEY = "eval_n"
 # Cheap and informative first choices per modality: one faithfulness, one ground-truth, one complexity metric.
@@ -82,17 +85,15 @@ def cli_command(dataset: str, model: str, seed: int, methods: list[str], metrics
 
 
 def _progress(plan):
-    bar = st.progress(0.0, text="Starting…")
     total, finished = len(plan.methods) * (1 + len(plan.metrics)), set()
 
-    def update(e: dict[str, Any]) -> None:
-        what = e.get("metric") or "attributions"
-        if e["done"] >= e["total"]:
-            finished.add((e["method"], what))
-        text = (f"{state.method_label(e['method'])} · {what}: {e['done']}/{e['total']}"
-                + (" (stored)" if e.get("cached") else ""))
-        bar.progress(min(1.0, len(finished) / total), text=text)
-    return bar, update
+    def describe(e: Progress) -> tuple[float, str]:
+        what = e.metric or "attributions"
+        if e.finished:
+            finished.add((e.method, what))
+        return len(finished) / total, (f"{state.method_label(e.method)} · {what}: {e.done}/{e.total}"
+                                       + (" (stored)" if e.cached else ""))
+    return progress_bar("Starting…", describe)
 
 
 def run_panel(page: str, *, extra_methods: list[str] | tuple = ()) -> Results | None:
@@ -192,7 +193,7 @@ def nan_reasons(frame: pd.DataFrame) -> pd.DataFrame:
 
 def scores_csv(frame: pd.DataFrame) -> pd.DataFrame:
     """The scores in the CLI's scores.csv layout."""
-    from xai_core.cli_evaluate import SCORE_COLUMNS
+    from xai_core.store import SCORE_COLUMNS
 
     return frame[[c for c in SCORE_COLUMNS if c in frame.columns]]
 

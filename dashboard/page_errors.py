@@ -16,7 +16,7 @@ def shown_as_error(what: str):
         yield
     except XaiError as e:
         st.error(str(e))
-    except Exception as e:  # noqa: BLE001 - the page must stay up
+    except Exception as e:
         if type(e).__module__.startswith("streamlit"):
             raise
         st.error(f"{what} failed: {type(e).__name__}: {e}")

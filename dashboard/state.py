@@ -5,8 +5,6 @@ Heavy objects are ``st.cache_resource`` (one per process, shared by sessions); s
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +169,7 @@ def evaluation(dataset: str, model: str, seed: int = 0, device: str | None = Non
 @st.cache_resource(show_spinner="Loading the dataset and model…", max_entries=8)
 def _evaluation(dataset: str, model: str, seed: int, fp: str | None, model_version: str | None,
                 device: str = "cpu"):
-    from xai_core.cli_common import resolve_device
+    from xai_core.devices import resolve_device
     from xai_core.runner import EvalConfig, Evaluation
 
     return Evaluation(EvalConfig(dataset=dataset, model=model, seed=seed, device=resolve_device(device)), store())
@@ -191,16 +189,12 @@ def chance_warning(ev) -> str | None:
 
 def evaluation_for(dataset: str, model: str, seed: int = 0, **config: Any):
     """A copy of the cached ``Evaluation`` with other settings (methods, metrics, n); shares the loaded parts."""
-    ev = copy.copy(evaluation(dataset, model, seed))
-    ev.config = dataclasses.replace(ev.config, **config)
-    ev._notes = []
-    return ev
+    return evaluation(dataset, model, seed).with_config(**config)
 
 
 @st.cache_resource(show_spinner=False)
 def store():
-    from xai_core.cli_evaluate import default_store_path
-    from xai_core.store import ResultStore
+    from xai_core.store import ResultStore, default_store_path
 
     return ResultStore(default_store_path())
 

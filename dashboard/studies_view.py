@@ -16,6 +16,7 @@ import streamlit as st
 
 from . import ui
 from .figures import studies as figs
+from .progress import progress_bar
 
 NAMES = ("ig-expression", "grain-explainers", "dna-consistency")
 FALLBACK_TITLES = {"ig-expression": "Integrated Gradients on gene expression (Bontonou et al.)",
@@ -282,11 +283,10 @@ def run_live(name: str):
     """Run the quick version into the live folder with a progress bar; None (and a message) when it fails."""
     from xai_core.studies import run_study
 
-    bar = st.progress(0.0, text=f"Starting the quick run of {name}…")
+    bar, progress = progress_bar(f"Starting the quick run of {name}…", lambda e: (e.fraction, e.message[:200]))
     result = None
     with ui.friendly(f"The live quick run of {name} (the results shown before are kept)"):
-        result = run_study(name, quick=True, out_dir=live_dir(name),
-                           progress=lambda f, m: bar.progress(min(max(float(f), 0.0), 1.0), text=str(m)[:200]))
+        result = run_study(name, quick=True, out_dir=live_dir(name), progress=progress)
     bar.empty()
     if result is not None:
         st.success(f"Live quick run finished in {_duration(result.duration_s)}; its results are in the "

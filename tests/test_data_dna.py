@@ -1,4 +1,4 @@
-"""Synthetic regulatory-code DNA (seeds spec §3.2): motifs, generator, ground truth, dataset."""
+"""Synthetic regulatory-code DNA (protocol §3.2): motifs, generator, ground truth, dataset."""
 from __future__ import annotations
 
 import numpy as np

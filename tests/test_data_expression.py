@@ -1,4 +1,4 @@
-"""Expression data: the LDA-like simulator (spec §1.3-1.4) and the bundled real data sets."""
+"""Expression data: the LDA-like simulator (protocol §1.3-1.4) and the bundled real data sets."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Consistency metrics (spec §3.6, §3.7 and ranking stability): hand cases and ports of the original code.
+"""Consistency metrics (protocol §3.6, §3.7 and ranking stability): hand cases and ports of the original code.
 
 None of these metrics exists in Quantus 0.6, so each is checked against a hand computation and against a
 plain (loop-based) port of the authors' procedure, written here from the spec.

@@ -39,7 +39,7 @@ def custom_inputs(modality: str, model: nn.Module, X: np.ndarray, n: int = 4, me
 def test_sensitivity_matches_quantus(dataset, pooling):
     """Quantus replays our perturbed inputs through ``perturb_func`` (uniform noise; two point mutations for
     DNA); explanations and norms must agree. Quantus 0.6.0 divides by ‖a(x)‖_F (``norm_denominator(a=a_batch)``),
-    our default normalise_by="explanation" (spec §2.5d's ‖x‖_F is normalise_by="input", checked below by hand).
+    our default normalise_by="explanation" (protocol §2.5d's ‖x‖_F is normalise_by="input", checked below by hand).
     Only defaults differ (nr_samples 10 vs 200; DNA mutations instead of uniform noise), so the test uses equal
     settings and the same perturbed inputs."""
     inp = shipped_inputs(dataset, 4)

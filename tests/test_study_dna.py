@@ -1,4 +1,4 @@
-"""The dna-consistency study (spec §3) and the training-time regularisers it trains with."""
+"""The dna-consistency study (protocol §3) and the training-time regularisers it trains with."""
 import json
 
 import numpy as np

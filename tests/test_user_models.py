@@ -219,7 +219,7 @@ def test_model_code_with_weights(tmp_path, ds):
     code = tmp_path / "mynet.py"
     code.write_text(CODE)
     ns = {}
-    exec(compile(CODE, "mynet", "exec"), ns)  # noqa: S102  # the reference: the same class, built here
+    exec(compile(CODE, "mynet", "exec"), ns)  # the reference: the same class, built here
     ref = _seeded(ns["CodeNet"], hidden=8)
     w = tmp_path / "w.safetensors"
     save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(w))

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import state, ui
 from dashboard.figures import selection as figs
+from dashboard.progress import progress_bar
 
 EXPLANATIONS = "views/explanations.py"
 LABELS = {"accuracy": "Test accuracy (%)", "auroc": "Test AUROC (%)", "kmer_kld": "k-mer KLD",
@@ -72,12 +73,12 @@ st.caption(f"{len(members)} members ({', '.join(m.name for m in members[:4])}{',
            f"{state.method_label(method)} on {n} samples. Trained members also appear in the sidebar's model list.")
 
 if result is None and st.button("Train and score population", type="primary", key="sel_run"):
-    bar = st.progress(0.0, text="Training…")
+    bar, progress = progress_bar("Training…")
     with ui.friendly("Training and scoring the population"):
-        sel.train_population(ds_name, members, progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
+        sel.train_population(ds_name, members, progress=progress)
         bar.progress(0.0, text="Scoring…")
         result = sel.score_population(ds_name, members, state.store(), method=method, n=n, seed=seed,
-                                      progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
+                                      progress=progress)
     bar.empty()
     if result is not None:
         st.rerun()  # redraw from the store: the status line then says the population is trained and scored

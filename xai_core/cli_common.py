@@ -30,24 +30,6 @@ def parse_sets(items: list[str] | None, what: str) -> dict[str, Any]:
     return out
 
 
-def resolve_device(value: str | None) -> str:
-    """``--device``: ``cpu``, ``cuda`` (or ``cuda:N``), or ``auto`` (CUDA when this machine has it)."""
-    import torch
-
-    v = (value or "cpu").strip().lower()
-    if v == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if v == "cpu":
-        return v
-    if v == "cuda" or (v.startswith("cuda:") and v[5:].isdigit()):
-        if not torch.cuda.is_available():
-            raise XaiError(f"--device {value}: this machine has no CUDA device; use --device cpu or --device auto")
-        if ":" in v and int(v[5:]) >= torch.cuda.device_count():
-            raise XaiError(f"--device {value}: only {torch.cuda.device_count()} CUDA device(s) here (cuda:0 ...)")
-        return v
-    raise XaiError(f"--device must be cpu, cuda, cuda:N or auto, got {value!r}")
-
-
 def add_device_flag(parser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, or auto (CUDA when available)")
 

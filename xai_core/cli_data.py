@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .modalities import MODALITIES
 from .errors import XaiError
 
 # Flags shared by several formats -> the option names formats use for them, in order of preference.
@@ -120,7 +121,7 @@ def add_parsers(sub) -> None:
     i = sub.add_parser("import", help="import your own data (h5ad, CSV/TSV, image folder, FASTA) as a dataset")
     i.add_argument("path", help="a file or folder")
     i.add_argument("--name", required=True, help="the dataset's name in every command and page")
-    i.add_argument("--kind", choices=["expression", "image", "sequence"], help="default: inferred from the file")
+    i.add_argument("--kind", choices=list(MODALITIES), help="default: inferred from the file")
     i.add_argument("--format", help="the importer (default: inferred); see the list in docs/user_data.md")
     i.add_argument("--label-key", dest="label_key", help="obs column (h5ad) or label column (CSV/TSV)")
     i.add_argument("--labels", help="CSV id,label[,split] when labels are not in the data file")

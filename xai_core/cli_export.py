@@ -26,9 +26,9 @@ def _check_out(out: Path) -> None:
 
 
 def cmd_export(args) -> int:
-    from .cli_evaluate import default_store_path
     from .explainers import EXPLAINERS
     from .export import check_exportable, to_anndata
+    from .store import default_store_path
 
     out = Path(args.out)
     _check_out(out)

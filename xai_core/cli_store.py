@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
 
 
 def _path(args) -> Path:
-    from .cli_evaluate import default_store_path
+    from .store import default_store_path
 
     path = Path(args.store) if args.store else default_store_path()
     if not path.is_file():

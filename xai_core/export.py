@@ -343,11 +343,10 @@ def to_anndata(dataset: str, model: str | None = None, *, store=None, methods: s
 
     from xai_core.models import load_model
 
-    from .cli_evaluate import default_store_path
     from .data import load_dataset
     from .explainers import EXPLAINERS
     from .provenance import now, package_versions
-    from .store import ResultStore
+    from .store import ResultStore, default_store_path
 
     check_exportable(dataset)
     wanted = None if methods is None else [m.strip() for m in (methods.split(",") if isinstance(methods, str)

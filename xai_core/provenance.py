@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 
 PACKAGES = ("torch", "captum", "zennit", "numpy", "scipy", "scikit-learn", "scikit-image", "safetensors")
@@ -20,4 +20,4 @@ def package_versions() -> dict[str, str]:
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

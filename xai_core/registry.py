@@ -41,6 +41,15 @@ class Registry(Generic[T]):
         except KeyError:
             raise UnknownChoice(self.kind, name, self._entries) from None
 
+    def peek(self, name: str) -> T | None:
+        """The entry registered under ``name`` at this moment, or None: no error, and nothing refreshed first
+        (``DatasetRegistry.get`` re-reads the user's datasets on a miss; its own bookkeeping must not)."""
+        return self._entries.get(name)
+
+    def snapshot(self) -> dict[str, T]:
+        """A copy of the name -> entry mapping as registered at this moment (nothing refreshed first)."""
+        return dict(self._entries)
+
     def names(self) -> list[str]:
         return list(self._entries)
 

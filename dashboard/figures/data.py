@@ -5,7 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .explanations import _outline, png_uri, to_rgb8
+from .explanations import mask_outline, png_uri, to_rgb8
 from .theme import QUALITATIVE, SEQUENTIAL, style
 
 
@@ -42,7 +42,7 @@ def image_samples(images: np.ndarray, labels: list[str], masks: np.ndarray | Non
         r, c = i // cols + 1, i % cols + 1
         fig.add_trace(go.Image(source=png_uri(to_rgb8(img)), hoverinfo="skip"), row=r, col=c)
         if masks is not None and masks[i].any():
-            xs, ys = _outline(masks[i])
+            xs, ys = mask_outline(masks[i])
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#F0E442", width=2),
                                      name="lesion mask", showlegend=i == 0, hoverinfo="skip"), row=r, col=c)
     fig.update_xaxes(visible=False)

@@ -12,12 +12,15 @@ from plotly.subplots import make_subplots
 from .theme import DIVERGING, SEQUENTIAL, style, symmetric_range
 
 
-def _outline(mask: np.ndarray) -> tuple[list, list]:
-    """Contour of a boolean mask as x/y lists separated by None (pixel coordinates)."""
+def mask_outline(mask: np.ndarray, decimals: int | None = None) -> tuple[list, list]:
+    """Contour of a boolean mask as x/y lists separated by None (pixel coordinates, rounded to ``decimals``
+    when given: a smaller figure)."""
     from skimage.measure import find_contours
 
     xs, ys = [], []
     for c in find_contours(mask.astype(float), 0.5):
+        if decimals is not None:
+            c = c.round(decimals)
         xs.extend(c[:, 1].tolist() + [None])
         ys.extend(c[:, 0].tolist() + [None])
     return xs, ys
@@ -81,7 +84,7 @@ def image_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_labels: list
         img = images[i]
         fig.add_trace(go.Image(source=png_uri(to_rgb8(img)), hoverinfo="skip"), row=i + 1, col=1)
         grey = png_uri(np.repeat((_grey(img) * 255).astype(np.uint8)[..., None], 3, -1))
-        outline = _outline(masks[i]) if masks is not None and masks[i].any() else None
+        outline = mask_outline(masks[i]) if masks is not None and masks[i].any() else None
         for j, m in enumerate(methods, start=2):
             fig.add_trace(go.Image(source=grey, hoverinfo="skip"), row=i + 1, col=j)
             fig.add_trace(go.Heatmap(z=np.round(maps[m][i], 4), coloraxis="coloraxis", opacity=opacity, name=m,

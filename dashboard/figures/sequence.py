@@ -6,7 +6,7 @@ attributions stack upwards, negative ones downwards (glyphs flipped), largest ne
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import plotly.graph_objects as go
@@ -17,7 +17,7 @@ from .theme import NUCLEOTIDE_COLOURS, style
 ALPHABET = "ACGT"
 
 
-@lru_cache(maxsize=None)
+@cache
 def glyph(letter: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(outer polygons, holes) of ``letter`` in the unit box [0, 1] x [0, 1]."""
     from matplotlib.font_manager import FontProperties

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from . import theme
-from .explanations import png_uri, wrap
+from .explanations import mask_outline, png_uri, wrap
 from .sequence import sequence_logos
 
 
@@ -158,16 +158,6 @@ def heatmap(data: dict[str, Any], title: str | None = None) -> go.Figure:
                        x=data.get("x_title", ""), y=data.get("y_title", ""))
 
 
-def _outline(mask: np.ndarray) -> tuple[list, list]:
-    from skimage.measure import find_contours
-
-    xs, ys = [], []
-    for c in find_contours(mask.astype(float), 0.5):
-        xs.extend(c[:, 1].round(2).tolist() + [None])
-        ys.extend(c[:, 0].round(2).tolist() + [None])
-    return xs, ys
-
-
 def _grey_png(z: np.ndarray) -> str:
     g = np.nan_to_num(z)
     lo, hi = float(g.min()), float(g.max())
@@ -206,7 +196,7 @@ def images(data: dict[str, Any], title: str | None = None) -> go.Figure:
         if p.get("outline") is not None:
             m = np.asarray(p["outline"], dtype=float) > 0
             if m.any():
-                ox, oy = _outline(m)
+                ox, oy = mask_outline(m, decimals=2)
                 fig.add_trace(go.Scatter(x=ox, y=oy, mode="lines", hoverinfo="skip", name="mask (ground truth)",
                                          line=dict(color="#F0E442" if p.get("kind") == "image" else "black", width=2),
                                          showlegend=not legend_done), row=r, col=c)

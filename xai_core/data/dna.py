@@ -1,4 +1,4 @@
-"""Synthetic regulatory-code DNA with exact ground truth (seeds spec §3.2).
+"""Synthetic regulatory-code DNA with exact ground truth (protocol §3.2).
 
 This is the "synthetic code" dataset of Koo & Ploenzke (2021, task 3), reused by Majdandzic et al.
 (MLCB 2022): 200-bp sequences, each drawn position by position from a grammar PWM made of JASPAR
@@ -18,7 +18,7 @@ Motifs come from the JASPAR 2016 release bundled with ``pyjaspar`` (offline). Th
 ``pfm_vertebrates.txt`` (JASPAR 2016 CORE vertebrates non-redundant, 519 motifs) and indexed it by
 file position. ``pyjaspar`` returns the same 519 motifs (``fetch_motifs(collection="CORE",
 tax_group=["vertebrates"], all_versions=False)``) but in database order, so we sort them by matrix
-id (base id, then version), the order of JASPAR's flat files; see ``jaspar._vertebrate_motifs``.
+id (base id, then version), the order of JASPAR's flat files; see ``jaspar.vertebrate_motifs``.
 
 Ground truth: the grammar PWM of every sequence, ``GroundTruth.pwm`` (N, 4, L); its information
 content is > 0.1 bit on informative motif columns and 0 in gaps (§3.5). Where each motif was
@@ -39,9 +39,9 @@ import numpy as np
 from .dataset import Dataset, GroundTruth
 from .registry import register_dataset
 from .jaspar import (  # noqa: F401  (re-exported: the motif helpers predate the split)
-    CORE_MOTIF_IDS, JASPAR_RELEASE, Motif, _vertebrate_motifs, background_motifs, consensus,
-    core_motifs, motif_by_id, one_hot, reverse_complement, reverse_complement_string, select_background_indices,
-    to_strings, vertebrate_motif_ids)
+    CORE_MOTIF_IDS, JASPAR_RELEASE, Motif, background_motifs, consensus, core_motifs, motif_by_id, one_hot,
+    reverse_complement, reverse_complement_string, select_background_indices, to_strings, vertebrate_motif_ids,
+    vertebrate_motifs)
 
 # ``np.where(rand > cumsum(w))[0][-1] + 2`` motifs per grammar: P(3)=.50, P(4)=.25, P(5)=.17,
 # P(6)=.05, P(7)=.03 (the last weight, 0.3, only matters through rand > 0.97).
@@ -124,7 +124,7 @@ def generate_synthetic_code(n: int = 20000, length: int = 200, seed: int = 22,
     if length < 1 or n < 2:
         raise ValueError("need n >= 2 sequences of length >= 1")
     rng = np.random.RandomState(seed)
-    allm = _vertebrate_motifs(release)
+    allm = vertebrate_motifs(release)
     core = core_motifs(release)
     bg_ids = [allm[i].matrix_id for i in select_background_indices(rng, len(allm))]
     background = background_motifs(release, ids=bg_ids)

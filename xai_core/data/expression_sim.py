@@ -1,6 +1,6 @@
 """Simulated gene expression with known biomarkers: the hierarchical LDA-like model of Bontonou et al.
 
-The generative process (spec §1.3, ``Simulation/Data/simulate_data.py`` of the study):
+The generative process (protocol §1.3, ``Simulation/Data/simulate_data.py`` of the study):
 
 1. Pathways p = 0..P-1 have gene supports G_p. Disjoint (SIMU1, SimuA/B/C): G_p = {k p, ..., k p + k - 1}
    with k = G // P. Overlapping (SIMU2): every gene is in G_p independently with probability

@@ -94,7 +94,8 @@ def _id_key(matrix_id: str) -> tuple[str, int]:
     return base, int(version or 0)
 
 
-def _vertebrate_motifs(release: str = JASPAR_RELEASE) -> tuple[Motif, ...]:
+def vertebrate_motifs(release: str = JASPAR_RELEASE) -> tuple[Motif, ...]:
+    """All CORE vertebrates non-redundant motifs of ``release``, sorted by matrix id (read once per release)."""
     return _fetch_vertebrate_motifs(release)  # one cache key per release, however it is called
 
 
@@ -132,11 +133,11 @@ def _both_strands(m: Motif) -> list[Motif]:
 
 def vertebrate_motif_ids(release: str = JASPAR_RELEASE) -> list[str]:
     """Matrix ids in the order that stands in for the original file order."""
-    return [m.matrix_id for m in _vertebrate_motifs(release)]
+    return [m.matrix_id for m in vertebrate_motifs(release)]
 
 
 def motif_by_id(matrix_id: str, release: str = JASPAR_RELEASE) -> Motif:
-    for m in _vertebrate_motifs(release):
+    for m in vertebrate_motifs(release):
         if m.matrix_id == matrix_id:
             return m
     raise KeyError(f"{matrix_id} is not a CORE vertebrates non-redundant motif of {release}")
@@ -164,7 +165,7 @@ def background_motifs(release: str = JASPAR_RELEASE, ids: Sequence[str] | None =
     generator does, from a fresh ``RandomState(seed)``.
     """
     if ids is None:
-        allm = _vertebrate_motifs(release)
+        allm = vertebrate_motifs(release)
         ids = [allm[i].matrix_id for i in select_background_indices(np.random.RandomState(seed),
                                                                      len(allm))]
     pool = core_motifs(release)

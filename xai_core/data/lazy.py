@@ -12,13 +12,19 @@ ever pickled.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
 
 CHUNK_ROWS = 2048  # rows densified at once by the streaming statistics
+
+
+class Hasher(Protocol):
+    """What ``update_hash`` feeds: a ``hashlib`` hash object (its type is private to hashlib)."""
+
+    def update(self, data: bytes | memoryview, /) -> None: ...
 
 
 class SparseRows:
@@ -107,7 +113,7 @@ class SparseRows:
         var = np.maximum(s2 / n - mean ** 2, 0.0)
         return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
 
-    def standardized(self, rows: np.ndarray, eps: float = 1e-8) -> "SparseRows":
+    def standardized(self, rows: np.ndarray, eps: float = 1e-8) -> SparseRows:
         """The same matrix read as ``(x - mean) / std`` with the statistics of ``rows`` (training)."""
         mean, std = self.raw_mean_std(rows)
         std = np.where(std < eps, 1.0, std).astype(np.float32)
@@ -148,7 +154,7 @@ class SparseRows:
         return f(mean), None if class_means is None else f(class_means), f(low), f(high)
 
     # -- identity and persistence -----------------------------------------------------------------------
-    def update_hash(self, h: "hashlib._Hash") -> None:
+    def update_hash(self, h: Hasher) -> None:
         """Feed the matrix's content to ``h`` without copying it (buffers, not ``tobytes``)."""
         c = self.csr
         h.update(np.asarray(self.shape, dtype=np.int64).tobytes())
@@ -177,7 +183,7 @@ class SparseRows:
         return (Path(folder) / f"{prefix}.indptr.npy").exists()
 
     @classmethod
-    def load(cls, folder: str | Path, prefix: str = "X", mmap: bool = True) -> "SparseRows":
+    def load(cls, folder: str | Path, prefix: str = "X", mmap: bool = True) -> SparseRows:
         folder = Path(folder)
         mode = "r" if mmap else None
 

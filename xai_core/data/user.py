@@ -49,7 +49,7 @@ def register(ds: Dataset, name: str | None = None, *, source: str | Path | None 
 
     A bundled dataset's name is refused; an existing user entry of that name is replaced (``replace``)."""
     name = check_name(name or ds.name)
-    spec = DATASETS._entries.get(name)
+    spec = DATASETS.peek(name)
     if spec is not None and spec.size != USER_SIZE:
         raise XaiError(f"'{name}' is a bundled dataset; choose another --name")
     if spec is not None and not replace:
@@ -141,7 +141,7 @@ def load_user(name: str) -> Dataset:
 
 
 def remove(name: str) -> None:
-    spec = DATASETS._entries.get(name)
+    spec = DATASETS.peek(name)
     if spec is not None and spec.size != USER_SIZE:
         raise XaiError(f"'{name}' is a bundled dataset and cannot be removed; remove only your own datasets "
                        f"({', '.join(e['name'] for e in user_entries()) or 'none imported'})")
@@ -156,7 +156,7 @@ def remove(name: str) -> None:
 
 def _register_spec(entry: dict[str, Any], replace: bool = False) -> None:
     name = entry["name"]
-    old = DATASETS._entries.get(name)
+    old = DATASETS.peek(name)
     if old is not None:
         if old.size != USER_SIZE:
             return  # a bundled name always wins; register() refuses such names
@@ -171,9 +171,9 @@ def _register_spec(entry: dict[str, Any], replace: bool = False) -> None:
 def refresh() -> None:
     """Make the registry match the user entries on disk (added by this or another process, or removed)."""
     on_disk = {e["name"]: e for e in user_entries()}
-    for name in [n for n, s in DATASETS._entries.items() if s.size == USER_SIZE and n not in on_disk]:
+    for name in [n for n, s in DATASETS.snapshot().items() if s.size == USER_SIZE and n not in on_disk]:
         DATASETS.remove(name)
     for e in on_disk.values():
-        spec = DATASETS._entries.get(e["name"])
+        spec = DATASETS.peek(e["name"])
         if spec is None or (spec.size == USER_SIZE and spec.description != e.get("description", "")):
             _register_spec(e, replace=True)

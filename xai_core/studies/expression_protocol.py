@@ -3,6 +3,8 @@
 - ``diffused_model``: the study's DiffuseLR / DiffuseMLP. The fixed graph diffusion x -> Â x (Â symmetric) in
   front of a head with a linear first layer is folded into that layer (W -> W Â): the same function of x,
   so IG, the prediction gaps and their fast path see an ordinary LR / MLP. It is trained on X Â.
+- ``studied``, ``explained_samples``, ``ig_baseline``: which classes and samples are explained, against which
+  reference input (§1.6).
 - ``adaptive_ig``: IG of the class probability with per-sample step doubling until the completeness error
   |Σ a - (p(x) - p(b))| is at most ``tol_pp`` percentage points.
 - ``protocol_scores``: PGI/PGU (local, global), PGR, feature agreement (local, global, with and without
@@ -19,6 +21,8 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients
 from torch import nn
+
+from xai_core.models.training import predict_proba
 
 from ..explainers.base import ExplainContext
 from ..metrics import build_inputs, compute_metric
@@ -63,6 +67,30 @@ def train_arch(ds, arch: str, seed: int, A: torch.Tensor | None = None, **recipe
     view = dataclasses.replace(ds, X=diffuse(ds.X, A))
     model, report = train_model(view, base, seed=seed, **recipe)
     return fold_diffusion(model, A), report
+
+
+# -- which samples, against which reference (§1.6) ----------------------------------------------
+def studied(ds) -> tuple[list[int], str, float | None]:
+    """(explained classes, PG/IG baseline, its class knob): §1.6."""
+    if ds.params.get("sub_labels") is not None:  # SimuA–C: explain class 0 against the class-1 mean
+        return [0], "class_mean", 1.0
+    return list(range(ds.n_classes)), "train_mean", None
+
+
+def ig_baseline(ctx, x: torch.Tensor, base: str, knob: float | None) -> torch.Tensor:
+    """The IG reference input of §1.6 with the shape of ``x``: the training mean, or one class's training mean."""
+    ref = ctx.train_mean if base == "train_mean" else ctx.class_means[int(knob)]
+    return ref.expand_as(x).contiguous()
+
+
+def explained_samples(ds, model, classes: list[int], max_samples: int, seed: int) -> np.ndarray:
+    """Correctly classified test samples of ``classes`` (stratified subsample when ``max_samples``)."""
+    idx = ds.test_idx[np.isin(ds.y[ds.test_idx], classes)]
+    ok = idx[predict_proba(model, ds.X[idx]).argmax(1) == ds.y[idx]]
+    if max_samples and len(ok) > max_samples:
+        rng = np.random.default_rng(seed)
+        ok = np.sort(rng.choice(ok, size=max_samples, replace=False))
+    return ok
 
 
 # -- Integrated Gradients ---------------------------------------------------------------------------

@@ -15,9 +15,9 @@ import time
 import numpy as np
 import torch
 
-from .base import StudyContext, register_study
-from .expression_protocol import (adaptive_ig, diffusion_for, groups_for, l2_normalised, protocol_scores,
-                                  train_arch)
+from .base import StudyContext, json_safe, register_study
+from .expression_protocol import (adaptive_ig, diffusion_for, explained_samples, groups_for, ig_baseline,
+                                  l2_normalised, protocol_scores, studied, train_arch)
 from .ig_extras import compare_explainers, real_data
 from .ig_reference import ACCURACY, FA, FA_COLUMNS, LABELS, PAPER_DATASET, PG, PG_COLUMNS, sentence, verdict
 
@@ -28,31 +28,6 @@ QUICK = dict(datasets=["simu-small"], archs=["lr", "mlp", "diffuse_lr"], seeds=2
              n_random=5, pgr_samples=100, tol_pp=1.0, start_steps=16, real=["breast-cancer"], real_seeds=2,
              compare_dataset="simu-small", compare_n=60, epochs=10)
 SCORES = (*PG_COLUMNS, *FA_COLUMNS)
-
-
-def studied(ds) -> tuple[list[int], str, float | None]:
-    """(explained classes, PG/IG baseline, its class knob): §1.6."""
-    if ds.params.get("sub_labels") is not None:  # SimuA–C: explain class 0 against the class-1 mean
-        return [0], "class_mean", 1.0
-    return list(range(ds.n_classes)), "train_mean", None
-
-
-def ig_baseline(ctx, x: torch.Tensor, base: str, knob: float | None) -> torch.Tensor:
-    """The IG reference input of §1.6 with the shape of ``x``: the training mean, or one class's training mean."""
-    ref = ctx.train_mean if base == "train_mean" else ctx.class_means[int(knob)]
-    return ref.expand_as(x).contiguous()
-
-
-def explained_samples(ds, model, classes: list[int], max_samples: int, seed: int) -> np.ndarray:
-    """Correctly classified test samples of ``classes`` (stratified subsample when ``max_samples``)."""
-    from xai_core.models.training import predict_proba
-
-    idx = ds.test_idx[np.isin(ds.y[ds.test_idx], classes)]
-    ok = idx[predict_proba(model, ds.X[idx]).argmax(1) == ds.y[idx]]
-    if max_samples and len(ok) > max_samples:
-        rng = np.random.default_rng(seed)
-        ok = np.sort(rng.choice(ok, size=max_samples, replace=False))
-    return ok
 
 
 def run_one(ds, arch: str, seed: int, cfg: dict, A: torch.Tensor | None) -> dict:
@@ -114,11 +89,9 @@ def _cached(key: str) -> dict | None:
 def _store(key: str, out: dict) -> None:
     import json
 
-    from .base import _plain
-
     p = _run_path(key)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(_plain(out)))
+    p.write_text(json.dumps(json_safe(out)))
 
 
 def _ms(vals: list[float]) -> tuple[float, float | None]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .expression_protocol import PG_METRICS, adaptive_ig, groups_for, l2_normalised, protocol_scores, train_arch
+from .expression_protocol import (PG_METRICS, adaptive_ig, explained_samples, groups_for, ig_baseline, l2_normalised,
+                                  protocol_scores, studied, train_arch)
 
 TOP_K = 50
 # gradient-family explainers that scale to 15,000 genes (perturbation ones would need 1,500+ forwards per sample)
@@ -15,7 +16,6 @@ COMPARED = ("saliency", "input_x_gradient", "smoothgrad", "deeplift", "gradient_
 
 def _explain_correct(ds, model, seed: int, max_samples: int, cfg: dict):
     from ..explainers.base import make_context
-    from .ig_expression import explained_samples, ig_baseline, studied
 
     classes, base, knob = studied(ds)
     idx = explained_samples(ds, model, classes, max_samples, seed)
@@ -80,7 +80,6 @@ def compare_explainers(r, cfg: dict, seed: int) -> None:
     same protocol (same samples, L2 normalisation, prediction gaps and feature agreement)."""
     from ..data import load_dataset
     from ..explainers import EXPLAINERS, explain
-    from .ig_expression import studied
 
     ds = load_dataset(cfg["compare_dataset"])
     rows = []
@@ -94,7 +93,7 @@ def compare_explainers(r, cfg: dict, seed: int) -> None:
         maps = {"integrated_gradients": ig.attributions}
         for m in COMPARED:
             if m in EXPLAINERS:
-                maps[m] = explain(ctx, x, y, m, batch_size=64).attributions
+                maps[m] = explain(ctx, x, y, m, explain_batch=64).attributions
         for m, a in maps.items():
             s = protocol_scores(ds, ctx, idx, l2_normalised(a), groups, (base, knob), cfg["n_random"],
                                 diffusion=False, pg_metrics=PG_METRICS[:4])  # PGR ignores the explainer
