@@ -7,6 +7,7 @@ Run with ``streamlit run app.py``. All science is in ``xai_core``; pages only re
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import streamlit as st
 
@@ -129,8 +130,8 @@ def from_link() -> None:
     model = st.session_state.get(state.MODEL)
     model = model if model in choices else (choices[0] if choices else None)
 
-    from xai_core.explainers import EXPLAINERS
-    from xai_core.metrics import METRICS
+    from xai_core.explainers import EXPLAINERS  # noqa: PLC0415 - torch-backed: only a link with choices needs it
+    from xai_core.metrics import METRICS  # noqa: PLC0415 - torch-backed: only a link with choices needs it
 
     ev = None
     if model is not None and (state.METHODS in given or state.SAMPLES in given):
@@ -179,8 +180,6 @@ def auth_status() -> str:
     try:
         return "on" if "auth" in st.secrets else "off"
     except Exception:  # noqa: BLE001 - no secrets file at all, or an unreadable one
-        from pathlib import Path
-
         paths = [Path(p) for p in st.get_option("secrets.files") or []]
         return "broken" if any(p.is_file() for p in paths) else "off"
 

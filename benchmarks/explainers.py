@@ -198,7 +198,9 @@ def same(a: torch.Tensor, b: torch.Tensor) -> str:
 
 
 def bench(method: str, ctx, x, y, repeats: int) -> dict:
-    ours = lambda: explain(ctx, x, y, method, explain_batch=N_SAMPLES).attributions
+    def ours():
+        return explain(ctx, x, y, method, explain_batch=N_SAMPLES).attributions
+
     bare, note = (None, "no bare call") if method in NO_BARE else bare_call(method, ctx, x, y)
     # warm-up, whose outputs serve the "same" check: numpy is seeded too, since captum's GradientShap
     # draws its path points and baselines from numpy's global generator

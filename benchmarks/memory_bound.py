@@ -43,7 +43,8 @@ CHILD = textwrap.dedent("""
 def run(n: int, bs: int, fb: int, metrics: str) -> dict:
     with tempfile.TemporaryDirectory() as d:
         out = subprocess.run([sys.executable, "-c", CHILD, str(n), str(bs), str(fb), metrics, f"{d}/r.sqlite"],
-                             cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"})
+                             cwd=ROOT, capture_output=True, text=True,
+                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"})
     if out.returncode:
         raise SystemExit(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))  # run from anywhere: the repository is not instal
 
 def write_h5ad(path: Path, n_cells: int, n_genes: int, density: float, n_types: int = 8, seed: int = 0,
                block: int = 5000) -> int:
-    """A sparse h5ad with cell types that differ in a few marker genes; returns the sparse bytes (data+indices+indptr)."""
+    """A sparse h5ad with cell types that differ in a few marker genes; returns the sparse bytes
+    (data+indices+indptr)."""
     import anndata
     import h5py
     import pandas as pd

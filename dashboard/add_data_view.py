@@ -13,14 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
-from xai_core.data import MODALITIES
+from xai_core.data import (IMPORTERS, MODALITIES, detect_format, import_data, load_dataset, remove_user_dataset,
+                           user_entries)
+from xai_core.data.preview import summarize
+from xai_core.data.user import DEFAULT_ARCH, entry_of
+from xai_core.models import ARCHS
 
-from . import pages, state
+from . import pages, state, ui
+from .data_view import split_labels
+from .figures import data as figs
 from .import_options import option_inputs
 from .page_errors import shown_as_error
 from .progress import progress_bar, training_text
+from .training import train_and_save
 from .uploads import save_upload
 
 AUTO = "(infer)"
@@ -49,8 +57,6 @@ def default_name(path: Path) -> str:
 
 # -- the reader and its options ------------------------------------------------------------------------------
 def importers_of(kind: str | None) -> list:
-    from xai_core.data import IMPORTERS
-
     return [i for i in IMPORTERS.values() if kind is None or i.kind == kind]
 
 
@@ -84,8 +90,6 @@ def source_path() -> Path | None:
 
 def choose_reader(path: Path):
     """Kind and format, inferred or chosen; shows which reader applies. ``None`` (with an error shown) if none."""
-    from xai_core.data import detect_format
-
     c1, c2 = st.columns(2)
     kind = c1.selectbox("Kind of data", [AUTO, *MODALITIES], key="ad_kind",
                         format_func=lambda k: k if k == AUTO else KIND_LABELS[k])
@@ -111,8 +115,6 @@ def import_form(path: Path) -> None:
         return
     with st.expander(f"Options of the {imp.name} reader", expanded=True):
         options = option_inputs(imp, path)
-    from xai_core.data import user_entries
-
     mine = {e["name"] for e in user_entries()}
     bundled = {r["name"] for r in state.dataset_catalogue() if r["size"] != state.USER_SIZE}
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
@@ -132,9 +134,6 @@ def import_form(path: Path) -> None:
 
 
 def run_import(path: Path, name: str, imp, options: dict[str, Any]) -> None:
-    from xai_core.data import import_data
-    from xai_core.data.user import entry_of
-
     before = entry_of(name)
     done = False
     with shown_as_error("Importing"), st.spinner(f"Reading {path.name}…"):
@@ -155,24 +154,16 @@ def run_import(path: Path, name: str, imp, options: dict[str, Any]) -> None:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _dataset(name: str, fp: str | None):
-    from xai_core.data import load_dataset
-
     return load_dataset(name)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _summary(name: str, fp: str | None) -> dict:
-    from xai_core.data.preview import summarize
-
     return summarize(_dataset(name, fp))
 
 
 def preview(name: str) -> None:
     """What ``name`` holds, then: use it, train a model on it."""
-    from .data_view import split_labels
-    from .figures import data as figs
-    from . import ui
-
     fp = state.fingerprint(name)
     ds = _dataset(name, fp)
     s = _summary(name, fp)
@@ -206,8 +197,6 @@ def preview(name: str) -> None:
     with right:
         if s["modality"] == "expression":
             rows = s["rows"]
-            import pandas as pd
-
             df = pd.DataFrame(rows["values"], columns=rows["genes"], index=rows["samples"])
             df.insert(0, "label", rows["labels"])
             st.markdown(f"**First rows** (first {len(rows['genes'])} of {rows['n_genes']:,} genes"
@@ -223,8 +212,6 @@ def preview(name: str) -> None:
             st.markdown("**Examples** (the first of each class, as the model sees them)")
             ui.figure(fig, f"images_{name}", key="ad_images", downloads=False)
         else:
-            import pandas as pd
-
             st.markdown(f"**Example sequences** (first {min(80, s['length'])} of {s['length']} bp)")
             st.dataframe(pd.DataFrame(s["sequences"]), key="ad_seqs", hide_index=True)
     with st.expander("Everything recorded at import"):
@@ -234,8 +221,6 @@ def preview(name: str) -> None:
 
 
 def _entry(name: str) -> dict | None:
-    from xai_core.data.user import entry_of
-
     return entry_of(name)
 
 
@@ -263,9 +248,6 @@ def chance_level(ds) -> float:
 
 
 def train_panel(name: str, ds) -> None:
-    from xai_core.models import ARCHS
-    from xai_core.data.user import DEFAULT_ARCH
-
     archs = [a.name for a in ARCHS.values() if a.modality == ds.modality]
     default = DEFAULT_ARCH.get(ds.modality, archs[0])
     c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
@@ -278,8 +260,6 @@ def train_panel(name: str, ds) -> None:
     go = c4.button("Train", key="ad_train", type="primary")
     if not go:
         return
-    from .training import train_and_save
-
     _, progress = progress_bar("Training…", training_text)
     done = None
     with shown_as_error("Training"):
@@ -316,8 +296,6 @@ def show_trained(t: dict) -> None:
 
 def your_datasets() -> None:
     """The user's imports, each with Preview, Use and Remove."""
-    from xai_core.data import user_entries
-
     st.subheader("Your datasets")
     entries = user_entries()
     if not entries:
@@ -346,8 +324,6 @@ def your_datasets() -> None:
 
 
 def remove(name: str) -> None:
-    from xai_core.data import remove_user_dataset
-
     done = False
     with shown_as_error(f"Removing {name}"):
         remove_user_dataset(name)

@@ -15,6 +15,11 @@ from typing import Any
 
 import streamlit as st
 
+from xai_core.models import ARCHS
+from xai_core.models.checkpoints import embedded_metadata
+from xai_core.models.model_formats import FORMATS, detect_format, side_meta
+from xai_core.models.user_models import import_model, remove_model
+
 from . import state
 from .page_errors import shown_as_error
 from .uploads import save_upload, uploads_dir
@@ -28,14 +33,10 @@ CLI_CODE = ("python -m xai_core import-model --model-code FILE.py:ClassName --we
 
 def upload_suffixes() -> list[str]:
     """File endings the uploader accepts: every registered format's, never Python code."""
-    from xai_core.models.model_formats import FORMATS
-
     return sorted({s.lstrip(".") for f in FORMATS.values() if f.name != "code" for s in f.suffixes})
 
 
 def formats_text() -> str:
-    from xai_core.models.model_formats import FORMATS
-
     return "\n".join(f"- **{f.name}** ({', '.join(f.suffixes) or 'by content'}): {f.description}"
                      for f in FORMATS.values() if f.name != "code")
 
@@ -43,7 +44,7 @@ def formats_text() -> str:
 def eager_only_methods(modality: str) -> list[str]:
     """Methods of ``modality`` a non-eager model (TorchScript, torch.export) cannot run: those hooking the
     model's layers, and combinations of them (the engine leaves the same ones out of its list)."""
-    from xai_core.explainers import EXPLAINERS
+    from xai_core.explainers import EXPLAINERS  # noqa: PLC0415 - torch-backed explainers: only a non-eager model's checks
 
     hooked = {s.name for s in EXPLAINERS.values() if s.needs_eager and modality in s.modalities}
     out = []
@@ -57,8 +58,6 @@ def eager_only_methods(modality: str) -> list[str]:
 
 def default_model_name(path: Path) -> str:
     """A valid model name from a file name (``Lab model v2.pt`` -> ``Lab-model-v2``), never an architecture's."""
-    from xai_core.models import ARCHS
-
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(path.name).stem).strip("-._")[:60] or "my-model"
     name = re.sub(r"\.(safetensors|pt2|pt|pth|ts|jit|torchscript|bin|ckpt)$", "", name,
                   flags=re.IGNORECASE) or "my-model"
@@ -110,8 +109,6 @@ def source_file() -> Path | None:
 
 def detected_format(path: Path):
     """The model format of ``path`` (shown), or None with one error."""
-    from xai_core.models.model_formats import detect_format
-
     fmt = None
     with shown_as_error("Recognising the model format"):
         fmt = detect_format(path)
@@ -122,9 +119,6 @@ def detected_format(path: Path):
 
 def _named_arch(path: Path, fmt: str) -> str | None:
     """The architecture the file itself names (our safetensors metadata, or a JSON side file), if any."""
-    from xai_core.models.checkpoints import embedded_metadata
-    from xai_core.models.model_formats import side_meta
-
     try:
         meta = side_meta(path) or (embedded_metadata(path) if fmt == "safetensors" else None)
     except Exception:  # noqa: BLE001 - an unreadable file is reported by the import itself
@@ -146,8 +140,6 @@ def write_arch_json(arch: str, kwargs: dict[str, Any]) -> Path:
 def architecture(path: Path, fmt: str, modality: str) -> tuple[bool, Path | None]:
     """For bare weights: where the architecture comes from. Returns (ready, meta JSON path or None = the file's
     own)."""
-    from xai_core.models import ARCHS
-
     named = _named_arch(path, fmt)
     options = [FROM_FILE, BUILTIN, JSON_FILE] if named else [BUILTIN, JSON_FILE]
     if st.session_state.get("am_arch_src") not in options:
@@ -192,8 +184,6 @@ def architecture(path: Path, fmt: str, modality: str) -> tuple[bool, Path | None
 
 
 def import_form(path: Path, dataset: str) -> None:
-    from xai_core.models import ARCHS
-
     fmt = detected_format(path)
     if fmt is None:
         return
@@ -225,8 +215,6 @@ def import_form(path: Path, dataset: str) -> None:
 
 
 def run_import(path: Path, name: str, dataset: str, meta: Path | None, output: str) -> None:
-    from xai_core.models.user_models import import_model
-
     before = state.user_model_entries().get(name)
     entry = None
     with shown_as_error("Importing the model"), st.spinner(f"Checking {path.name} on {dataset}…"):
@@ -322,8 +310,6 @@ def your_models() -> None:
 
 
 def remove(name: str) -> None:
-    from xai_core.models.user_models import remove_model
-
     done = False
     with shown_as_error(f"Removing {name}"):
         remove_model(name)

@@ -3,11 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
+from sklearn.metrics import balanced_accuracy_score, confusion_matrix, roc_auc_score
+
+from xai_core.data import GroundTruth, load_dataset
+from xai_core.data.embedding import embed, top_variance_features
+from xai_core.models import ARCHS
 
 from . import state, ui
 from .figures import data as figs
 from .figures.sequence import sequence_logos
 from .progress import progress_bar, training_text
+from .training import train_and_save
 
 SHAPE_HELP = {"expression": "genes per sample", "image": "channels × height × width (pixels)",
               "sequence": "one-hot nucleotides (A, C, G, T) × positions (bp)"}
@@ -36,8 +42,6 @@ def split_labels(ds) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _quality(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, n_classes: int) -> dict:
-    from sklearn.metrics import balanced_accuracy_score, confusion_matrix, roc_auc_score
-
     auroc = None
     try:
         auroc = float(roc_auc_score(y, proba[:, 1]) if n_classes == 2 else
@@ -59,9 +63,6 @@ def _balanced(ds, per_class: int) -> np.ndarray:
 
 @st.cache_data(show_spinner="Computing the embedding…", max_entries=8)
 def _embedding(dataset: str, method: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    from xai_core.data import load_dataset
-    from xai_core.data.embedding import embed
-
     ds = load_dataset(dataset)
     idx = np.random.default_rng(0).permutation(len(ds))[:n]
     return idx, embed(ds.X[idx], method)
@@ -87,8 +88,6 @@ def sample_viewer(ev, preds: dict) -> None:
         idx, coords = _embedding(ds.name, method, n)
         ui.figure(figs.embedding_scatter(coords, ds.y[idx], ds.class_names, method, [name(i) for i in idx]),
                   f"{method}_{ds.name}", key="dm_embedding")
-        from xai_core.data.embedding import top_variance_features
-
         genes = top_variance_features(ds.X[ds.train_idx], 40)
         sub = _balanced(ds, 40)
         ui.figure(figs.expression_heatmap(ds.X[sub][:, genes], [ds.feature_names[g] for g in genes], ds.y[sub],
@@ -98,10 +97,9 @@ def sample_viewer(ev, preds: dict) -> None:
         pos = {s: i for i, s in enumerate(ds.sample_ids)}
         sid = st.selectbox("Sequence", ids, key="dm_seq", format_func=lambda s: name(pos[s]))
         i = pos[sid]
-        from xai_core.data import GroundTruth
-
         gt = ds.ground_truth
-        ic = GroundTruth(pwm=gt.pwm[i:i + 1]).information_content()[0] if gt is not None and gt.pwm is not None else None
+        ic = (GroundTruth(pwm=gt.pwm[i:i + 1]).information_content()[0] if gt is not None and gt.pwm is not None
+              else None)
         st.caption("The sequence itself (one letter per position) above the planted motifs' information content: "
                    "background positions carry 0 bits, motif positions up to 2.")
         ui.figure(sequence_logos([("sequence", ds.X[i])], ic=ic, title=name(i), y_label="nucleotide"),
@@ -109,8 +107,6 @@ def sample_viewer(ev, preds: dict) -> None:
 
 
 def train_panel(ds) -> None:
-    from xai_core.models import ARCHS
-
     archs = [a for a in ARCHS.values() if a.modality == ds.modality]
     with st.expander("Train another model on this dataset (saved and added to the model list)"):
         c1, c2, c3 = st.columns(3)
@@ -121,8 +117,6 @@ def train_panel(ds) -> None:
         epochs = c3.number_input("Epochs", 1, 200, min(full, 10), key="tr_epochs",
                                  help=f"The architecture's recipe uses {full}; early stopping keeps the best epoch.")
         if st.button("Train", key="tr_go"):
-            from .training import train_and_save
-
             _, progress = progress_bar("Training…", training_text)
             with ui.friendly("Training"):
                 path, report = train_and_save(ds.name, arch, int(seed), int(epochs), progress=progress)

@@ -13,14 +13,21 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from xai_core import costs
+from xai_core.errors import XaiError
+from xai_core.metrics import METRICS
 from xai_core.progress import Progress
+from xai_core.ranking import get_ranker, kendalls_w, mc_mrr, metric_agreement
+from xai_core.runner import ranking_input
+from xai_core.store import SCORE_COLUMNS
 
 from . import state, ui
 from .progress import progress_bar
 
 N_KEY = "eval_n"
 # Cheap and informative first choices per modality: one faithfulness, one ground-truth, one complexity metric.
-DEFAULT_METRICS = {"expression": ["pixel_flipping", "feature_agreement_local", "precision_at_k", "sparseness", "complexity"],
+DEFAULT_METRICS = {"expression": ["pixel_flipping", "feature_agreement_local", "precision_at_k", "sparseness",
+                                  "complexity"],
                    "image": ["pixel_flipping", "relevance_rank_accuracy", "sparseness", "complexity"],
                    "sequence": ["pixel_flipping", "motif_auroc", "sparseness", "complexity"]}
 
@@ -33,8 +40,6 @@ class Results:
 
 
 def metric_info(name: str) -> dict[str, Any]:
-    from xai_core.metrics import METRICS
-
     return METRICS.get(name).info()
 
 
@@ -71,8 +76,6 @@ def _plan(dataset: str, model: str, seed: int, model_hash: str, methods: tuple[s
 
 def missing_cells(ev, plan, frame: pd.DataFrame) -> list[tuple[str, str]]:
     """(method, metric) cells of the plan with fewer stored rows than samples; reads the store only."""
-    from xai_core.metrics import METRICS
-
     counts = frame.groupby(["method", "metric"]).size()
     n = len(plan.sample_idx)
     return [(me, mt) for me in plan.methods for mt in plan.metrics
@@ -151,8 +154,6 @@ def run_panel(page: str, *, extra_methods: list[str] | tuple = ()) -> Results | 
     if len(missing) < cells:
         st.caption(f"{cells - len(missing)} of {cells} results are already stored; Run computes only the "
                    f"{len(missing)} missing ones.")
-    from xai_core import costs
-
     todo = set(missing)
     left = plan.cost[[(me, mt) in todo or (mt == "(explain)" and any(me == m for m, _ in todo))
                       for me, mt in zip(plan.cost["method"], plan.cost["metric"])]]
@@ -193,8 +194,6 @@ def nan_reasons(frame: pd.DataFrame) -> pd.DataFrame:
 
 def scores_csv(frame: pd.DataFrame) -> pd.DataFrame:
     """The scores in the CLI's scores.csv layout."""
-    from xai_core.store import SCORE_COLUMNS
-
     return frame[[c for c in SCORE_COLUMNS if c in frame.columns]]
 
 
@@ -206,10 +205,6 @@ def rank(frame: pd.DataFrame, ranker: str = "mrr", draws: int = 10_000, dist: st
     Returns ``table`` (the CLI's ranking.csv rows), ``mrr`` (the Monte Carlo MRR result: rank
     probabilities, per-metric ranks), ``kendall`` (Kendall's W, or a note) and ``agreement``.
     """
-    from xai_core.errors import XaiError
-    from xai_core.ranking import get_ranker, kendalls_w, mc_mrr, metric_agreement
-    from xai_core.runner import ranking_input
-
     ranked = ranking_input(frame)
     opts = dict(weights=dict(weights) or None, per_family=per_family)
     res = mc_mrr(ranked, n_draws=draws, dist=dist, seed=seed, missing=missing, **opts)

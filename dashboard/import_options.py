@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import h5py
+import pandas as pd
 import streamlit as st
 
 from .page_errors import shown_as_error
@@ -25,16 +27,12 @@ def list_columns(path: Path, fmt: str) -> list[str]:
     they cannot be read cheaply."""
     try:
         if path.is_file() and path.suffix.lower() == ".h5ad":
-            import h5py
-
             with h5py.File(path, "r") as f:
                 obs = f.get("obs")
                 if obs is None:
                     return []
                 return [k for k in obs.keys() if not k.startswith("_")]
         if path.is_file():
-            import pandas as pd
-
             lower = path.name.lower()
             sep = "\t" if any(s in lower for s in (".tsv", ".tab")) else None
             head = pd.read_csv(path, sep=sep, engine="python", nrows=3)

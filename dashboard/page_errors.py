@@ -5,13 +5,13 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from xai_core.errors import XaiError
+
 
 @contextmanager
 def shown_as_error(what: str):
     """Any failure inside becomes one ``st.error`` line (the engine's messages name the problem and the fix);
     Streamlit's own control flow (rerun, stop, switch page) passes through. The page keeps working."""
-    from xai_core.errors import XaiError
-
     try:
         yield
     except XaiError as e:

@@ -11,6 +11,12 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from xai_core.devices import resolve_device
+
+# The engine imports below stay inside the functions (``noqa: PLC0415``): every page imports this module, and
+# loading xai_core.data (scipy, 0.5 s), xai_core.models (torch + sklearn, 4-5 s), the explainers, the runner or the
+# store (pandas) here would delay the first page; each is loaded by the first call that needs it.
+
 DATASET, MODEL, SEED, DEVICE = "dataset", "model", "seed", "device"
 DEFAULT_DATASET = "simu-small"
 
@@ -21,8 +27,8 @@ USER_SIZE = "user"  # DatasetSpec.size of a user's own import (xai_core/data/use
 @st.cache_data(show_spinner=False)
 def _bundled_catalogue() -> list[dict[str, Any]]:
     """The bundled datasets (fixed for the process, so cached)."""
-    from xai_core.models import available_models
-    from xai_core.data import list_datasets
+    from xai_core.models import available_models  # noqa: PLC0415 - torch: dashboard.state stays light
+    from xai_core.data import list_datasets  # noqa: PLC0415 - scipy: dashboard.state stays light
 
     rows = [r for r in list_datasets() if r["size"] != USER_SIZE]
     for r in rows:
@@ -33,8 +39,8 @@ def _bundled_catalogue() -> list[dict[str, Any]]:
 def user_catalogue() -> list[dict[str, Any]]:
     """The user's own imports, read from disk on every call (never cached): one imported here or with
     ``python -m xai_core import`` shows at once, a removed one disappears."""
-    from xai_core.data import user_entries
-    from xai_core.data.user import DEFAULT_ARCH
+    from xai_core.data import user_entries  # noqa: PLC0415 - scipy: dashboard.state stays light
+    from xai_core.data.user import DEFAULT_ARCH  # noqa: PLC0415 - scipy: dashboard.state stays light
 
     rows = []
     for e in user_entries():
@@ -58,7 +64,7 @@ def dataset_names() -> list[str]:
 def fingerprint(dataset: str) -> str | None:
     """The content fingerprint of a user's dataset (changes when a changed file is re-imported under the
     same name); ``None`` for a bundled one."""
-    from xai_core.data.user import entry_of
+    from xai_core.data.user import entry_of  # noqa: PLC0415 - scipy: dashboard.state stays light
 
     try:
         entry = entry_of(dataset)
@@ -70,7 +76,7 @@ def fingerprint(dataset: str) -> str | None:
 def trained_checkpoints_for(dataset: str, fp: str | None = None) -> list:
     """Checkpoints trained in the app for ``dataset`` (for a user dataset, only those trained on its current
     content)."""
-    from xai_core.models.zoo import trained_checkpoints
+    from xai_core.models.zoo import trained_checkpoints  # noqa: PLC0415 - torch: dashboard.state stays light
 
     return trained_checkpoints(dataset, fp) if fp else trained_checkpoints(dataset)
 
@@ -78,7 +84,7 @@ def trained_checkpoints_for(dataset: str, fp: str | None = None) -> list:
 def model_choices(dataset: str) -> list[str]:
     """Shipped architectures first, then checkpoints trained in the app (paths), then the user's own models
     (registered in this process or imported into the cache folder) for ``dataset``, by name."""
-    from xai_core.models import available_models
+    from xai_core.models import available_models  # noqa: PLC0415 - torch: dashboard.state stays light
 
     shipped = list(available_models(dataset))
     trained = [str(p) for p in trained_checkpoints_for(dataset, fingerprint(dataset))]
@@ -88,7 +94,7 @@ def model_choices(dataset: str) -> list[str]:
 def user_model_entries(dataset: str | None = None) -> dict[str, dict[str, Any]]:
     """The user's own models (``xai_core.models.user_models``), by name: read from disk on every call, so one imported
     here or with ``python -m xai_core import-model`` shows at once and a removed one disappears."""
-    from xai_core.models.user_models import user_models
+    from xai_core.models.user_models import user_models  # noqa: PLC0415 - torch: dashboard.state stays light
 
     try:
         return {e["name"]: e for e in user_models(dataset)}
@@ -115,7 +121,7 @@ def _model_version(model: str | None, dataset: str | None = None) -> str | None:
             return str(Path(model).stat().st_mtime_ns)
         except OSError:
             return None
-    from xai_core.models import ARCHS
+    from xai_core.models import ARCHS  # noqa: PLC0415 - torch: dashboard.state stays light
 
     if model in ARCHS:
         return None
@@ -127,7 +133,7 @@ def model_label(choice: str) -> str:
     """How the sidebar names a model: the architecture, "mlp-seed0 (trained here)", "lab-ts (yours, TorchScript)"."""
     if _is_checkpoint_path(choice):
         return Path(choice).stem.split("__", 1)[-1] + " (trained here)"
-    from xai_core.models import ARCHS
+    from xai_core.models import ARCHS  # noqa: PLC0415 - torch: dashboard.state stays light
 
     if choice in ARCHS:
         return choice
@@ -141,7 +147,7 @@ def model_label(choice: str) -> str:
 # -- device ------------------------------------------------------------------------------------------------------
 def device_choices() -> list[str]:
     """Devices the sidebar offers: ["cpu"] without CUDA (the picker is then hidden), else ["cpu", "cuda"]."""
-    import torch
+    import torch  # noqa: PLC0415 - torch (about 4 s): dashboard.state stays light
 
     return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
 
@@ -169,8 +175,7 @@ def evaluation(dataset: str, model: str, seed: int = 0, device: str | None = Non
 @st.cache_resource(show_spinner="Loading the dataset and model…", max_entries=8)
 def _evaluation(dataset: str, model: str, seed: int, fp: str | None, model_version: str | None,
                 device: str = "cpu"):
-    from xai_core.devices import resolve_device
-    from xai_core.runner import EvalConfig, Evaluation
+    from xai_core.runner import EvalConfig, Evaluation  # noqa: PLC0415 - torch: dashboard.state stays light
 
     return Evaluation(EvalConfig(dataset=dataset, model=model, seed=seed, device=resolve_device(device)), store())
 
@@ -194,7 +199,7 @@ def evaluation_for(dataset: str, model: str, seed: int = 0, **config: Any):
 
 @st.cache_resource(show_spinner=False)
 def store():
-    from xai_core.store import ResultStore, default_store_path
+    from xai_core.store import ResultStore, default_store_path  # noqa: PLC0415 - pandas: dashboard.state stays light
 
     return ResultStore(default_store_path())
 
@@ -208,7 +213,7 @@ def predictions(dataset: str, model: str, seed: int = 0) -> dict[str, np.ndarray
 @st.cache_data(show_spinner=False, max_entries=16)
 def _predictions(dataset: str, model: str, seed: int, fp: str | None, model_version: str | None,
                  device: str = "cpu") -> dict[str, np.ndarray]:
-    from xai_core.models import predict_proba
+    from xai_core.models import predict_proba  # noqa: PLC0415 - torch: dashboard.state stays light
 
     ev = evaluation(dataset, model, seed, device)
     proba = predict_proba(ev.model, ev.ds.X, device=str(ev.ctx.device))
@@ -258,13 +263,13 @@ DEFAULT_METHODS = ("saliency", "integrated_gradients", "smoothgrad", "deeplift",
 
 
 def applicable_methods(ev) -> list[str]:
-    from xai_core.explainers import applicable_methods as _applicable
+    from xai_core.explainers import applicable_methods as _applicable  # noqa: PLC0415 - torch: state stays light
 
     return _applicable(ev.ctx)
 
 
 def method_label(name: str) -> str:
-    from xai_core.explainers import EXPLAINERS
+    from xai_core.explainers import EXPLAINERS  # noqa: PLC0415 - torch: dashboard.state stays light
 
     return EXPLAINERS.get(name).label if name in EXPLAINERS.names() else name
 

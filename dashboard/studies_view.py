@@ -14,6 +14,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from xai_core.data import cache_dir
+from xai_core.studies import DOCS, STUDIES, StudyResult, run_study
+from xai_core.studies import study_names as engine_study_names
+from xai_core.studies.base import ROOT
+from xai_core.studies.report import fmt
+
 from . import ui
 from .figures import studies as figs
 from .progress import progress_bar
@@ -33,14 +39,10 @@ def docs_dir() -> Path:
         return Path(DOCS_DIR)
     if os.environ.get(ENV):
         return Path(os.environ[ENV])
-    from xai_core.studies import DOCS
-
     return DOCS
 
 
 def live_dir(name: str) -> Path:
-    from xai_core.data import cache_dir
-
     return cache_dir() / "studies" / name / "live"
 
 
@@ -54,8 +56,6 @@ def command(name: str, which: str) -> str:
 
 
 def shown_path(p: Path) -> str:
-    from xai_core.studies.base import ROOT
-
     try:
         return str(p.resolve().relative_to(ROOT))
     except ValueError:
@@ -64,10 +64,8 @@ def shown_path(p: Path) -> str:
 
 def registered() -> list[str]:
     """Studies whose module is importable (a broken module must not take the page down)."""
-    from xai_core.studies import STUDIES, study_names
-
     try:
-        return study_names()
+        return engine_study_names()
     except Exception:  # noqa: BLE001
         return list(STUDIES.names())
 
@@ -83,8 +81,6 @@ def _read(path: str, mtime_ns: int) -> dict:
 
 def load(name: str, which: str):
     """(StudyResult or None, problem or None) for ``which`` in full/quick/live; a missing file is no problem."""
-    from xai_core.studies import StudyResult
-
     p = paths(name)[which]
     if not p.exists():
         return None, None
@@ -105,8 +101,6 @@ def load(name: str, which: str):
 
 
 def title(name: str) -> str:
-    from xai_core.studies import STUDIES
-
     for which in ("full", "quick"):
         p = paths(name)[which]
         if p.exists():
@@ -157,8 +151,6 @@ def header(r) -> None:
 
 
 def _fmt(v, sd=None) -> str:
-    from xai_core.studies.report import fmt
-
     return fmt(v, sd, digits=3 if isinstance(v, float) and 0 < abs(v) < 0.1 else 2)
 
 
@@ -281,8 +273,6 @@ def compare_runs(committed, live, key: str) -> None:
 
 def run_live(name: str):
     """Run the quick version into the live folder with a progress bar; None (and a message) when it fails."""
-    from xai_core.studies import run_study
-
     bar, progress = progress_bar(f"Starting the quick run of {name}…", lambda e: (e.fraction, e.message[:200]))
     result = None
     with ui.friendly(f"The live quick run of {name} (the results shown before are kept)"):

@@ -12,6 +12,10 @@ from streamlit.errors import (
     NoSessionContext,
 )
 
+from xai_core.errors import XaiError
+
+from . import state
+
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
@@ -33,8 +37,6 @@ def friendly(what: str):
     the same way, and the session is repaired on the next run (``state.repair``) so the page does not stay
     broken. Streamlit's control flow (``st.stop``, ``st.rerun``, fragments) passes through.
     """
-    from xai_core.errors import XaiError
-
     try:
         yield
     except XaiError as e:
@@ -42,8 +44,6 @@ def friendly(what: str):
     except Exception as e:
         if isinstance(e, PASS_THROUGH):
             raise
-        from . import state
-
         state.request_repair()
         st.error(f"{what} failed: {type(e).__name__}: {_short(e)}. Try other choices; if it persists, please "
                  "report it.")
@@ -92,8 +92,6 @@ def need(condition: bool, message: str) -> None:
 
 def current_evaluation():
     """(dataset, model, seed, Evaluation) chosen in the sidebar; stops the page with a message if it cannot load."""
-    from . import state
-
     ds_name, model, seed = state.current()
     need(model is not None, f"**{ds_name}** has no model yet: train one on the **Data & model** page.")
     ev = None

@@ -10,6 +10,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from xai_core.data import UserDataError, cache_dir
+
 # an uploaded .zip (an image folder) is refused past these, before and while extracting
 MAX_ZIP_BYTES = 8 << 30
 MAX_ZIP_FILES = 500_000
@@ -19,8 +21,6 @@ SKIP_IN_ZIP = ("__MACOSX/", ".DS_Store", "Thumbs.db")
 
 def uploads_dir() -> Path:
     """Where uploads are saved: ``uploads/`` in the cache folder."""
-    from xai_core.data import cache_dir
-
     return cache_dir() / "uploads"
 
 
@@ -60,8 +60,6 @@ def extract_zip(zpath: Path, target: Path, max_bytes: int = MAX_ZIP_BYTES, max_f
     ``max_files`` files, more than ``max_bytes`` in all, or a member that inflates more than ``MAX_ZIP_RATIO``
     times; sizes are counted while copying, not taken from the (forgeable) header. Extracted to a temporary
     folder first, so a refused archive leaves nothing behind."""
-    from xai_core.data import UserDataError
-
     if target.exists():
         return data_root(target)
     try:

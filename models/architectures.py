@@ -19,11 +19,13 @@ class Exp(nn.Module):
     """Exponential activation (Koo & Ploenzke 2021) for the first layer of DNA models."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``exp(x)``."""
         return torch.exp(x)
 
 
 @dataclass(frozen=True)
 class ArchSpec:
+    """A registered architecture: its builder, options (``defaults``), training recipe and output layout."""
     name: str
     modality: str
     description: str
@@ -38,15 +40,41 @@ ARCHS: Registry[ArchSpec] = Registry("model architecture")
 
 def register_arch(name: str, modality: str, description: str, defaults: dict | None = None,
                   train_defaults: dict | None = None, single_logit_binary: bool = False):
+    """Decorator adding ``build(input_shape, n_outputs, **options) -> nn.Module`` to ``ARCHS`` under ``name``."""
     return ARCHS.decorator(name, lambda fn: ArchSpec(name, modality, description, fn, defaults or {},
                                                      train_defaults or {}, single_logit_binary))
 
 
 def n_outputs_for(arch: str, n_classes: int) -> int:
+    """The number of outputs ``arch`` has for ``n_classes``: 1 for a binary task of a single-logit architecture."""
     return 1 if (ARCHS.get(arch).single_logit_binary and n_classes == 2) else n_classes
 
 
 def build_model(arch: str, input_shape: tuple[int, ...], n_classes: int, **kwargs: Any) -> nn.Module:
+    """A fresh, untrained model of architecture ``arch``.
+
+    Parameters
+    ----------
+    arch : str
+        The architecture's name (``ARCHS``).
+    input_shape : tuple of int
+        One input's shape, ``Dataset.input_shape``.
+    n_classes : int
+        The number of classes (a single-logit binary architecture gets 1 output for 2 classes).
+    **kwargs
+        Architecture options, over its ``defaults``.
+
+    Returns
+    -------
+    nn.Module
+
+    Raises
+    ------
+    UnknownChoice
+        For an unknown architecture.
+    TypeError
+        For an option the architecture does not have.
+    """
     spec = ARCHS.get(arch)
     unknown = set(kwargs) - set(spec.defaults)
     if unknown:
@@ -65,6 +93,7 @@ def parameter_count(arch: str, input_shape: tuple[int, ...], n_classes: int, **k
 
 
 def find_conv_layers(model: nn.Module) -> list[nn.Module]:
+    """The model's ``Conv1d`` and ``Conv2d`` layers, in order (GradCAM-style methods need one)."""
     return [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
 
 

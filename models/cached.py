@@ -26,9 +26,18 @@ from .training import TrainReport, checkpoint_meta, train_model
 class CachedModel:
     """What ``train_cached`` found or made.
 
-    ``path``: the checkpoint; ``trained``: True when it was trained (and saved) by this call, False when
-    an existing checkpoint was reused; ``report``: the training report when trained now (else None);
-    ``model`` and ``meta``: the checkpoint loaded (tensor hash verified) when ``load`` was given, else None.
+    Attributes
+    ----------
+    path : Path
+        The checkpoint.
+    trained : bool
+        True when it was trained (and saved) by this call, False when an existing checkpoint was reused.
+    report : TrainReport or None
+        The training report when trained now (else None).
+    model : nn.Module or None
+        The checkpoint loaded (tensor hash verified) when ``load`` was given, else None.
+    meta : dict or None
+        Its metadata when ``load`` was given, else None.
     """
 
     path: Path

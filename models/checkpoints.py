@@ -41,7 +41,27 @@ def tensors_sha256(state: dict[str, torch.Tensor]) -> str:
 
 
 def save_checkpoint(model: nn.Module, path: str | Path, meta: dict[str, Any]) -> Path:
-    """Write the model's state dict and ``meta`` (must hold arch, arch_kwargs, input_shape, n_classes)."""
+    """Write the model's state dict and ``meta`` as a safetensors file, with the tensors' sha256 recorded.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model; its tensors are saved on the CPU.
+    path : str or Path
+        The ``.safetensors`` file (its folder is created).
+    meta : dict
+        Metadata; must hold ``arch``, ``arch_kwargs``, ``input_shape``, ``n_classes`` (``checkpoint_meta``).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        When ``meta`` lacks one of the required keys.
+    """
     for key in ("arch", "arch_kwargs", "input_shape", "n_classes"):
         if key not in meta:
             raise ValueError(f"checkpoint metadata needs '{key}'")
@@ -55,13 +75,14 @@ def save_checkpoint(model: nn.Module, path: str | Path, meta: dict[str, Any]) ->
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The metadata of the checkpoint at ``path``, without loading its tensors (``XaiError`` if unreadable)."""
     path = Path(path)
     if not path.exists():
         raise XaiError(f"checkpoint not found: {path}")
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(META_KEY)
-    except Exception as e:  # corrupt or not a safetensors file
+    except Exception as e:  # noqa: BLE001 - corrupt or not a safetensors file
         raise XaiError(f"{path} is not a readable safetensors checkpoint ({e}); re-train or re-download it") from None
     if raw is None:
         raise XaiError(f"{path} has no xai_core metadata; save it with models.save_checkpoint")
@@ -91,9 +112,27 @@ def embedded_metadata(path: str | Path) -> dict[str, Any] | None:
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the architecture from the metadata and load the weights (strict), in eval mode.
 
-    The tensors are checked against the ``tensors_sha256`` recorded at save time (older files without it
-    load unverified: ``meta["integrity"]`` says which); a mismatch, unreadable tensors or weights that do not
-    fit the architecture raise one ``XaiError`` naming the file and the fix."""
+    The tensors are checked against the ``tensors_sha256`` recorded at save time (older files without it load
+    unverified: ``meta["integrity"]`` says which). Nothing is unpickled.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.safetensors`` checkpoint.
+    device : str
+        Where to put the model.
+
+    Returns
+    -------
+    tuple of (nn.Module, dict)
+        The model and its metadata, with ``integrity``, ``checkpoint_hash`` and ``path`` added.
+
+    Raises
+    ------
+    XaiError
+        One, naming the file and the fix, for a missing file, damaged metadata, too many declared parameters, a
+        tensor-hash mismatch, unreadable tensors or weights that do not fit the architecture.
+    """
     meta = read_metadata(path)
     try:
         n = parameter_count(meta["arch"], tuple(meta["input_shape"]), meta["n_classes"], **meta["arch_kwargs"])
@@ -130,6 +169,17 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, d
 
 
 def checkpoint_hash(path: str | Path) -> str:
+    """The first 16 hex digits of the sha256 of the checkpoint file's bytes (``meta["checkpoint_hash"]``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    str
+    """
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 

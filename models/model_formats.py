@@ -29,10 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file as st_load
 from torch import nn
 
 from xai_core.errors import XaiError
 from xai_core.registry import Registry
+
+from .architectures import ARCHS, build_model
+from .checkpoints import embedded_metadata
 
 OUTPUTS = ("logits", "probabilities")
 FIX_EAGER = "load the model as safetensors + architecture or --model-code"
@@ -259,8 +263,6 @@ def _strict_load(model: nn.Module, state: dict[str, torch.Tensor], what: str, na
 
 
 def _build_arch(meta: dict[str, Any], req: LoadRequest, state: dict[str, torch.Tensor], name: str):
-    from .architectures import ARCHS, build_model
-
     arch = meta["arch"]
     if arch not in ARCHS:
         raise ModelFileError(f"unknown architecture '{arch}' in the metadata of {name}; built-in: "
@@ -287,10 +289,6 @@ def _is_safetensors(head: bytes, names) -> bool:
 @register_format("safetensors", (".safetensors",), _is_safetensors,
                  "a state dict + a built-in architecture from our metadata, PATH.json or --model-meta")
 def _load_safetensors(req: LoadRequest):
-    from safetensors.torch import load_file as st_load
-
-    from .checkpoints import embedded_metadata
-
     try:
         embedded = embedded_metadata(req.path)
     except XaiError as e:
@@ -309,7 +307,7 @@ def _is_pt2(head: bytes, names) -> bool:
 
 def _check_pt2(path: Path, names: list[str]) -> None:
     """Refuse a .pt2 archive whose loading would unpickle anything."""
-    from torch.export.pt2_archive import constants as C
+    from torch.export.pt2_archive import constants as C  # noqa: PLC0415 - torch.export: about 2 s, only for .pt2 files
 
     def refuse(what: str):
         raise PickleRefused(f"refusing to unpickle {path.name}: its {what} is pickled, and loading it could run "
@@ -347,7 +345,7 @@ def _load_pt2(req: LoadRequest):
                              f"save it with torch.export.save")
     _check_pt2(path, names)
     try:
-        from torch.export.pt2_archive._package import (
+        from torch.export.pt2_archive._package import (  # noqa: PLC0415 - torch.export: about 2 s, only for .pt2 (in the try: missing = ModelFileError)
             load_pt2,  # the archive reader, without the legacy fallback
         )
 
@@ -405,8 +403,6 @@ def _never(head: bytes, names) -> bool:
 @register_format("code", (), _never,
                  "--model-code FILE.py:ClassName --weights W (.safetensors or a .pt state dict); runs your code")
 def _load_code(req: LoadRequest):
-    from safetensors.torch import load_file as st_load
-
     file, cls_name = parse_code(req.code)
     if not file.is_file():
         raise ModelFileError(f"model code file not found: {file}")

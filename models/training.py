@@ -17,15 +17,45 @@ import torch
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from torch import nn
 
+from xai_core.errors import NotApplicable, XaiError
 from xai_core.progress import ProgressFn, notify
+from xai_core.provenance import now, package_versions
 
 from .architectures import ARCHS, build_model
+from .regularizers import REGULARIZERS, get_regularizer, make_loss, soft_targets
 
 _REGULARIZER_DEFAULTS: dict[str, Any] = {"regularizer": "standard", "regularizer_params": {}}
 
 
 @dataclass
 class TrainReport:
+    """What ``train_model`` reports: the best validation epoch and its test metrics.
+
+    Attributes
+    ----------
+    arch : str
+        The architecture's name.
+    metric_name : str
+        ``"auroc"`` for binary tasks, ``"accuracy"`` otherwise.
+    metric_value : float
+        The test value of ``metric_name``.
+    test_accuracy, test_balanced_accuracy : float
+        Test accuracy and balanced accuracy.
+    test_auroc : float or None
+        Test AUROC (binary tasks only).
+    epochs_run : int
+        Epochs trained before the end or early stopping.
+    best_epoch : int
+        The epoch whose weights were kept (best validation score).
+    seconds : float
+        Training time.
+    seed : int
+        The training seed.
+    recipe : dict
+        The training recipe used (``check_recipe``), regulariser included.
+    history : list of dict
+        Per epoch: ``epoch``, ``train_loss``, ``val_score``.
+    """
     arch: str
     metric_name: str
     metric_value: float
@@ -40,13 +70,36 @@ class TrainReport:
     history: list[dict[str, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as a plain dict (recorded in checkpoint metadata).
+
+        Returns
+        -------
+        dict
+        """
         return asdict(self)
 
 
 @torch.no_grad()
 def predict_proba(model: nn.Module, X: np.ndarray | torch.Tensor, batch_size: int = 512,
                   device: str = "cpu") -> np.ndarray:
-    """Class probabilities (N, C); single-logit binary models give [1 - sigmoid, sigmoid]."""
+    """Class probabilities (N, C); single-logit binary models give [1 - sigmoid, sigmoid].
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model (put in eval mode).
+    X : ndarray or Tensor or SparseRows
+        Inputs; a lazy sparse matrix is densified one batch at a time.
+    batch_size : int
+        Inputs per forward pass.
+    device : str
+        Where ``model`` is.
+
+    Returns
+    -------
+    ndarray
+        (N, C) probabilities.
+    """
     model.eval()
     lazy = not isinstance(X, (np.ndarray, torch.Tensor))  # a SparseRows: densify one batch at a time
     if not lazy:
@@ -61,6 +114,25 @@ def predict_proba(model: nn.Module, X: np.ndarray | torch.Tensor, batch_size: in
 
 
 def evaluate_model(model: nn.Module, X: np.ndarray, y: np.ndarray, device: str = "cpu") -> dict[str, float | None]:
+    """Test metrics of ``model`` on ``X``, ``y``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model.
+    X : ndarray
+        Inputs.
+    y : ndarray
+        Class indices.
+    device : str
+        Where ``model`` is.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``balanced_accuracy``, and ``auroc`` (None unless the task is binary with both classes
+        present).
+    """
     proba = predict_proba(model, X, device=device)
     pred = proba.argmax(1)
     auroc = None
@@ -104,8 +176,6 @@ _RECIPE_RANGES: dict[str, tuple[str, float | None, float | None, bool, bool]] = 
 
 def _recipe_errors() -> tuple[type, type]:
     """User errors (one CLI line) that are also the TypeError / ValueError library callers catch."""
-    from xai_core.errors import XaiError
-
     class UnknownOption(XaiError, TypeError):
         pass
 
@@ -115,11 +185,36 @@ def _recipe_errors() -> tuple[type, type]:
     return UnknownOption, BadValue
 
 
-def check_recipe(arch: str, overrides: dict[str, Any], flag: str = "--set") -> dict[str, Any]:
-    """The training recipe of ``arch`` with ``overrides``, every value checked for type and range (an
-    ``XaiError`` naming ``flag``, the option and the valid range; before any work)."""
-    from .regularizers import REGULARIZERS
+def _bound(x) -> str:
+    """A range bound as the error message shows it (``1_000_000``, ``0.5``)."""
+    return f"{int(x):_}" if x >= 100_000 else f"{x:g}"
 
+
+def check_recipe(arch: str, overrides: dict[str, Any], flag: str = "--set") -> dict[str, Any]:
+    """The training recipe of ``arch`` with ``overrides``, every value checked for type and range.
+
+    Errors are ``XaiError`` naming ``flag``, the option and the valid range, before any work (an unknown option
+    is also a ``TypeError``, a bad value also a ``ValueError``).
+
+    Parameters
+    ----------
+    arch : str
+        The architecture's name (its ``train_defaults``).
+    overrides : dict
+        Recipe options to change (``epochs``, ``lr``, ``batch_size``, ``regularizer``, ...).
+    flag : str
+        How error messages name the options' source (``--set``).
+
+    Returns
+    -------
+    dict
+        The full recipe.
+
+    Raises
+    ------
+    XaiError
+        For an unknown option or a value out of range.
+    """
     UnknownOption, XaiError = _recipe_errors()
     base = {**_REGULARIZER_DEFAULTS, **ARCHS.get(arch).train_defaults}
     unknown = set(overrides) - set(base)
@@ -134,8 +229,7 @@ def check_recipe(arch: str, overrides: dict[str, Any], flag: str = "--set") -> d
             ok = ok and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
             if not ok:
                 what = "a whole number" if kind == "int" else "a finite number"
-                num = lambda x: f"{int(x):_}" if x >= 100_000 else f"{x:g}"
-                rng = f"{'(' if lo_open else '['}{num(lo)}, {num(hi)}{')' if hi_open else ']'}"
+                rng = f"{'(' if lo_open else '['}{_bound(lo)}, {_bound(hi)}{')' if hi_open else ']'}"
                 raise XaiError(f"{flag} {key} must be {what} in {rng}, got {v!r}")
         elif key == "optimizer" and v not in ("sgd", "adam"):
             raise XaiError(f"{flag} optimizer must be sgd or adam, got {v!r}")
@@ -154,16 +248,46 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
                 **recipe_overrides: Any) -> tuple[nn.Module, TrainReport]:
     """Train ``arch`` on ``ds``; keep the weights of the best validation epoch; report test metrics.
 
-    ``progress`` gets ``Progress(epoch, total_epochs, "train", stats={"train_loss", "val_score", ...})`` after
-    every epoch (the CLI's progress bar).
+    The validation split is carved from the training set (or the dataset's own validation block); training
+    stops early after ``patience`` epochs without improvement (the recipe's).
+
+    Parameters
+    ----------
+    ds : Dataset
+        The training data.
+    arch : str
+        The architecture's name (``ARCHS``), of the dataset's modality.
+    seed : int
+        Seeds torch, numpy, the validation split and the batch order.
+    device : str
+        Where to train.
+    val_fraction : float
+        The share of training samples held out for validation.
+    progress : ProgressFn, optional
+        Gets ``Progress(epoch, total_epochs, "train", stats={"train_loss", "val_score", ...})`` after every epoch
+        (the CLI's progress bar, ``epoch_bar``).
+    arch_kwargs : dict, optional
+        Architecture options (``build_model``).
+    **recipe_overrides
+        Training-recipe options over the architecture's defaults (``check_recipe``).
+
+    Returns
+    -------
+    tuple of (nn.Module, TrainReport)
+        The model in eval mode with the best epoch's weights, and the report.
+
+    Raises
+    ------
+    NotApplicable
+        When the architecture is for another modality.
+    XaiError
+        For an unknown recipe option or a value out of range (``check_recipe``).
     """
     spec = ARCHS.get(arch)
     if spec.modality != ds.modality:
-        from xai_core.errors import NotApplicable
         valid = [a.name for a in ARCHS.values() if a.modality == ds.modality]
         raise NotApplicable(f"model '{arch}' is for {spec.modality} data, '{ds.name}' is {ds.modality}; "
                             f"valid choices: {', '.join(valid)}")
-    from .regularizers import get_regularizer, make_loss, soft_targets
 
     recipe = check_recipe(arch, recipe_overrides, flag="training option")
     regularize = get_regularizer(recipe["regularizer"], recipe["regularizer_params"])
@@ -235,8 +359,6 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
 
 def checkpoint_meta(ds, arch: str, arch_kwargs: dict | None, report: TrainReport) -> dict[str, Any]:
     """Everything a checkpoint records: how to rebuild the model, on what it was trained, how well it did."""
-    from xai_core.provenance import now, package_versions
-
     return {"arch": arch, "arch_kwargs": arch_kwargs or {}, "input_shape": list(ds.input_shape),
             "n_classes": ds.n_classes, "dataset": ds.name, "dataset_fingerprint": ds.fingerprint(),
             "class_names": ds.class_names, "created": now(), "versions": package_versions(),

@@ -25,9 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from xai_core.data import cache_dir, load_dataset
+from xai_core.data.user_common import check_name
 from xai_core.errors import XaiError
 from xai_core.fsutil import swap_in
 
+from .architectures import ARCHS
 from .checkpoints import state_dict_hash
 from .model_formats import (
     FORMATS,
@@ -71,8 +74,6 @@ _REGISTERED: dict[str, tuple[nn.Module, dict[str, Any]]] = {}  # name -> (module
 
 
 def user_models_dir() -> Path:
-    from xai_core.data import cache_dir
-
     return cache_dir() / "user_models"
 
 
@@ -119,8 +120,32 @@ def _chance(acc: float | None, y: np.ndarray, name: str) -> dict[str, Any]:
 
 @torch.no_grad()
 def check_model(model: nn.Module, ds, max_samples: int = CHECK_MAX_SAMPLES) -> dict[str, Any]:
-    """Does ``model`` fit ``ds``? Raises ``ModelCheckError`` (one line) for a wrong input shape or output size;
-    returns the test accuracy and a chance-level flag (accuracy not above the majority share + margin)."""
+    """Does ``model`` fit ``ds``? Checks the input shape and output size, then the test accuracy.
+
+    Returns the test accuracy and a chance-level flag (accuracy not above the majority share + margin, see
+    ``CHANCE_Z`` and ``CHANCE_MIN_MARGIN``).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model (put in eval mode).
+    ds : Dataset
+        The data it must fit.
+    max_samples : int
+        Test samples used for the recorded accuracy (the first ones of the test split); 0 checks the shapes only.
+
+    Returns
+    -------
+    dict
+        ``input_ok``, ``input_shape``, ``output_ok``, ``n_outputs``, ``n_classes``, ``test_accuracy``, ``n_test``,
+        ``dataset_fingerprint``, ``majority_share``, ``chance_margin``, ``chance_level``, ``warning`` (also for
+        NaN or infinite outputs) and ``margin_rule``.
+
+    Raises
+    ------
+    ModelCheckError
+        (one line, an ``XaiError``) for a wrong input shape or output size.
+    """
     model.eval()
     dev = _device(model)
     idx = ds.test_idx if len(ds.test_idx) else np.arange(len(ds))
@@ -174,10 +199,6 @@ def _output(output: str | None) -> str:
 
 
 def _check_name(name: str) -> str:
-    from xai_core.data.user_common import check_name
-
-    from .architectures import ARCHS
-
     try:
         check_name(name)
     except XaiError:
@@ -195,8 +216,6 @@ def _wrap(module: nn.Module, output: str) -> nn.Module:
 
 
 def _meta(name: str, kind: str, ds, model: nn.Module, key: str, output: str, checks: dict, **extra) -> dict:
-    from .architectures import ARCHS
-
     arch = extra.pop("arch", None)
     builtin = arch in ARCHS if arch else False
     return {"model_name": name, "user_model": True, "kind": kind, "arch": arch or extra.get("class_name"),
@@ -224,10 +243,33 @@ def _read_meta_arg(meta: dict | str | Path | None) -> dict | None:
 def register_model(name: str, module: nn.Module, *, dataset: str, output: str = "logits") -> dict[str, Any]:
     """Register any ``nn.Module`` for ``dataset`` (bundled or imported) under ``name`` for this process.
 
-    ``output="probabilities"`` when it returns class probabilities (the engine explains ``log p``, see the
-    module doc). Checks run now (a wrong shape fails here); returns the model's metadata incl. ``checks``."""
-    from xai_core.data import load_dataset
+    Checks run now (a wrong shape fails here); ``Evaluation(EvalConfig(dataset=..., model=name), store)`` then
+    works for the life of the process.
 
+    Parameters
+    ----------
+    name : str
+        1-64 letters, digits, ``-``, ``_`` or ``.``; not an architecture's name.
+    module : nn.Module
+        The model.
+    dataset : str
+        The dataset it was trained for.
+    output : str
+        ``"logits"``, or ``"probabilities"`` when it returns class probabilities (the engine explains ``log p``,
+        see the module doc).
+
+    Returns
+    -------
+    dict
+        The model's metadata incl. ``checks``.
+
+    Raises
+    ------
+    XaiError
+        For an unusable name, a ``module`` that is not an ``nn.Module``, or an unknown ``output``.
+    ModelCheckError
+        When the model does not fit the dataset.
+    """
     name, output = _check_name(name), _output(output)
     if not isinstance(module, nn.Module):
         raise XaiError(f"register_model needs a torch.nn.Module, got {type(module).__name__}")
@@ -248,11 +290,48 @@ def load_model_file(path: str | Path | None, dataset: str, *, meta: dict | str |
                     code: str | None = None, model_args: dict[str, Any] | None = None, output: str | None = None,
                     device: str = "cpu", ds=None, name: str | None = None, known_checks: dict | None = None
                     ) -> tuple[nn.Module, dict[str, Any]]:
-    """Load a model file of any supported format for ``dataset`` and check it; with ``code`` ("FILE.py:Class"),
-    ``path`` is its weights file. Returns ``(model, model_meta)`` like ``load_model``. ``known_checks`` (from an
-    import, for the same data) skip the accuracy pass; the input and output shapes are checked anyway."""
-    from xai_core.data import load_dataset
+    """Load a model file of any supported format for ``dataset`` and check it.
 
+    The input and output shapes are checked always; the accuracy pass unless ``known_checks`` are given.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The model file; with ``code``, its weights file (None is refused with a ``ModelFileError``).
+    dataset : str
+        The dataset it must fit.
+    meta : dict or str or Path, optional
+        The architecture, its options and the output, or a JSON file holding them (for state dicts).
+    code : str, optional
+        ``"FILE.py:Class"``: the class to build.
+    model_args : dict, optional
+        Keyword arguments for the class of ``code``.
+    output : str, optional
+        ``"logits"`` or ``"probabilities"``; default from ``meta`` or the file, else logits.
+    device : str
+        Where to load the model.
+    ds : Dataset, optional
+        The dataset if already loaded.
+    name : str, optional
+        The name recorded in the metadata (default from the file or class).
+    known_checks : dict, optional
+        Checks from an import, for the same data: they skip the accuracy pass.
+
+    Returns
+    -------
+    tuple of (nn.Module, dict)
+        ``(model, model_meta)`` like ``load_model``.
+
+    Raises
+    ------
+    ModelFileError
+        A file that cannot be read (corrupt, unknown format, missing architecture, mismatched weights, or content
+        that would have to be unpickled: ``PickleRefused``); ``--model-meta`` that is not a JSON object.
+    ModelCheckError
+        When the model does not fit the dataset.
+    XaiError
+        For an unknown ``output``.
+    """
     ds = ds if ds is not None else load_dataset(dataset)
     meta_d = _read_meta_arg(meta)
     path = Path(path) if path is not None else None
@@ -303,9 +382,43 @@ def _read_entry(name: str) -> dict[str, Any] | None:
 def import_model(path: str | Path | None, name: str, dataset: str, *, meta: dict | str | Path | None = None,
                  code: str | None = None, model_args: dict[str, Any] | None = None, output: str | None = None,
                  replace: bool = True) -> dict[str, Any]:
-    """Check a model file and keep a copy under ``$XAI_CORE_CACHE/user_models/NAME/`` with an ``entry.json``
-    (format, key, dataset and its fingerprint, output, eager or not, checks); returns the entry. With ``code``
-    ("FILE.py:Class") ``path`` is the weights file and the code file is copied too (it runs on every load)."""
+    """Check a model file and keep a copy under ``$XAI_CORE_CACHE/user_models/NAME/`` with an ``entry.json``.
+
+    The entry records the format, key, dataset and its fingerprint, output, eager or not, and the checks. With
+    ``code`` ("FILE.py:Class") ``path`` is the weights file and the code file is copied too (it runs on every
+    load). The CLI and the dashboard find the model after a restart.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The model file (the weights file with ``code``).
+    name : str
+        1-64 letters, digits, ``-``, ``_`` or ``.``; not an architecture's name.
+    dataset : str
+        The dataset it must fit.
+    meta : dict or str or Path, optional
+        As for ``load_model_file``.
+    code : str, optional
+        ``"FILE.py:Class"``: the class to build.
+    model_args : dict, optional
+        Keyword arguments for the class of ``code``.
+    output : str, optional
+        ``"logits"`` or ``"probabilities"``.
+    replace : bool
+        Replace an imported model of that name; False refuses it.
+
+    Returns
+    -------
+    dict
+        The entry.
+
+    Raises
+    ------
+    XaiError
+        For an unusable name, or an existing one when ``replace`` is False.
+    ModelFileError, ModelCheckError
+        As for ``load_model_file``.
+    """
     name = _check_name(name)
     if not replace and _read_entry(name) is not None:
         raise XaiError(f"a model named '{name}' exists; choose another name or remove it")
@@ -338,7 +451,18 @@ def import_model(path: str | Path | None, name: str, dataset: str, *, meta: dict
 
 
 def remove_model(name: str) -> None:
-    """Forget a registered model (this process) and delete an imported one (the cache folder)."""
+    """Forget a registered model (this process) and delete an imported one (the cache folder).
+
+    Parameters
+    ----------
+    name : str
+        The model's name.
+
+    Raises
+    ------
+    XaiError
+        When there is no user model of that name.
+    """
     with _LOCK:
         had = _REGISTERED.pop(name, None) is not None
     folder = user_models_dir() / name
@@ -349,7 +473,19 @@ def remove_model(name: str) -> None:
 
 
 def user_models(dataset: str | None = None) -> list[dict[str, Any]]:
-    """Registered (this process) and imported models, optionally only those for ``dataset``: one summary each."""
+    """Registered (this process) and imported models, optionally only those for ``dataset``: one summary each.
+
+    Parameters
+    ----------
+    dataset : str, optional
+        Only the models for this dataset.
+
+    Returns
+    -------
+    list of dict
+        ``name``, ``where`` (``process`` or ``imported``), ``dataset``, ``format``, ``hash``, ``output``, ``eager``,
+        ``checks`` and, for imports, the rest of the entry.
+    """
     with _LOCK:
         reg = {n: m for n, (_, m) in _REGISTERED.items()}
     out = [{"name": n, "where": "process", "dataset": m["dataset"], "format": m.get("format"),
@@ -379,7 +515,6 @@ def load_user_model(name: str, dataset: str, device: str = "cpu", ds=None
     reg_ds = reg[1]["dataset"] if reg is not None else entry["dataset"]
     if reg_ds != dataset:
         raise XaiError(f"model '{name}' is registered for dataset '{reg_ds}', not '{dataset}'")
-    from xai_core.data import load_dataset
 
     ds = ds if ds is not None else load_dataset(dataset)
     if reg is not None:

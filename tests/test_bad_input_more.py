@@ -55,7 +55,8 @@ def test_several_datasets_are_cost_checked_before_any_is_computed(tmp_path, caps
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["import-model", "{t}/nope.pt", "--name", "zz", "--dataset", "simu-small"], "import-model {t}/nope.pt: does not exist"),
+    (["import-model", "{t}/nope.pt", "--name", "zz", "--dataset", "simu-small"],
+     "import-model {t}/nope.pt: does not exist"),
     (["import-model", "--name", "zz", "--dataset", "simu-small"], "import-model needs the model file"),
     (["import-model", "{t}", "--name", "zz", "--dataset", "simu-small"], "is a folder"),
     (["import-model", "{t}/m.pt", "--model-meta", "{t}/nope.json", "--name", "zz", "--dataset", "simu-small"],
@@ -64,7 +65,8 @@ def test_several_datasets_are_cost_checked_before_any_is_computed(tmp_path, caps
       "--dataset", "simu-small"], "--model-code {t}/nope.py: does not exist"),
     (["import-model", "--model-code", "{t}/net.py:Net", "--weights", "{t}/nope.safetensors", "--name", "zz",
       "--dataset", "simu-small"], "--weights {t}/nope.safetensors: does not exist"),
-    (["explain", *DS, "--model", "{t}/nope.safetensors", "--out", "{t}/x"], "--model {t}/nope.safetensors: does not exist"),
+    (["explain", *DS, "--model", "{t}/nope.safetensors", "--out", "{t}/x"],
+     "--model {t}/nope.safetensors: does not exist"),
     (["export", *DS, "--model", "{t}/nope.safetensors", "--out", "{t}/x.h5ad", "--store", "{t}/s.sqlite"],
      "--model {t}/nope.safetensors: no such model file"),
 ])

@@ -13,7 +13,8 @@ CHECKPOINTS = sorted(SHIPPED_DIR.glob("*.safetensors"))
 def test_every_bundled_dataset_has_a_default_checkpoint():
     bundled = [n for n in DATASETS if DATASETS.get(n).size != USER_SIZE]  # a user's import left in the cache has none
     missing = [n for n in bundled if not (SHIPPED_DIR / f"{n}__{DATASETS.get(n).default_arch}.safetensors").exists()]
-    assert not missing, f"no shipped default checkpoint for {missing}; run python -m xai_core.models.ship {' '.join(missing)}"
+    assert not missing, (f"no shipped default checkpoint for {missing}; "
+                         f"run python -m xai_core.models.ship {' '.join(missing)}")
 
 
 @pytest.mark.parametrize("path", CHECKPOINTS, ids=[p.stem for p in CHECKPOINTS])

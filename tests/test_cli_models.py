@@ -53,8 +53,8 @@ def test_import_list_explain_evaluate_remove(own, capsys):
     assert "warning" in out  # an untrained network classifies at chance: said plainly
     assert main(["models", "--dataset", "simu-small"]) == 0
     assert "lab-ts" in capsys.readouterr().out
-    assert main(["explain", "--dataset", "simu-small", "--model", "lab-ts", "--methods", "saliency,integrated_gradients",
-                 "--n", "4", "--out", str(own / "ex")]) == 0
+    assert main(["explain", "--dataset", "simu-small", "--model", "lab-ts",
+                 "--methods", "saliency,integrated_gradients", "--n", "4", "--out", str(own / "ex")]) == 0
     man = json.loads((own / "ex" / "manifest.json").read_text())
     assert man["model"]["checks"]["chance_level"] is True
     assert main(["explain", "--dataset", "simu-small", "--model", "lab-ts", "--methods", "lrp_epsilon_plus_flat",

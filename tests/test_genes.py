@@ -147,13 +147,13 @@ def test_select_per_class_keeps_first_correct_samples_of_each_class():
 def test_population_models_rankings_and_store(tmp_path, monkeypatch):
     """A shipped logistic regression: saliency class scores = its normalised weight rows; training seeds are
     detected on disk, explained once, then read from the store."""
-    import xai_core.data
+    import xai_core.runner
     from xai_core.runner import EvalConfig, Evaluation
     from xai_core.store import ResultStore
 
     ev = Evaluation(EvalConfig(dataset="simu-small", model="lr", population_seeds=1, population_epochs=1),
                     ResultStore(tmp_path / "r.sqlite"))
-    monkeypatch.setattr(xai_core.data, "cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(xai_core.runner, "cache_dir", lambda: tmp_path)  # where the population's models go
     idx = ev.ds.test_idx[:12]
     assert genes.missing_attributions(ev, "saliency", idx) == 12
     assert not genes.population_trained(ev)

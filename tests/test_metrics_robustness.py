@@ -52,11 +52,15 @@ def test_sensitivity_matches_quantus(dataset, pooling):
         return pool(a).numpy()
 
     over = {} if pooling is None else {"pooling": pooling}
+
+    def replaying(it):
+        return lambda arr, indices, **kw: next(it).reshape(arr.shape).numpy()
+
     for cls, name in [(quantus.MaxSensitivity, "max_sensitivity"), (quantus.AvgSensitivity, "avg_sensitivity")]:
         replay = iter(xs)
         metric = cls(nr_samples=k, lower_bound=0.2, abs=False, normalise=False, disable_warnings=True,
                      display_progressbar=False,
-                     perturb_func=lambda arr, indices, **kw: next(replay).reshape(arr.shape).numpy())
+                     perturb_func=replaying(replay))
         ref = np.asarray(metric(model=inp.ctx.model, x_batch=inp.x.numpy(), y_batch=inp.target.numpy(),
                                 a_batch=pool(inp.a).numpy(), explain_func=explain_func, device="cpu", softmax=False))
         ours = compute_metric(name, inp, nr_samples=k, strict=True, **over).scores

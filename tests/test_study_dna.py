@@ -141,7 +141,8 @@ def test_quick_study_writes_its_report(quick):
     result, out = quick
     assert (out / "results.json").exists() and (out / "README.md").exists()
     assert json.loads((out / "results.json").read_text())["study"] == "dna-consistency"
-    assert result.duration_s > 0  # the < 2 min budget is measured (CI log, docs) rather than asserted on a noisy machine
+    # the < 2 min budget is measured (CI log, docs) rather than asserted on a noisy machine
+    assert result.duration_s > 0
     cols, rows = _table(result, "population")
     assert len(rows) >= 6
     assert {r[cols.index("regularizer")] for r in rows} >= {"standard", "gn", "mixup", "adversarial"}
@@ -159,7 +160,7 @@ def test_correlations_match_scipy_on_the_population_table(quick):
     acc = np.array([r[cols.index("auroc")] for r in rows], dtype=float)
     _, corr = _table(result, "correlations")
     assert len(corr) == 8 and {c[0] for c in corr} == {"all", "within 5 pp of the best AUROC"}
-    for pop, div, variant, r, p, n, paper_r, _ in corr:
+    for pop, div, variant, r, p, n, _paper_r, _ in corr:
         col = {"KLD1 (k-mer)": "kmer_kld", "KLD2 (spherical)": "spherical_kld"}[div]
         col += "" if variant == "paper settings" else "_corrected"
         keep = acc >= acc.max() - 5 if pop != "all" else np.ones(len(rows), bool)

@@ -1,5 +1,5 @@
-"""The grain-explainers study (docs/protocols/grain-explainers.md §2) in quick mode: what it writes, and that its numbers are the
-engine's (the ranking is mc_mrr on the stored scores, the score table the stored means)."""
+"""The grain-explainers study (docs/protocols/grain-explainers.md §2) in quick mode: what it writes, and that its
+numbers are the engine's (the ranking is mc_mrr on the stored scores, the score table the stored means)."""
 import json
 import math
 

@@ -23,7 +23,7 @@ MODALITIES = {
                  "logos; consistency across a population of models helps select the model to trust."),
 }
 cols = st.columns(3)
-for col, (mod, (title, text)) in zip(cols, MODALITIES.items()):
+for col, (title, text) in zip(cols, MODALITIES.values()):
     with col.container(border=True):
         st.markdown(f"#### {title}")
         st.write(text)

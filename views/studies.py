@@ -51,7 +51,7 @@ parts = ([(f"Committed {which} run", committed, "c")] if committed is not None e
 if not parts:
     st.stop()
 tabs = st.tabs([label for label, _, _ in parts]) if len(parts) > 1 else [st.container()]
-for tab, (label, r, k) in zip(tabs, parts):
+for tab, (_label, r, k) in zip(tabs, parts):
     with tab:
         if k == "l" and committed is not None:
             view.compare_runs(committed, live, key=f"{k}_{name}")

@@ -7,6 +7,7 @@ sees; ``import_data(path, name, ...)`` reads and registers a file in one step.
 """
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 _LAZY = {
@@ -23,7 +24,5 @@ __all__ = sorted(_LAZY)
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'xai_core' has no attribute {name!r}")

@@ -9,6 +9,10 @@ from dataclasses import dataclass
 class BatchKnobs:
     """The batch sizes of a run: memory against speed, one name and one default each.
 
+    A method's own internal batch (IG's ``internal_batch_size``, the noise tunnel's ``nt_samples_batch_size``,
+    occlusion's and the surrogates' ``perturbations_per_eval``) is one of its parameters, named by its spec's
+    ``batch_param``; its default is the method's.
+
     Attributes
     ----------
     explain_batch
@@ -21,10 +25,6 @@ class BatchKnobs:
     forward_batch
         Inputs per forward pass inside a metric (``MetricInputs.forward_batch``, ``evaluate --forward-batch``);
         0 = chosen by input size (``metrics.base.auto_forward_batch``).
-
-    A method's own internal batch (IG's ``internal_batch_size``, the noise tunnel's ``nt_samples_batch_size``,
-    occlusion's and the surrogates' ``perturbations_per_eval``) is one of its parameters, named by its spec's
-    ``batch_param``; its default is the method's.
     """
 
     explain_batch: int = 32

@@ -12,11 +12,20 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+from tqdm import tqdm
+
 from .batching import BATCH
 from .cli_common import (OneLineParser, add_device_flag, add_yes_flag, check_cost, check_out_path, int_range,
                          name_list, parse_sets, positive_int, seed_int)
+from .cli_data import add_parsers as add_data
+from .cli_evaluate import add_parsers as add_evaluate
+from .cli_export import add_parser as add_export
 from .cli_methods import add_parser as add_methods
 from .cli_models import add_model_flags, model_options
+from .cli_models import add_parsers as add_models
+from .cli_store import add_parser as add_store
+from .cli_study import add_parser as add_study
 from . import explain_files
 from .devices import resolve_device
 from .progress import epoch_bar
@@ -24,12 +33,12 @@ from .errors import XaiError
 
 
 def cmd_train(args) -> int:
-    # late imports (PLC0415): torch, through the models, loads only when a command needs them
-    from xai_core.models import ARCHS, shipped_path, train_cached, trained_path
-    from xai_core.models.checkpoints import checkpoint_hash
-    from xai_core.models.training import check_recipe
+    # late imports: torch, through the models, loads only when a command needs it
+    from xai_core.models import ARCHS, shipped_path, train_cached, trained_path  # noqa: PLC0415 - torch (xai_core.models): kept out of the CLI's start-up
+    from xai_core.models.checkpoints import checkpoint_hash  # noqa: PLC0415 - torch (xai_core.models): kept out of the CLI's start-up
+    from xai_core.models.training import check_recipe  # noqa: PLC0415 - torch (xai_core.models): kept out of the CLI's start-up
 
-    from .data import DATASETS, load_dataset
+    from .data import DATASETS, load_dataset  # noqa: PLC0415 - scipy (xai_core.data): kept out of the CLI's start-up
 
     spec = DATASETS.get(args.dataset)
     device = resolve_device(args.device)
@@ -62,15 +71,12 @@ def cmd_train(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    import torch
-    from tqdm import tqdm
+    import torch  # noqa: PLC0415 - torch: kept out of the CLI's start-up
 
-    from xai_core.models import load_model
+    from xai_core.models import load_model  # noqa: PLC0415 - torch (xai_core.models): kept out of the CLI's start-up
 
-    from .data import load_dataset
-    from .explainers import EXPLAINERS, estimate_cost, explain_many, make_context, resolve_methods
-
-    from .data import DATASETS
+    from .data import DATASETS, load_dataset  # noqa: PLC0415 - scipy (xai_core.data): kept out of the CLI's start-up
+    from .explainers import EXPLAINERS, estimate_cost, explain_many, make_context, resolve_methods  # noqa: PLC0415 - torch, captum (xai_core.explainers): kept out of the CLI's start-up
 
     torch.manual_seed(args.seed)
     out = explain_files.check_out_dir(args.out)  # before any work: a file or an unwritable folder is refused
@@ -130,7 +136,7 @@ def cmd_explain(args) -> int:
 
 def parse_method_params(items: list[str] | None, methods, modality: str) -> dict[str, dict]:
     """``--param METHOD.KEY=VALUE`` -> {method: {key: value}}, names, types and ranges checked for ``modality``."""
-    from .explainers import EXPLAINERS
+    from .explainers import EXPLAINERS  # noqa: PLC0415 - torch, captum (xai_core.explainers): kept out of the CLI's start-up
 
     params: dict[str, dict] = {}
     for item in items or []:
@@ -139,7 +145,8 @@ def parse_method_params(items: list[str] | None, methods, modality: str) -> dict
             raise XaiError(f"--param '{item}' must look like method.key=value (e.g. integrated_gradients.n_steps=100)")
         method = key.split(".", 1)[0].strip()
         if method not in EXPLAINERS:
-            raise XaiError(f"--param: unknown method '{method}'; valid choices: {', '.join(sorted(EXPLAINERS.names()))}")
+            raise XaiError(f"--param: unknown method '{method}'; "
+                           f"valid choices: {', '.join(sorted(EXPLAINERS.names()))}")
         if methods != "all" and method not in methods:
             raise XaiError(f"--param names method '{method}', which is not among the methods run: {', '.join(methods)}")
         params.setdefault(method, {}).update(parse_sets([item.split(".", 1)[1]], "--param"))
@@ -153,7 +160,7 @@ def parse_method_params(items: list[str] | None, methods, modality: str) -> dict
 
 def _check_arch_options(arch: str, options: dict) -> None:
     """``--arch-option``: known names, and whole-number sizes / dropout rates in range."""
-    from xai_core.models import ARCHS
+    from xai_core.models import ARCHS  # noqa: PLC0415 - torch (xai_core.models): kept out of the CLI's start-up
 
     defaults = ARCHS.get(arch).defaults
     unknown = set(options) - set(defaults)
@@ -177,7 +184,7 @@ def _check_arch_options(arch: str, options: dict) -> None:
 
 def _check_model_size(arch: str, options: dict, ds) -> None:
     """Count the model's parameters without allocating them (meta device); refuse a runaway size."""
-    from xai_core.models.architectures import MAX_PARAMETERS, parameter_count
+    from xai_core.models.architectures import MAX_PARAMETERS, parameter_count  # noqa: PLC0415 - torch (xai_core.models): kept out of the CLI's start-up
 
     try:
         n = parameter_count(arch, ds.input_shape, ds.n_classes, **options)
@@ -189,8 +196,6 @@ def _check_model_size(arch: str, options: dict, ds) -> None:
 
 
 def _summarise(extras: dict) -> dict:
-    import numpy as np
-
     out = {}
     for k, v in extras.items():
         if isinstance(v, np.ndarray) and v.dtype.kind == "f":
@@ -204,8 +209,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m xai_core", description="Explain and audit models on biological data.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
-    from .cli_data import add_parsers as add_data
-
     add_data(sub)
     t = sub.add_parser("train", help="train a built-in model on a bundled or imported dataset")
     t.add_argument("--dataset", required=True)
@@ -213,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=seed_int, default=0)
     t.add_argument("--epochs", type=int_range(1, 100_000))
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="training option, e.g. lr=0.01")
-    t.add_argument("--arch-option", action="append", metavar="KEY=VALUE", help="architecture option, e.g. batchnorm=false")
+    t.add_argument("--arch-option", action="append", metavar="KEY=VALUE",
+                   help="architecture option, e.g. batchnorm=false")
     t.add_argument("--out", help="checkpoint path (.safetensors)")
     t.add_argument("--ship", action="store_true", help="write to models/checkpoints as the shipped checkpoint")
     add_device_flag(t)
@@ -235,21 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_flags(e)
     add_yes_flag(e)
     e.set_defaults(fn=cmd_explain)
-    from .cli_evaluate import add_parsers
-
-    add_parsers(sub)
+    add_evaluate(sub)
     add_methods(sub)
-    from .cli_study import add_parser as add_study
-
     add_study(sub)
-    from .cli_export import add_parser as add_export
-
     add_export(sub)
-    from .cli_models import add_parsers as add_models
-
     add_models(sub)
-    from .cli_store import add_parser as add_store
-
     add_store(sub)
     return p
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 from . import costs
@@ -124,9 +126,6 @@ def name_list(value: str, flag: str, valid, kind: str, allow_all: bool = True) -
 
 def check_out_path(out: str | None, flag: str = "--out", kind: str = "dir") -> None:
     """Before any work: ``--out``/``--store`` must be of the right kind (a folder, or a file) and writable."""
-    import os
-    from pathlib import Path
-
     if not out:
         return
     p = Path(out)

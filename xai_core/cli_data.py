@@ -12,6 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from .cli_common import parse_sets
 from .modalities import MODALITIES
 from .errors import XaiError
 
@@ -26,7 +29,7 @@ _FLAG_OPTIONS: dict[str, tuple[str, ...]] = {
 
 
 def cmd_datasets(args) -> int:
-    from .data import list_datasets, remove_user_dataset
+    from .data import list_datasets, remove_user_dataset  # noqa: PLC0415 - scipy (xai_core.data): kept out of the CLI's start-up
 
     if args.remove:
         remove_user_dataset(args.remove)
@@ -44,8 +47,6 @@ def cmd_datasets(args) -> int:
 
 def import_options(args, imp) -> dict[str, Any]:
     """The importer's options from the CLI flags; a flag the format does not take is an error."""
-    from .cli_common import parse_sets as _parse_sets
-
     opts: dict[str, Any] = {}
     for flag, names in _FLAG_OPTIONS.items():
         value = getattr(args, flag)
@@ -62,7 +63,7 @@ def import_options(args, imp) -> dict[str, Any]:
             raise XaiError(f"--motifs does not apply to format '{imp.name}' ({imp.kind}); "
                            f"its options: {', '.join(sorted(imp.options)) or 'none'}")
         opts[key] = args.motifs
-    for key, value in _parse_sets(args.option, "--option").items():
+    for key, value in parse_sets(args.option, "--option").items():
         if key in opts:
             raise XaiError(f"option '{key}' is given twice (as a flag and as --option)")
         opts[key] = value
@@ -74,8 +75,6 @@ def import_options(args, imp) -> dict[str, Any]:
 
 
 def describe(ds, entry: dict[str, Any]) -> list[str]:
-    import numpy as np
-
     counts = np.bincount(ds.y, minlength=ds.n_classes)
     lines = [f"{ds.name}: {entry['format']} ({ds.modality}), {len(ds)} samples x "
              f"{' x '.join(map(str, ds.input_shape))}",
@@ -98,8 +97,8 @@ def describe(ds, entry: dict[str, Any]) -> list[str]:
 
 
 def cmd_import(args) -> int:
-    from .data import detect_format, import_data
-    from .data.user_common import check_name
+    from .data import detect_format, import_data  # noqa: PLC0415 - scipy (xai_core.data): kept out of the CLI's start-up
+    from .data.user_common import check_name  # noqa: PLC0415 - scipy (xai_core.data): kept out of the CLI's start-up
 
     check_name(args.name)
     imp = detect_format(args.path, args.kind, args.format)

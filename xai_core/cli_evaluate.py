@@ -13,10 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from tqdm import tqdm
+
 from .batching import BATCH
 from .cli_common import (add_device_flag, add_yes_flag, check_cost, check_out_path, int_range, name_list,
                          parse_sets, positive_int, seed_int)
-from .cli_models import add_model_flags
+from .cli_models import add_model_flags, model_options, resolve_for_evaluation
 from .modalities import MODALITIES
 from .devices import resolve_device
 from .errors import XaiError
@@ -68,8 +71,6 @@ class _Bars:
     """One progress bar over the plan's cells (each method's attributions, then each of its metrics)."""
 
     def __init__(self, n_cells: int, label: str):
-        from tqdm import tqdm
-
         self.bar = tqdm(total=n_cells, desc=label, unit="cell", file=sys.stderr, dynamic_ncols=True)
         self.finished: set = set()
 
@@ -88,10 +89,8 @@ class _Bars:
 
 
 def _rank_and_write(scores, out: Path, args) -> None:
-    import numpy as np
-
-    from .ranking import get_ranker, kendalls_w
-    from .runner import ranking_input
+    from .ranking import get_ranker, kendalls_w  # noqa: PLC0415 - torch (through the models): kept out of the CLI's start-up
+    from .runner import ranking_input  # noqa: PLC0415 - torch (through the models): kept out of the CLI's start-up
 
     ranked = ranking_input(scores)
     groups = list(ranked.groupby(["dataset", "model"])) if len(ranked) else []
@@ -102,7 +101,8 @@ def _rank_and_write(scores, out: Path, args) -> None:
             continue
         opts = dict(weights=_weights(args.weight), per_family=args.per_family)
         if args.ranker == "mrr":
-            res = get_ranker("mrr")(frame, n_draws=args.draws, dist=args.dist, seed=args.seed, missing=args.missing, **opts)
+            res = get_ranker("mrr")(frame, n_draws=args.draws, dist=args.dist, seed=args.seed, missing=args.missing,
+                                    **opts)
             t = res.table.copy()
             for r in res.rank_probabilities.columns:
                 t[f"p_rank_{r}"] = res.rank_probabilities[r]
@@ -113,13 +113,14 @@ def _rank_and_write(scores, out: Path, args) -> None:
         t.insert(0, "model", model)
         t.insert(0, "dataset", dataset)
         t = t.reset_index().rename(columns={"index": "method"})
-        rows.append(t[["dataset", "model", "method"] + [c for c in t.columns if c not in ("dataset", "model", "method")]])
+        rows.append(t[["dataset", "model", "method"]
+                      + [c for c in t.columns if c not in ("dataset", "model", "method")]])
         try:  # methods with no finite score at all (e.g. an all-zero map) cannot be judged by any metric
             scored = frame.groupby("method")["score"].apply(lambda v: np.isfinite(v).any())
             agreement[f"{dataset}/{model}"] = kendalls_w(frame[frame["method"].isin(scored[scored].index)])
         except XaiError as e:
             agreement[f"{dataset}/{model}"] = {"note": str(e)}
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas: kept out of the CLI's start-up
 
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     out.mkdir(parents=True, exist_ok=True)
@@ -136,15 +137,14 @@ def _rank_and_write(scores, out: Path, args) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas: kept out of the CLI's start-up
 
-    from .cli_models import model_options, resolve_for_evaluation
-    from .data import DATASETS
-    from .runner import EvalConfig, Evaluation
-    from .store import SCORE_COLUMNS, ResultStore, default_store_path
+    from .data import DATASETS  # noqa: PLC0415 - scipy (xai_core.data): kept out of the CLI's start-up
+    from .runner import EvalConfig, Evaluation  # noqa: PLC0415 - torch (through the models): kept out of the CLI's start-up
+    from .store import SCORE_COLUMNS, ResultStore, default_store_path  # noqa: PLC0415 - pandas (xai_core.store): kept out of the CLI's start-up
 
-    from .explainers import EXPLAINERS
-    from .metrics import METRICS
+    from .explainers import EXPLAINERS  # noqa: PLC0415 - torch, captum (xai_core.explainers): kept out of the CLI's start-up
+    from .metrics import METRICS  # noqa: PLC0415 - torch (xai_core.metrics): kept out of the CLI's start-up
 
     datasets = ([n for n in DATASETS.names() if DATASETS.get(n).size != "user"] if args.dataset == "all"
                 else list(dict.fromkeys(d.strip() for d in args.dataset.split(",") if d.strip())))  # "all": bundled
@@ -216,10 +216,9 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_rank(args) -> int:
-    import numpy as np
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas: kept out of the CLI's start-up
 
-    from .store import ResultStore, default_store_path
+    from .store import ResultStore, default_store_path  # noqa: PLC0415 - pandas (xai_core.store): kept out of the CLI's start-up
 
     check_out_path(args.out, "--out", kind="dir")
     _weights(args.weight)
@@ -293,7 +292,7 @@ METRICS_PAGE_INTRO = (
 
 
 def cmd_metrics(args) -> int:
-    from .metrics import METRICS
+    from .metrics import METRICS  # noqa: PLC0415 - torch (xai_core.metrics): kept out of the CLI's start-up
 
     rows = [s.info() for s in METRICS.values()
             if not s.name.startswith("test_") and (not args.modality or args.modality in s.modalities)]
@@ -301,13 +300,11 @@ def cmd_metrics(args) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     if args.markdown:
-        from .metrics import METRICS as M
-
         print(METRICS_PAGE_INTRO)
         print("| metric | family | better | modalities | needs | scope | ground truth | defaults |\n"
               "|---|---|---|---|---|---|---|---|")
         for r in rows:
-            d = M.get(r["name"]).defaults
+            d = METRICS.get(r["name"]).defaults
             dflt = "; ".join(f"{k}: " + ", ".join(f"{a}={b}" for a, b in v.items()) for k, v in d.items() if v)
             print(f"| `{r['name']}` | {r['family']} | {r['direction']} | {', '.join(r['modalities'])} | {r['needs']} "
                   f"| {r['scope']} | {r['ground_truth'] or ''} | {dflt} |")
@@ -352,7 +349,8 @@ def add_parsers(sub) -> None:
     e.add_argument("--include-misclassified", action="store_true",
                    help="also evaluate samples the model gets wrong (default: correct ones only, as the studies)")
     e.add_argument("--output", choices=["logit", "probability"], default="logit", help="model output explained")
-    e.add_argument("--batch-size", type=positive_int, default=BATCH.batch_size, help="samples per metric call (memory knob)")
+    e.add_argument("--batch-size", type=positive_int, default=BATCH.batch_size,
+                   help="samples per metric call (memory knob)")
     e.add_argument("--forward-batch", type=int_range(0, 1 << 20), default=BATCH.forward_batch,
                    help="inputs per forward pass inside metrics (default: by input size, e.g. 64 for 64x64 images)")
     e.add_argument("--seed", type=seed_int, default=0)

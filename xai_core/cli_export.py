@@ -26,9 +26,9 @@ def _check_out(out: Path) -> None:
 
 
 def cmd_export(args) -> int:
-    from .explainers import EXPLAINERS
-    from .export import check_exportable, to_anndata
-    from .store import default_store_path
+    from .explainers import EXPLAINERS  # noqa: PLC0415 - torch, captum (xai_core.explainers): kept out of the CLI's start-up
+    from .export import check_exportable, to_anndata  # noqa: PLC0415 - torch, anndata (xai_core.export): CLI start-up
+    from .store import default_store_path  # noqa: PLC0415 - pandas (xai_core.store): kept out of the CLI's start-up
 
     out = Path(args.out)
     _check_out(out)

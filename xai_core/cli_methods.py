@@ -74,7 +74,7 @@ def parameters(info: dict[str, Any], modality: str | None = None) -> list[str]:
 
 def rows(modality: str | None = None) -> list[dict[str, Any]]:
     """``info()`` of every registered method (``modality``: those that apply to it), test entries left out."""
-    from .explainers import EXPLAINERS
+    from .explainers import EXPLAINERS  # noqa: PLC0415 - torch, captum (xai_core.explainers): kept out of the CLI's start-up
 
     if modality and modality not in MODALITIES:
         raise UnknownChoice("modality", modality, MODALITIES)

@@ -17,7 +17,8 @@ from .errors import XaiError
 
 
 def add_model_flags(p) -> None:
-    p.add_argument("--model-meta", help="JSON with the architecture of a state-dict file: {\"arch\": ..., \"arch_kwargs\": ...}")
+    p.add_argument("--model-meta",
+                   help="JSON with the architecture of a state-dict file: {\"arch\": ..., \"arch_kwargs\": ...}")
     p.add_argument("--model-code", metavar="FILE.py:Class", help="build your own class from a Python file (runs it)")
     p.add_argument("--weights", help="the weights for --model-code (safetensors or a .pt state dict)")
     p.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="keyword argument of --model-code's class")
@@ -68,7 +69,7 @@ def resolve_for_evaluation(args) -> str | None:
     opts = model_options(args)
     if not opts:
         return args.model
-    from xai_core.models import register_model_file
+    from xai_core.models import register_model_file  # noqa: PLC0415 - torch (xai_core.models): kept out of the CLI's start-up
 
     path = args.weights or args.model
     name = "cli-" + (opts.get("code", "").rpartition(":")[2] or (path and Path(path).stem) or "model")
@@ -77,7 +78,7 @@ def resolve_for_evaluation(args) -> str | None:
 
 
 def cmd_import_model(args) -> int:
-    from xai_core.models import import_model
+    from xai_core.models import import_model  # noqa: PLC0415 - torch (xai_core.models): kept out of the CLI's start-up
 
     if args.path and args.model_code:
         raise XaiError(f"import-model {args.path}: with --model-code the weights come from --weights; "
@@ -103,7 +104,7 @@ def cmd_import_model(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from xai_core.models import remove_model, user_models
+    from xai_core.models import remove_model, user_models  # noqa: PLC0415 - torch (xai_core.models): kept out of the CLI's start-up
 
     if args.remove:
         remove_model(args.remove)

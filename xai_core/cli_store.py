@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
 
 
 def _path(args) -> Path:
-    from .store import default_store_path
+    from .store import default_store_path  # noqa: PLC0415 - pandas (xai_core.store): kept out of the CLI's start-up
 
     path = Path(args.store) if args.store else default_store_path()
     if not path.is_file():
@@ -103,7 +103,7 @@ def _count(con: sqlite3.Connection, table: str) -> int | None:
 
 def _problems(path: Path) -> tuple[list[str], dict[str, int | None]]:
     """(problems found, readable row counts per table)."""
-    from .store import blob_problem, curve_problem
+    from .store import blob_problem, curve_problem  # noqa: PLC0415 - pandas (xai_core.store): kept out of the CLI's start-up
 
     problems: list[str] = []
     counts: dict[str, int | None] = {}
@@ -173,7 +173,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_repair(args) -> int:
-    from .store import ResultStore, blob_problem, curve_problem
+    from .store import ResultStore, blob_problem, curve_problem  # noqa: PLC0415 - pandas (xai_core.store): kept out of the CLI's start-up
 
     path = _path(args)
     stamp = time.strftime("%Y%m%d-%H%M%S")

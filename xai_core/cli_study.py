@@ -11,7 +11,7 @@ from .progress import Progress
 
 def cmd_study(args) -> int:
     # the studies load torch and captum: only when this command runs, not whenever the CLI parser is built
-    from .studies import STUDIES, check_study_options, cli_command, default_out, run_study, study_names
+    from .studies import STUDIES, check_study_options, cli_command, default_out, run_study, study_names  # noqa: PLC0415 - torch, captum (the studies)
 
     if args.name == "list":
         for n in study_names():

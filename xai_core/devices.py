@@ -3,8 +3,24 @@ from .errors import XaiError
 
 
 def resolve_device(value: str | None) -> str:
-    """``--device``: ``cpu``, ``cuda`` (or ``cuda:N``), or ``auto`` (CUDA when this machine has it)."""
-    import torch
+    """``--device``: ``cpu``, ``cuda`` (or ``cuda:N``), or ``auto`` (CUDA when this machine has it).
+
+    Parameters
+    ----------
+    value : str or None
+        The device asked for (case and surrounding blanks ignored); None means ``cpu``.
+
+    Returns
+    -------
+    str
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Raises
+    ------
+    XaiError
+        For another value, CUDA asked for on a machine without it, or a ``cuda:N`` beyond the devices here.
+    """
+    import torch  # noqa: PLC0415 - torch: cli.py imports this module, and `python -m xai_core --help` must not load torch
 
     v = (value or "cpu").strip().lower()
     if v == "auto":

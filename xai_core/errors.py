@@ -12,13 +12,26 @@ class XaiError(Exception):
 
 
 class UnknownChoice(XaiError, KeyError):
-    """A name that is not in a registry."""
+    """A name that is not in a registry.
+
+    Also a ``KeyError``. The message lists the valid choices: ``unknown KIND 'NAME'; valid choices: a, b``.
+
+    Parameters
+    ----------
+    kind : str
+        What was looked up (``method``, ``metric``, ``dataset`` ...).
+    name : str
+        The name given.
+    valid : iterable of str
+        The valid names (kept sorted in ``valid``).
+    """
 
     def __init__(self, kind: str, name: str, valid: Iterable[str]):
         self.kind, self.name, self.valid = kind, name, sorted(valid)
         super().__init__(f"unknown {kind} '{name}'; valid choices: {', '.join(self.valid)}")
 
-    def __str__(self) -> str:  # KeyError would quote the message
+    def __str__(self) -> str:
+        """The message as given (``KeyError`` would quote it)."""
         return self.args[0]
 
 

@@ -69,7 +69,8 @@ def bundle(arrays: dict[str, np.ndarray], manifest_: dict[str, Any]) -> bytes:
 
 def stored_bundle(ev, methods: list[str], idx: np.ndarray, predictions) -> bytes:
     """The stored maps of ``methods`` for samples ``idx`` of an ``Evaluation`` as the zip of ``bundle``."""
-    from .explainers import EXPLAINERS
+    # cli.py imports this module, and `python -m xai_core --help` must not load torch and captum
+    from .explainers import EXPLAINERS  # noqa: PLC0415 - xai_core.explainers (torch, captum): CLI start-up
 
     arrays, info = {}, {}
     for m in methods:

@@ -22,10 +22,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import pandas as pd
+import torch
 
+from .data import DATASETS, load_dataset
+from .data.user import entry_of
 from .errors import XaiError
+from .explainers import EXPLAINERS
+from .models import load_model
+from .provenance import now, package_versions
+from .ranking import mc_mrr
+from .runner import ranking_input
+from .store import ResultStore, default_store_path, params_key
 
 PREFIX = "xai_"
 CHUNK = 2048  # cells read from the store at once (bounds memory on large datasets)
@@ -62,8 +72,6 @@ class _Parts:
 
 def check_exportable(name: str) -> None:
     """Unknown names list the valid ones; images and sequences are refused before anything is loaded."""
-    from .data import DATASETS
-
     if DATASETS.get(name).modality != "expression":
         raise XaiError(NOT_EXPRESSION)
 
@@ -75,8 +83,6 @@ def column_name(*parts: str) -> str:
 
 def _default_key(method: str, modality: str) -> dict | None:
     """The parameters a default evaluate run stores for ``method`` (as ``Evaluation._method_key``)."""
-    from .explainers import EXPLAINERS
-
     try:
         spec = EXPLAINERS.get(method)
     except XaiError:
@@ -87,8 +93,6 @@ def _default_key(method: str, modality: str) -> dict | None:
 
 def _settings(store, ds, fp: str, mh: str) -> dict[str, _Setting]:
     """One stored (parameters, output) per method: output 'logit' first, then the default parameters, then newest."""
-    from .store import params_key
-
     groups: dict[tuple, _Setting] = {}
     for r in store.provenance(kind="attributions", dataset_fp=fp, model_hash=mh):
         k = (r["method"], r["method_key"], r["output"])
@@ -110,8 +114,6 @@ def _settings(store, ds, fp: str, mh: str) -> dict[str, _Setting]:
 
 
 def _predict(model, ds) -> np.ndarray:
-    import torch
-
     dev = next(model.parameters()).device
     out = []
     with torch.no_grad():
@@ -123,9 +125,6 @@ def _predict(model, ds) -> np.ndarray:
 
 def _ranking(store, ds, fp: str, mh: str, settings: dict[str, _Setting]) -> dict[str, Any]:
     """The Monte Carlo MRR of the exported methods on their stored scores (as `rank`, default options)."""
-    from .ranking import mc_mrr
-    from .runner import ranking_input
-
     f = store.scores_frame(dataset=ds.name, methods=list(settings))
     f = f[(f["dataset_fp"] == fp) & (f["model_hash"] == mh)]
     f = f[np.asarray([settings[m].method_key == k and settings[m].output == o
@@ -159,8 +158,7 @@ def _h5(obj: Any) -> Any:
 
 def _write_parts(src: Path, out: Path, parts: _Parts) -> None:
     """Copy ``src`` to ``out`` byte for byte, then add ``parts`` to the copy (its sha256 goes in the provenance)."""
-    import h5py
-    from anndata.io import write_elem
+    from anndata.io import write_elem  # noqa: PLC0415 - anndata (0.6 s): only an .h5ad export needs it
 
     h = hashlib.sha256()
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -191,18 +189,16 @@ def _write_parts(src: Path, out: Path, parts: _Parts) -> None:
 
 def _frames(f, src: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """obs and var of an open h5ad file, read with anndata's element reader (never unpickles)."""
-    from anndata.io import read_elem
+    from anndata.io import read_elem  # noqa: PLC0415 - anndata (0.6 s): only an .h5ad export needs it
 
     try:
         return read_elem(f["obs"]), read_elem(f["var"])
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any failure of anndata's reader on this file becomes one XaiError
         raise XaiError(f"cannot read obs/var of {src} with this anndata ({type(e).__name__}: {e}); open it with "
                        f"anndata and write_h5ad it again, then import and evaluate that file") from None
 
 
 def _source(ds) -> Path:
-    from .data.user import entry_of
-
     entry = entry_of(ds.name) or {}
     for p in (entry.get("source"), ds.params.get("source")):
         if p and Path(p).is_file():
@@ -271,8 +267,6 @@ def _target(ds, out: str | Path | None) -> tuple[Path | None, pd.Index, pd.Index
     if ds.params.get("format") != "h5ad":
         obs, var = pd.Index(ds.sample_ids, dtype=str), pd.Index(ds.feature_names, dtype=str)
         return None, obs, var, np.arange(len(obs)), np.arange(len(var))
-    import h5py
-
     src = _source(ds)
     if out is not None and Path(out).resolve() == src.resolve():
         raise XaiError(f"--out {out} is the file '{ds.name}' was imported from; the export never changes it: "
@@ -335,18 +329,38 @@ def to_anndata(dataset: str, model: str | None = None, *, store=None, methods: s
                per_cell: bool = False, out: str | Path | None = None):
     """The stored results of ``dataset`` x ``model`` as an ``anndata.AnnData`` (also written to ``out``).
 
-    ``store``: a ``ResultStore`` or a path (default: ``default_store_path()``); ``methods``: a comma list or
-    list (default: every method with stored attributions). For a dataset imported from an ``.h5ad`` with ``out``
-    given, the copy is written and returned opened backed (read-only; close ``.file`` when done).
+    For a dataset imported from an ``.h5ad`` with ``out`` given, the copy is written and returned opened backed
+    (read-only; close ``.file`` when done). What goes where: docs/export.md.
+
+    Parameters
+    ----------
+    dataset : str
+        An expression dataset (images and sequences are refused before anything is loaded).
+    model : str, optional
+        As for ``load_model`` (default: the dataset's default model).
+    store : ResultStore or str or Path, optional
+        A ``ResultStore`` or a path (default: ``default_store_path()``).
+    methods : str or list of str, optional
+        A comma list or list (default: every method with stored attributions).
+    per_cell : bool
+        Also each cell's stored attribution as a layer ``xai_<method>`` (NaN where not explained); refused above
+        2 GiB in total.
+    out : str or Path, optional
+        Where to write the ``.h5ad``.
+
+    Returns
+    -------
+    AnnData
+
+    Raises
+    ------
+    XaiError
+        For a dataset that is not expression data, no results store, nothing stored for this dataset and model
+        (or for the methods asked for), per-cell layers too large, or an ``out`` that is the imported source.
+    UnknownChoice
+        For an unknown dataset or method.
     """
-    import anndata as ad
-
-    from xai_core.models import load_model
-
-    from .data import load_dataset
-    from .explainers import EXPLAINERS
-    from .provenance import now, package_versions
-    from .store import ResultStore, default_store_path
+    import anndata as ad  # noqa: PLC0415 - anndata (0.6 s): only an export needs it
 
     check_exportable(dataset)
     wanted = None if methods is None else [m.strip() for m in (methods.split(",") if isinstance(methods, str)

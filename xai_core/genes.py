@@ -37,8 +37,24 @@ def normalised(a: torch.Tensor) -> torch.Tensor:
 
 
 def class_scores(a, y, n_classes: int) -> np.ndarray:
-    """(C, G) global scores: per class, the mean of the L2-normalised attributions of its samples (NaN rows
-    for classes without a sample). Genes ranked by this score give the class's global ranking."""
+    """(C, G) global scores: per class, the mean of the L2-normalised attributions of its samples.
+
+    Classes without a sample get NaN rows. Genes ranked by this score give the class's global ranking.
+
+    Parameters
+    ----------
+    a : Tensor or ndarray
+        Attributions (N, G).
+    y : ndarray
+        The class of each sample (N,).
+    n_classes : int
+        The number of classes C.
+
+    Returns
+    -------
+    ndarray
+        (C, G).
+    """
     a = normalised(torch.as_tensor(a).double())
     y = torch.as_tensor(np.asarray(y), dtype=torch.long)
     onehot = torch.nn.functional.one_hot(y, n_classes).double()  # (N, C)
@@ -67,8 +83,25 @@ def truth_sets(ds) -> dict[int, np.ndarray]:
 
 
 def overlap(top: np.ndarray, truth: np.ndarray, n_genes: int) -> dict:
-    """Overlap of a top-k gene list with a known set: hits, precision@k, recall, the overlap expected by
-    chance (k |T| / G) and the hypergeometric p-value P(X >= hits) of drawing k genes at random."""
+    """Overlap of a top-k gene list with a known set.
+
+    Hits, precision@k, recall, the overlap expected by chance (k |T| / G) and the hypergeometric p-value
+    P(X >= hits) of drawing k genes at random.
+
+    Parameters
+    ----------
+    top : ndarray
+        The top-k gene indices.
+    truth : ndarray
+        The known gene indices T.
+    n_genes : int
+        The number of genes G drawn from.
+
+    Returns
+    -------
+    dict
+        ``k``, ``n_known``, ``hits``, ``precision``, ``recall``, ``expected``, ``p_value`` (NaN where undefined).
+    """
     top, truth = np.asarray(top), np.asarray(truth)
     k, m = len(top), len(truth)
     hits = int(np.isin(top, truth).sum())
@@ -121,8 +154,23 @@ def spearman_matrix(rows) -> np.ndarray:
 
 
 def rank_correlation(scores: dict[str, np.ndarray], classes: list[int] | None = None) -> pd.DataFrame:
-    """Spearman matrix between named rankings; values (C, G) are averaged over ``classes`` (default all
-    classes present in every ranking), values (G,) are correlated directly."""
+    """Spearman matrix between named rankings.
+
+    Values (C, G) are averaged over ``classes`` (default all classes present in every ranking), values (G,) are
+    correlated directly.
+
+    Parameters
+    ----------
+    scores : dict of str to ndarray
+        Name -> (C, G) or (G,) scores.
+    classes : list of int, optional
+        The classes to average over.
+
+    Returns
+    -------
+    DataFrame
+        Name x name.
+    """
     names = list(scores)
     stack = np.stack([np.asarray(scores[n], dtype=np.float64) for n in names])
     if stack.ndim == 2:
@@ -150,11 +198,34 @@ DE_METHODS = ("t-test", "wilcoxon")
 
 
 def de_scores(X: np.ndarray, y: np.ndarray, n_classes: int, method: str = "t-test") -> tuple[np.ndarray, np.ndarray]:
-    """One class versus the rest, with scanpy ``rank_genes_groups``: (C, G) scores (t statistic or Wilcoxon
-    z-score; higher = more expressed in the class) and (C, G) Benjamini-Hochberg adjusted p-values, both in
-    gene order. Classes absent from ``y`` give NaN rows."""
-    import anndata
-    import scanpy as sc
+    """One class versus the rest, with scanpy ``rank_genes_groups``.
+
+    Returns (C, G) scores (t statistic or Wilcoxon z-score; higher = more expressed in the class) and (C, G)
+    Benjamini-Hochberg adjusted p-values, both in gene order. Classes absent from ``y`` give NaN rows.
+
+    Parameters
+    ----------
+    X : ndarray
+        Expression (N, G).
+    y : ndarray
+        The class of each sample (N,).
+    n_classes : int
+        The number of classes C.
+    method : str
+        ``"t-test"`` or ``"wilcoxon"`` (``DE_METHODS``).
+
+    Returns
+    -------
+    scores, padj : ndarray
+        (C, G) each.
+
+    Raises
+    ------
+    UnknownChoice
+        For another ``method``.
+    """
+    import anndata  # noqa: PLC0415 - anndata (0.6 s): only the differential-expression baseline needs it
+    import scanpy as sc  # noqa: PLC0415 - scanpy (2.4 s): only the differential-expression baseline needs it
 
     if method not in DE_METHODS:
         raise UnknownChoice("differential-expression test", method, DE_METHODS)
@@ -182,8 +253,27 @@ def de_scores(X: np.ndarray, y: np.ndarray, n_classes: int, method: str = "t-tes
 # -- tables ------------------------------------------------------------------------------------------
 def top_table(scores, k: int, gene_names: list[str], truth: np.ndarray | None = None,
               other: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
-    """The k top genes of a (G,) score vector: rank, gene, score, known (in ``truth``), and the rank the
-    same gene has in each ``other`` (name -> (G,) scores) ranking."""
+    """The k top genes of a (G,) score vector.
+
+    Columns: rank, gene, score, known (in ``truth``), and the rank the same gene has in each ``other`` ranking.
+
+    Parameters
+    ----------
+    scores : ndarray
+        (G,) scores, higher first.
+    k : int
+        How many genes.
+    gene_names : list of str
+        The name of each gene.
+    truth : ndarray, optional
+        Known gene indices; adds the ``known`` column.
+    other : dict of str to ndarray, optional
+        Name -> (G,) scores; adds a ``rank in NAME`` column each.
+
+    Returns
+    -------
+    DataFrame
+    """
     top = order(scores)[:k]
     df = pd.DataFrame({"rank": np.arange(1, len(top) + 1), "gene": [gene_names[i] for i in top],
                        "score": np.asarray(scores, dtype=np.float64)[top]})
@@ -272,8 +362,26 @@ def evaluation_class_scores(ev, method: str, idx: np.ndarray, progress: Progress
 
 
 def seed_scores(ev, method: str, idx: np.ndarray, progress: ProgressFn | None = None) -> dict[str, np.ndarray]:
-    """(C, G) global scores of ``method`` for the main model and every population model (trained and
-    explained once, then read from the cache and the store)."""
+    """(C, G) global scores of ``method`` for the main model and every population model.
+
+    The population is trained and explained once, then read from the cache and the store.
+
+    Parameters
+    ----------
+    ev : Evaluation
+        The evaluation (its ``population_seeds`` set the population).
+    method : str
+        The method.
+    idx : ndarray
+        Row indices of the dataset.
+    progress : ProgressFn, optional
+        Gets the training and explain events.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``"main model"`` and ``"seed K"`` -> (C, G) scores.
+    """
     out = {"main model": evaluation_class_scores(ev, method, idx, progress)}
     for member in ev.population_models(progress):
         out[member[0].rsplit("-", 1)[-1].replace("seed", "seed ")] = evaluation_class_scores(ev, method, idx, progress,

@@ -26,8 +26,23 @@ from tqdm import tqdm
 class Progress:
     """How far a piece of work has come: ``done`` of ``total`` in ``stage``, and a message.
 
-    Events can also be read like the dicts the evaluation grid sent before (``e["done"]``,
-    ``e.get("metric")``), so callbacks written for those keep working.
+    Events can also be read like the dicts the evaluation grid sent before (``e["done"]``, ``e.get("metric")``),
+    so callbacks written for those keep working.
+
+    Attributes
+    ----------
+    done, total : float
+        How much is done, of how much (epochs, samples, or a fraction of 1).
+    stage : str
+        What kind of work: ``train``, ``explain``, ``metric``, ``study``, ``selection``.
+    message : str
+        A line for the user.
+    method, metric : str or None
+        The method and metric at work, where there is one.
+    cached : bool
+        The step was served from the results store.
+    stats : mapping of str to float
+        Numbers of the step (for ``train``: the epoch's ``train_loss`` and ``val_score``).
     """
 
     done: float
@@ -50,12 +65,25 @@ class Progress:
         return self.done >= self.total
 
     def __getitem__(self, key: str) -> Any:
+        """``e["done"]``: a field by name, like the dicts sent before (``KeyError`` for an unknown name)."""
         if key not in _FIELDS:
             raise KeyError(key)
         return getattr(self, key)
 
     def get(self, key: str, default: Any = None) -> Any:
-        """The field ``key`` like ``dict.get``: ``default`` for an unknown name or an unset (None) field."""
+        """The field ``key`` like ``dict.get``: ``default`` for an unknown name or an unset (None) field.
+
+        Parameters
+        ----------
+        key : str
+            A field's name.
+        default : object
+            What to return instead.
+
+        Returns
+        -------
+        object
+        """
         value = getattr(self, key, None) if key in _FIELDS else None
         return default if value is None else value
 

@@ -34,6 +34,23 @@ _MRR_DECIMALS = 12  # MRRs equal to this precision are ties when methods are ran
 
 @dataclass
 class RankingResult:
+    """What ``mc_mrr`` returns.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Index method; ``mrr``, ``mrr_lo``, ``mrr_hi``, ``mean_rank``, ``rank``; sorted by mrr desc.
+    rank_probabilities : DataFrame
+        Index method (same order); columns 1..M; rows sum to 1.
+    metric_ranks : DataFrame
+        Index method; columns metric; rank on the means (1 = best, ties averaged).
+    metrics_used : list of str
+        The metrics ranked on.
+    dropped : dict of str to str
+        Metric -> why it was left out.
+    params : dict
+        The settings of the ranking (draws, distribution, seed, weights, directions, families).
+    """
     table: pd.DataFrame  # index method; mrr, mrr_lo, mrr_hi, mean_rank, rank; sorted by mrr desc
     rank_probabilities: pd.DataFrame  # index method (same order); columns 1..M; rows sum to 1
     metric_ranks: pd.DataFrame  # index method; columns metric; rank on the means (1 = best, ties averaged)
@@ -42,7 +59,13 @@ class RankingResult:
     params: dict
 
     def to_csv(self, path: str | Path) -> None:
-        """Write one row per method: method, mrr, mrr_lo, mrr_hi, mean_rank, rank, p_rank_1..p_rank_M."""
+        """Write one row per method: method, mrr, mrr_lo, mrr_hi, mean_rank, rank, p_rank_1..p_rank_M.
+
+        Parameters
+        ----------
+        path : str or Path
+            The CSV file.
+        """
         probs = self.rank_probabilities.rename(columns=lambda r: f"p_rank_{r}")
         out = self.table.join(probs)
         out.index.name = "method"
@@ -101,8 +124,27 @@ def _check_frame(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarise(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per (method, metric): mu (mean of the finite per-sample scores), sigma (std ddof=1 / sqrt(n),
-    0 when n = 1), n, set_level. A set-level row (sample "*") gives mu = score, sigma = se (NaN -> 0)."""
+    """Per (method, metric): mu, sigma, n, set_level.
+
+    mu is the mean of the finite per-sample scores, sigma the std (ddof=1) / sqrt(n) (0 when n = 1). A
+    set-level row (sample "*") gives mu = score, sigma = se (NaN -> 0).
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Tidy scores: columns ``method``, ``metric``, ``sample``, ``score`` (and ``se``, ``reason``, ``family``,
+        ``direction`` when present); one row per method, metric and sample (``"*"`` for a set-level score).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by (method, metric).
+
+    Raises
+    ------
+    XaiError
+        For an empty or malformed frame, or a metric with both set-level and per-sample rows for a method.
+    """
     df = _check_frame(scores)
     is_set = df["sample"].astype(str) == SET_LEVEL
     g = df[~is_set].groupby(["method", "metric"], sort=False)["score"]
@@ -232,18 +274,50 @@ def mc_mrr(scores: pd.DataFrame, *, directions: dict[str, str] | None = None, fa
            dist: str = "normal", seed: int = 0, missing: str = "drop") -> RankingResult:
     """Monte Carlo mean reciprocal rank (study §2.6).
 
-    Per draw, every method's score on every metric is redrawn: ``dist="normal"`` draws
-    N(mu, sigma^2) with sigma the standard error; ``dist="bootstrap"`` resamples the samples with
-    replacement and takes each method's mean. The bootstrap is *paired*: within a metric and draw
-    the same sample ids are resampled for all methods when all methods were scored on the same
-    sample ids (so a method better on every sample wins every draw); otherwise each method is
-    resampled independently. Set-level rows (sample "*") always use the normal draw.
-    Methods are ranked per metric (1 = best, ties averaged), RR = 1/rank, and MRR is the weighted
-    mean of RR over metrics; a metric's weight is its family's weight (default 1), divided by the
-    number of used metrics in that family when ``per_family``. A metric on which some method has no
-    finite mean is dropped (see ``result.dropped``), or with ``missing="worst"`` that method ranks last.
-    Per method: the expected MRR, its 2.5/97.5 percentiles, and the distribution of its rank by MRR
-    within a draw (ties share the best rank, "min"). All T draws are ranked at once per metric.
+    Per draw, every method's score on every metric is redrawn: ``dist="normal"`` draws N(mu, sigma^2) with sigma
+    the standard error; ``dist="bootstrap"`` resamples the samples with replacement and takes each method's mean.
+    The bootstrap is *paired*: within a metric and draw the same sample ids are resampled for all methods when
+    all methods were scored on the same sample ids (so a method better on every sample wins every draw);
+    otherwise each method is resampled independently. Set-level rows (sample "*") always use the normal draw.
+    Methods are ranked per metric (1 = best, ties averaged), RR = 1/rank, and MRR is the weighted mean of RR over
+    metrics; a metric's weight is its family's weight (default 1), divided by the number of used metrics in that
+    family when ``per_family``. A metric on which some method has no finite mean is dropped (see
+    ``result.dropped``), or with ``missing="worst"`` that method ranks last. Per method: the expected MRR, its
+    2.5/97.5 percentiles, and the distribution of its rank by MRR within a draw (ties share the best rank,
+    "min"). All T draws are ranked at once per metric.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Tidy scores: columns ``method``, ``metric``, ``sample``, ``score`` (and ``se``, ``reason``, ``family``,
+        ``direction`` when present); one row per method, metric and sample (``"*"`` for a set-level score).
+    directions : dict of str to str, optional
+        Metric -> ``"higher"`` or ``"lower"`` is better, over the frame's ``direction`` column (default higher).
+    families : dict of str to str, optional
+        Metric -> family, over the frame's ``family`` column (default: each metric its own family).
+    weights : dict of str to float, optional
+        Family -> weight (default 1).
+    per_family : bool
+        Divide each family's weight among its used metrics.
+    n_draws : int
+        The number of draws T (a positive integer).
+    dist : str
+        ``"normal"`` or ``"bootstrap"``.
+    seed : int
+        Seeds the draws.
+    missing : str
+        ``"drop"``: drop a metric on which some method has no finite mean; ``"worst"``: that method ranks last.
+
+    Returns
+    -------
+    RankingResult
+
+    Raises
+    ------
+    XaiError
+        For an unknown ``dist`` or a bad ``n_draws``; an empty or malformed frame (missing columns, duplicated
+        rows), fewer than 2 methods, an unknown direction, a bad weight or one for an unknown family, or no metric
+        left to rank on.
     """
     if dist not in DISTS:
         raise XaiError(f"unknown dist='{dist}'; use one of {list(DISTS)}")
@@ -296,7 +370,35 @@ def _deterministic(scores, directions, families, weights, per_family, missing, n
 def mean_rank(scores: pd.DataFrame, *, directions: dict[str, str] | None = None,
               families: dict[str, str] | None = None, weights: dict[str, float] | None = None,
               per_family: bool = False, missing: str = "drop") -> pd.DataFrame:
-    """Per method: (weighted) mean over metrics of its rank on the means (lower is better), and rank."""
+    """Per method: (weighted) mean over metrics of its rank on the means (lower is better), and rank.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Tidy scores: columns ``method``, ``metric``, ``sample``, ``score`` (and ``se``, ``reason``, ``family``,
+        ``direction`` when present); one row per method, metric and sample (``"*"`` for a set-level score).
+    directions : dict of str to str, optional
+        Metric -> ``"higher"`` or ``"lower"`` is better, over the frame's ``direction`` column (default higher).
+    families : dict of str to str, optional
+        Metric -> family, over the frame's ``family`` column (default: each metric its own family).
+    weights : dict of str to float, optional
+        Family -> weight (default 1).
+    per_family : bool
+        Divide each family's weight among its used metrics.
+    missing : str
+        ``"drop"``: drop a metric on which some method has no finite mean; ``"worst"``: that method ranks last.
+
+    Returns
+    -------
+    DataFrame
+        Index method; ``mean_rank``, ``rank``; sorted by rank.
+
+    Raises
+    ------
+    XaiError
+        For an empty or malformed frame (missing columns, duplicated rows), fewer than 2 methods, an unknown
+        direction, a bad weight or one for an unknown family, or no metric left to rank on.
+    """
     return _deterministic(scores, directions, families, weights, per_family, missing, "mean_rank", False,
                           lambda R, M, w: R @ w / w.sum())
 
@@ -304,7 +406,35 @@ def mean_rank(scores: pd.DataFrame, *, directions: dict[str, str] | None = None,
 def borda(scores: pd.DataFrame, *, directions: dict[str, str] | None = None,
           families: dict[str, str] | None = None, weights: dict[str, float] | None = None,
           per_family: bool = False, missing: str = "drop") -> pd.DataFrame:
-    """Per method: Borda count sum_m w_m (M - rank_m) on the means (higher is better), and rank."""
+    """Per method: Borda count sum_m w_m (M - rank_m) on the means (higher is better), and rank.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Tidy scores: columns ``method``, ``metric``, ``sample``, ``score`` (and ``se``, ``reason``, ``family``,
+        ``direction`` when present); one row per method, metric and sample (``"*"`` for a set-level score).
+    directions : dict of str to str, optional
+        Metric -> ``"higher"`` or ``"lower"`` is better, over the frame's ``direction`` column (default higher).
+    families : dict of str to str, optional
+        Metric -> family, over the frame's ``family`` column (default: each metric its own family).
+    weights : dict of str to float, optional
+        Family -> weight (default 1).
+    per_family : bool
+        Divide each family's weight among its used metrics.
+    missing : str
+        ``"drop"``: drop a metric on which some method has no finite mean; ``"worst"``: that method ranks last.
+
+    Returns
+    -------
+    DataFrame
+        Index method; ``borda``, ``rank``; sorted by rank.
+
+    Raises
+    ------
+    XaiError
+        For an empty or malformed frame (missing columns, duplicated rows), fewer than 2 methods, an unknown
+        direction, a bad weight or one for an unknown family, or no metric left to rank on.
+    """
     return _deterministic(scores, directions, families, weights, per_family, missing, "borda", True,
                           lambda R, M, w: (M - R) @ w)
 
@@ -312,9 +442,28 @@ def borda(scores: pd.DataFrame, *, directions: dict[str, str] | None = None,
 def kendalls_w(scores: pd.DataFrame, *, directions: dict[str, str] | None = None) -> dict:
     """Kendall's coefficient of concordance of the metrics (judges) over the methods (objects).
 
-    W = 12 S / (m^2 (n^3 - n) - m sum_j T_j), S the sum of squared deviations of the methods' rank
-    sums, T_j = sum over tie groups of metric j of (t^3 - t); chi2 = m (n - 1) W on n - 1 degrees of
-    freedom. Uses the metrics on which every method has a finite mean."""
+    W = 12 S / (m^2 (n^3 - n) - m sum_j T_j), S the sum of squared deviations of the methods' rank sums, T_j = sum
+    over tie groups of metric j of (t^3 - t); chi2 = m (n - 1) W on n - 1 degrees of freedom. Uses the metrics on
+    which every method has a finite mean.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Tidy scores: columns ``method``, ``metric``, ``sample``, ``score`` (and ``se``, ``reason``, ``family``,
+        ``direction`` when present); one row per method, metric and sample (``"*"`` for a set-level score).
+    directions : dict of str to str, optional
+        Metric -> ``"higher"`` or ``"lower"`` is better, over the frame's ``direction`` column (default higher).
+
+    Returns
+    -------
+    dict
+        ``W``, ``chi2``, ``p_value``, ``n_methods``, ``n_metrics``, ``metrics``.
+
+    Raises
+    ------
+    XaiError
+        For fewer than 2 metrics with a finite score for every method, or as ``mean_rank``.
+    """
     P = _prepare(scores, directions, None, "drop")
     R = _metric_ranks(P).to_numpy()
     n, m = R.shape
@@ -332,8 +481,30 @@ def kendalls_w(scores: pd.DataFrame, *, directions: dict[str, str] | None = None
 
 
 def metric_agreement(scores: pd.DataFrame, *, directions: dict[str, str] | None = None) -> pd.DataFrame:
-    """Metric x metric Spearman correlation of the methods' mean scores, each metric oriented so that
-    higher = better (positive = the metrics agree). Pairwise over methods with finite means on both."""
+    """Metric x metric Spearman correlation of the methods' mean scores.
+
+    Each metric is oriented so that higher = better (positive = the metrics agree). Pairwise over methods with
+    finite means on both.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Tidy scores: columns ``method``, ``metric``, ``sample``, ``score`` (and ``se``, ``reason``, ``family``,
+        ``direction`` when present); one row per method, metric and sample (``"*"`` for a set-level score).
+    directions : dict of str to str, optional
+        Metric -> ``"higher"`` or ``"lower"`` is better, over the frame's ``direction`` column (default higher).
+
+    Returns
+    -------
+    DataFrame
+        Metric x metric.
+
+    Raises
+    ------
+    XaiError
+        For an empty or malformed frame (missing columns, duplicated rows), fewer than 2 methods, an unknown
+        direction, or no metric left.
+    """
     P = _prepare(scores, directions, None, "worst")
     oriented = P.mu_all * [P.sign(m) for m in P.mu_all.columns]
     return oriented.corr(method="spearman").rename_axis(index="metric", columns="metric")
@@ -343,7 +514,23 @@ RANKERS: dict[str, Callable] = {"mrr": mc_mrr, "mean_rank": mean_rank, "borda": 
 
 
 def get_ranker(name: str) -> Callable:
-    """The ranker registered under ``name``; an unknown name raises UnknownChoice (an XaiError)."""
+    """The ranker registered under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        ``mrr``, ``mean_rank`` or ``borda`` (``RANKERS``).
+
+    Returns
+    -------
+    callable
+        ``mc_mrr``, ``mean_rank`` or ``borda``.
+
+    Raises
+    ------
+    UnknownChoice
+        For an unknown name (an XaiError).
+    """
     try:
         return RANKERS[name]
     except KeyError:

@@ -20,14 +20,62 @@ import pandas as pd
 import torch
 
 from .batching import BATCH
+from .data import cache_dir, load_dataset
 from .errors import XaiError
-from .models import train_cached
+from .explainers import EXPLAINERS, combine, components, estimate_cost, explain, make_context, resolve_methods
+from .metrics import METRICS, applicable_metrics, build_inputs, compute_metric, estimate_metric_cost
+from .metrics.fastpath import split_linear_head
+from .models import load_model, train_cached
+from .models.user_models import checks_from_meta
 from .progress import Progress, ProgressFn, notify
 from .provenance import now, package_versions
+from .store import params_key
 
 
 @dataclass
 class EvalConfig:
+    """One evaluation's settings: which data, model, methods, metrics and samples, and the batch sizes.
+
+    Attributes
+    ----------
+    dataset : str
+        The dataset's name.
+    model : str, optional
+        As for ``load_model`` (default: the dataset's default model).
+    methods : str or list of str
+        ``"all"`` (every applicable method), a comma list or a list.
+    metrics : str or list of str
+        ``"all"`` (every metric that applies to the data and its ground truth), a comma list or a list.
+    n : int
+        At most this many samples (positive).
+    split : str
+        ``"test"``, ``"train"`` or ``"all"``.
+    only_correct : bool
+        Evaluate correctly classified samples only (as the studies do).
+    classes : list of int, optional
+        Only samples of these classes; None: all classes (sequence data defaults to the motif class, 1, or
+        for the user's sequences to those with a known motif site).
+    output : str
+        What the explainers explain: ``"logit"`` or ``"probability"``.
+    batch_size : int
+        Samples per metric call: the memory knob.
+    forward_batch : int
+        Inputs per forward pass inside a metric; 0 = auto by input size.
+    explain_batch : int
+        Samples per explainer call.
+    seed : int
+        Seeds torch, the explain context and the metrics.
+    method_params : dict of str to dict
+        Parameters per method.
+    metric_params : dict of str to dict
+        Parameters per metric.
+    device : str
+        Where the model runs.
+    population_seeds : int
+        Extra models of the same architecture (seeds 1..K) for ranking stability and consistency metrics.
+    population_epochs : int, optional
+        Cap their training epochs (None: the architecture's recipe).
+    """
     dataset: str
     model: str | None = None
     methods: str | list[str] = "all"
@@ -61,13 +109,16 @@ class Plan:
 
     @property
     def total_forward(self) -> float:
+        """Forward passes of the whole plan."""
         return float(self.cost["forward"].sum())
 
     @property
     def total_backward(self) -> float:
+        """Backward passes of the whole plan."""
         return float(self.cost["backward"].sum())
 
     def describe(self) -> str:
+        """One paragraph for the user: the grid's size and passes, then the notes."""
         c = self.config
         lines = [f"{len(self.methods)} methods x {len(self.metrics)} metrics on {len(self.sample_idx)} samples of "
                  f"{c.dataset}: about {self.total_forward:,.0f} forward and {self.total_backward:,.0f} backward "
@@ -76,14 +127,27 @@ class Plan:
 
 
 class Evaluation:
-    """One dataset and model: plan, then run every (method, metric) cell missing from the store."""
+    """One dataset and model: plan, then run every (method, metric) cell missing from the store.
+
+    Making it loads the dataset, the model (with its checks) and the explain context.
+
+    Parameters
+    ----------
+    config : EvalConfig
+        The settings.
+    store : ResultStore
+        Where attributions and scores are kept (and found again).
+
+    Raises
+    ------
+    XaiError
+        For ``population_seeds`` with a user model that is not a built-in architecture, or as ``load_model``
+        raises.
+    UnknownChoice
+        For an unknown dataset or ``output``.
+    """
 
     def __init__(self, config: EvalConfig, store):
-        from xai_core.models import load_model
-
-        from .data import load_dataset
-        from .explainers import make_context
-
         self.config, self.store = config, store
         torch.manual_seed(config.seed)
         self.ds = load_dataset(config.dataset)
@@ -92,8 +156,6 @@ class Evaluation:
             Path(config.model).stem if config.model and config.model.endswith(".safetensors")
             else config.model or self.model_meta.get("arch", "model"))
         if "checks" not in self.model_meta:  # shipped / trained checkpoints: from their recorded test accuracy
-            from xai_core.models.user_models import checks_from_meta
-
             self.model_meta["checks"] = checks_from_meta(self.model_meta, self.ds)
         meta = self.model_meta
         if config.population_seeds > 0 and meta.get("user_model") and not meta.get("builtin_arch"):
@@ -125,6 +187,21 @@ class Evaluation:
 
     # -- planning ----------------------------------------------------------------------------
     def select_samples(self) -> tuple[np.ndarray, list[str]]:
+        """The samples to evaluate, and notes on what was left out.
+
+        Returns
+        -------
+        idx : ndarray
+            At most ``config.n`` row indices of the split, of the classes asked for (and correctly classified with
+            ``only_correct``).
+        notes : list of str
+            What was skipped and why.
+
+        Raises
+        ------
+        XaiError
+            For an unknown split, a non-positive ``n``, or no samples left.
+        """
         c, ds, notes = self.config, self.ds, []
         idx = {"test": ds.test_idx, "train": ds.train_idx, "all": np.arange(len(ds))}.get(c.split)
         if idx is None:
@@ -164,8 +241,19 @@ class Evaluation:
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     def resolve_metrics(self) -> list[str]:
-        from .metrics import METRICS, applicable_metrics
+        """The metrics of ``config.metrics``; ``"all"`` resolved to those that fit the data, ground truth and model.
 
+        Population metrics are skipped (with a note) unless ``population_seeds`` is set.
+
+        Returns
+        -------
+        list of str
+
+        Raises
+        ------
+        UnknownChoice
+            For an unknown metric.
+        """
         spec = self.config.metrics
         if spec == "all" or spec == ["all"]:
             gt = self.ds.ground_truth
@@ -188,9 +276,24 @@ class Evaluation:
         return names
 
     def plan(self) -> Plan:
-        from .explainers import EXPLAINERS, estimate_cost, resolve_methods
-        from .metrics import METRICS, build_inputs, estimate_metric_cost
+        """What a run will do and what it costs, known before any work starts.
 
+        Every method, metric and parameter is checked here.
+
+        Returns
+        -------
+        Plan
+            The samples, methods, metrics, the forward and backward passes per (method, metric) cell, and notes.
+
+        Raises
+        ------
+        XaiError
+            As ``select_samples``, or for a parameter of the wrong type or out of range.
+        UnknownChoice
+            For an unknown method, metric or parameter.
+        NotApplicable
+            For a method that does not fit the data or model.
+        """
         idx, notes = self.select_samples()
         self._notes = notes
         methods = resolve_methods(self.config.methods, self.ctx)
@@ -201,8 +304,6 @@ class Evaluation:
             METRICS.get(m).params_for(self.ds.modality, p)
         # one-sample inputs so cost functions see the real input size and model (genes, layers)
         probe = build_inputs(self.ds, self.ctx, idx[:1], np.zeros((1, *self.ds.input_shape), dtype=np.float32))
-        from .metrics.fastpath import split_linear_head
-
         if split_linear_head(self.model) is not None:
             notes.append("the model's first layer is linear: cumulative-removal metrics (pixel flipping, IROF, "
                          "prediction gaps) update it by cumulative sums and skip most of the forwards counted above")
@@ -220,9 +321,12 @@ class Evaluation:
 
     # -- a population of models (training seeds) ------------------------------------------------
     def population_paths(self) -> list[Path]:
-        """Where the seed 1..K models of the population are (or will be) cached."""
-        from .data import cache_dir
+        """Where the seed 1..K models of the population are (or will be) cached.
 
+        Returns
+        -------
+        list of Path
+        """
         c, arch = self.config, self.model_meta["arch"]
         tag = f"e{c.population_epochs}" if c.population_epochs else "full"
         return [cache_dir() / "models" / f"{self.ds.name}-{self.dataset_fp}__{arch}__seed{seed}__{tag}.safetensors"
@@ -231,8 +335,16 @@ class Evaluation:
     def population_models(self, progress: ProgressFn | None = None) -> list[tuple[str, torch.nn.Module, str]]:
         """(name, model, checkpoint hash) of seeds 1..K, trained once (on the CPU) and cached as safetensors.
 
-        ``progress`` gets one ``Progress(0, 1, "train", method="ARCH seed K")`` before a member is trained.
         A checkpoint that is there but unreadable is refused (``XaiError``), not trained again.
+
+        Parameters
+        ----------
+        progress : ProgressFn, optional
+            Gets one ``Progress(0, 1, "train", method="ARCH seed K")`` before a member is trained.
+
+        Returns
+        -------
+        list of tuple
         """
         c = self.config
         arch, kwargs = self.model_meta["arch"], self.model_meta.get("arch_kwargs") or {}
@@ -250,7 +362,22 @@ class Evaluation:
 
     def population_attributions(self, method: str, idx: np.ndarray, progress: ProgressFn | None = None
                                 ) -> list[torch.Tensor] | None:
-        """The same samples explained by ``method`` on every population model (stored like any attribution)."""
+        """The same samples explained by ``method`` on every population model (stored like any attribution).
+
+        Parameters
+        ----------
+        method : str
+            The method.
+        idx : ndarray
+            Row indices of the dataset.
+        progress : ProgressFn, optional
+            Gets the training and explain events.
+
+        Returns
+        -------
+        list of Tensor or None
+            One map tensor per population model; None without ``population_seeds``.
+        """
         if self.config.population_seeds <= 0:
             return None
         if not hasattr(self, "_population"):
@@ -261,20 +388,17 @@ class Evaluation:
     def _provenance(self, **extra) -> dict[str, Any]:
         c = self.config
         return {"created": now(), "versions": package_versions(), "seed": c.seed, "output": c.output,
-                "dataset_params": self.ds.params, "model": {k: self.model_meta.get(k) for k in
-                                                             ("arch", "arch_kwargs", "checkpoint_hash", "path", "seed")},
+                "dataset_params": self.ds.params,
+                "model": {k: self.model_meta.get(k)
+                          for k in ("arch", "arch_kwargs", "checkpoint_hash", "path", "seed")},
                 "config": {k: v for k, v in asdict(c).items() if k not in ("method_params", "metric_params")}, **extra}
 
     def _method_params(self, method: str) -> dict[str, Any]:
-        from .explainers import EXPLAINERS
-
         return EXPLAINERS.get(method).params_for(self.ds.modality, self.config.method_params.get(method, {}))
 
     def _method_key(self, method: str) -> dict[str, Any]:
         """The method's parameters as stored: with its implementation version, so a changed computation
         is never served from results of the old one."""
-        from .explainers import EXPLAINERS
-
         spec = EXPLAINERS.get(method)
         params = self._method_params(method)
         return params if spec.version == 1 else {**params, "_version": spec.version}
@@ -290,17 +414,46 @@ class Evaluation:
 
     def stored_attributions(self, method: str, idx: np.ndarray, member: tuple | None = None
                             ) -> tuple[np.ndarray | None, list[str]]:
-        """The stored maps of ``method`` for ``idx`` without computing anything: (maps or None, missing ids).
-        ``member`` = (name, model, checkpoint hash) looks up a population model's maps instead."""
+        """The stored maps of ``method`` for ``idx`` without computing anything.
+
+        Parameters
+        ----------
+        method : str
+            The method.
+        idx : ndarray
+            Row indices of the dataset.
+        member : tuple, optional
+            (name, model, checkpoint hash): looks up a population model's maps instead.
+
+        Returns
+        -------
+        maps : ndarray or None
+            The maps when all are stored, else None.
+        missing : list of str
+            The sample ids without a stored map.
+        """
         ids = [self.ds.sample_ids[i] for i in idx]
-        return self.store.get_attributions(dataset_fp=self.dataset_fp, model_hash=member[2] if member else self.model_hash,
-                                           method=method, method_params=self._method_key(method),
+        return self.store.get_attributions(dataset_fp=self.dataset_fp,
+                                           model_hash=member[2] if member else self.model_hash, method=method,
+                                           method_params=self._method_key(method),
                                            output=self.config.output, sample_ids=ids)
 
     def stored_curves(self, method: str, metric: str, idx: np.ndarray) -> np.ndarray | None:
-        """The stored per-sample curves of (``method``, ``metric``) for ``idx`` (None where not stored)."""
-        from .metrics import METRICS
+        """The stored per-sample curves of (``method``, ``metric``) for ``idx`` (None where not stored).
 
+        Parameters
+        ----------
+        method : str
+            The method.
+        metric : str
+            A curve metric.
+        idx : ndarray
+            Row indices of the dataset.
+
+        Returns
+        -------
+        ndarray or None
+        """
         return self.store.curves(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method,
                                  method_params=self._method_key(method), output=self.config.output, metric=metric,
                                  metric_params=self._metric_params(METRICS.get(metric)),
@@ -310,16 +463,29 @@ class Evaluation:
                      member: tuple[str, torch.nn.Module, str] | None = None) -> torch.Tensor:
         """The stored maps of ``method`` for ``idx``; missing ones are computed per batch and stored.
 
-        ``member`` = (name, model, checkpoint hash) explains with another model of the population instead.
+        A composite reuses (and stores) its components' maps when they run at their default parameters.
+
+        Parameters
+        ----------
+        method : str
+            The method.
+        idx : ndarray
+            Row indices of the dataset.
+        progress : ProgressFn, optional
+            Gets ``"explain"`` events (``cached=True`` when every map was stored).
+        member : tuple, optional
+            (name, model, checkpoint hash): explains with another model of the population instead.
+
+        Returns
+        -------
+        Tensor
+            (len(idx), ...) on the model's device.
         """
         if member is None:
             ctx, model_name, model_hash = self.ctx, self.model_name, self.model_hash
         else:
             model_name, model_hash = member[0], member[2]
             ctx = dataclasses.replace(self.ctx, model=member[1], extras={})
-        from .explainers import explain
-        from .explainers import combine, components
-
         ids = [self.ds.sample_ids[i] for i in idx]
         params = self._method_params(method)
         key = dict(dataset_fp=self.dataset_fp, model_hash=model_hash, method=method,
@@ -345,7 +511,8 @@ class Evaluation:
                 attr = explain(ctx, x, y, method, explain_batch=bs, **self.config.method_params.get(method, {})
                                ).attributions
             secs = time.perf_counter() - t0
-            self.store.put_attributions(dataset=self.ds.name, model=model_name, sample_ids=[self.ds.sample_ids[i] for i in bidx],
+            self.store.put_attributions(dataset=self.ds.name, model=model_name,
+                                        sample_ids=[self.ds.sample_ids[i] for i in bidx],
                                         attributions=attr.detach().cpu().numpy().astype(np.float32),
                                         targets=self.ds.y[bidx], seconds=secs,
                                         provenance=self._provenance(kind="attribution", params=params), **key)
@@ -357,9 +524,20 @@ class Evaluation:
         return torch.as_tensor(arr, device=ctx.device)
 
     def run(self, plan: Plan | None = None, progress: ProgressFn | None = None) -> pd.DataFrame:
-        """Compute every missing cell of the plan; returns the tidy scores of the plan's cells."""
-        from .metrics import METRICS, build_inputs, compute_metric
+        """Compute every missing cell of the plan; returns the tidy scores of the plan's cells.
 
+        Parameters
+        ----------
+        plan : Plan, optional
+            From ``plan()``; made here when not given.
+        progress : ProgressFn, optional
+            Gets ``"explain"``, ``"metric"`` and ``"train"`` events (``cached=True`` for cells already stored).
+
+        Returns
+        -------
+        DataFrame
+            As ``scores``.
+        """
         plan = plan or self.plan()
         idx = plan.sample_idx
         ids = [self.ds.sample_ids[i] for i in idx]
@@ -406,10 +584,18 @@ class Evaluation:
         return self.scores(plan)
 
     def scores(self, plan: Plan) -> pd.DataFrame:
-        """The tidy scores of the plan's cells, read back from the store (one row per sample or '*')."""
-        from .metrics import METRICS
-        from .store import params_key
+        """The tidy scores of the plan's cells, read back from the store (one row per sample or '*').
 
+        Parameters
+        ----------
+        plan : Plan
+            The plan whose cells to read.
+
+        Returns
+        -------
+        DataFrame
+            As ``ResultStore.scores_frame``, with ``model`` set to this evaluation's model name.
+        """
         frame = self.store.scores_frame(dataset=self.ds.name, methods=plan.methods, metrics=plan.metrics)
         frame = frame[frame["model_hash"] == self.model_hash]
         ids = set(self.ds.sample_ids[i] for i in plan.sample_idx) | {"*"}
@@ -428,8 +614,16 @@ class Evaluation:
 
 
 def ranking_input(scores: pd.DataFrame) -> pd.DataFrame:
-    """Scores restricted to metrics that take part in rankings (not e.g. PGR's random reference)."""
-    from .metrics import METRICS
+    """Scores restricted to metrics that take part in rankings (not e.g. PGR's random reference).
 
+    Parameters
+    ----------
+    scores : DataFrame
+        Tidy scores (``Evaluation.run``).
+
+    Returns
+    -------
+    DataFrame
+    """
     ranked = [m for m in scores["metric"].unique() if m in METRICS and METRICS.get(m).in_ranking]
     return scores[scores["metric"].isin(ranked)]

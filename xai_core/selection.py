@@ -26,8 +26,12 @@ import pandas as pd
 import torch
 
 from .data import cache_dir, load_dataset
-from .models import train_cached
+from .errors import UnknownChoice
+from .metrics.ops import average_ranks
+from .models import ARCHS, evaluate_model, train_cached
+from .models.checkpoints import checkpoint_hash
 from .progress import Progress, ProgressFn, as_progress_fn, notify
+from .runner import EvalConfig, Evaluation
 
 SIZES = ("quick", "full")
 _SUMMARY_VERSION = 1  # bump when the scoring changes, so older summaries are not shown
@@ -52,19 +56,23 @@ class Member:
 
     @property
     def arch_kwargs(self) -> dict[str, Any]:
+        """The architecture options as a dict."""
         return dict(self.kwargs)
 
     @property
     def name(self) -> str:
+        """A short unique name: architecture, option tags, seed and epoch budget (``dna_deep-relu-bn-s0-e10``)."""
         tags = [_TAGS.get((k, v), f"{k[:2]}{v:g}" if isinstance(v, float) else f"{k[:2]}{v}") for k, v in self.kwargs]
         return "-".join([self.arch, *tags, f"s{self.seed}", f"e{self.epochs}" if self.epochs else "full"])
 
     def describe(self) -> str:
+        """One line for people: architecture, options, seed and epochs."""
         opts = ", ".join(f"{k} {v}" for k, v in self.kwargs)
         return f"{self.arch}{f' ({opts})' if opts else ''}, seed {self.seed}, " + \
             (f"{self.epochs} epochs" if self.epochs else "full recipe")
 
     def path(self, dataset: str) -> Path:
+        """Where this member's checkpoint for ``dataset`` is cached."""
         return cache_dir() / "app_models" / f"{dataset}__pop-{self.name}.safetensors"
 
 
@@ -98,10 +106,31 @@ POPULATIONS: dict[str, Callable[[str], list[Member]]] = {"sequence": _dna, "expr
 
 def population(modality: str, size: str = "quick", members: int | None = None, epochs: int | None = None
                ) -> list[Member]:
-    """The registered population of ``modality`` at ``size``; ``members`` keeps the first few, ``epochs``
-    overrides every member's epoch budget (a custom, smaller population)."""
-    from .errors import UnknownChoice
+    """The registered population of ``modality`` at ``size``.
 
+    ``members`` keeps the first few, ``epochs`` overrides every member's epoch budget (a custom, smaller
+    population).
+
+    Parameters
+    ----------
+    modality : str
+        ``expression``, ``image`` or ``sequence``.
+    size : str
+        ``"quick"`` or ``"full"``.
+    members : int, optional
+        Keep the first this many members.
+    epochs : int, optional
+        Every member's epoch budget.
+
+    Returns
+    -------
+    list of Member
+
+    Raises
+    ------
+    UnknownChoice
+        For an unknown modality or size.
+    """
     if modality not in POPULATIONS:
         raise UnknownChoice("modality", modality, sorted(POPULATIONS))
     if size not in SIZES:
@@ -120,8 +149,22 @@ def train_population(dataset: str, members: list[Member], progress: ProgressFn |
     """Train every member not yet cached for this exact dataset content; returns the checkpoint paths.
 
     A checkpoint is reused when its metadata records this dataset's fingerprint; an unreadable one (e.g. an
-    interrupted write) is trained again. ``progress`` gets ``Progress`` events of stage ``selection``
-    (a fraction of 1 and a message); a ``(fraction, message)`` callback still works.
+    interrupted write) is trained again.
+
+    Parameters
+    ----------
+    dataset : str
+        The dataset's name.
+    members : list of Member
+        The population (``population``).
+    progress : ProgressFn, optional
+        Gets ``Progress`` events of stage ``selection`` (a fraction of 1 and a message); a
+        ``(fraction, message)`` callback still works.
+
+    Returns
+    -------
+    list of Path
+        One checkpoint per member, in order.
     """
     progress = as_progress_fn(progress)
     ds = load_dataset(dataset)
@@ -144,8 +187,6 @@ def train_population(dataset: str, members: list[Member], progress: ProgressFn |
 def agreement_matrix(maps: list[np.ndarray] | np.ndarray) -> np.ndarray:
     """(M, N, ...) maps of M models on the same N samples -> (M, M) mean per-sample Spearman correlation
     of the flattened signed maps (constant maps have no correlation and are left out of the mean)."""
-    from .metrics.ops import average_ranks
-
     a = torch.as_tensor(np.stack([np.asarray(m) for m in maps])).double()
     M, N = a.shape[:2]
     r = average_ranks(a.reshape(M * N, -1)).reshape(M, N, -1)
@@ -188,6 +229,23 @@ def metrics_for(ds) -> tuple[list[str], list[str]]:
 
 @dataclass
 class PopulationScores:
+    """What ``score_population`` returns (and caches as JSON next to the models).
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per member: settings, accuracy (in %), the interpretability and consistency columns.
+    agreement : ndarray
+        (M, M) pairwise agreement of the members' maps.
+    interpretability : list of str
+        Ground-truth metric columns (mean over samples).
+    consistency : list of str
+        Consistency columns (set-level metrics, then ``"agreement"``).
+    method : str
+        The attribution method.
+    n : int
+        The number of samples explained.
+    """
     table: pd.DataFrame  # one row per member
     agreement: np.ndarray  # (M, M) pairwise agreement
     interpretability: list[str]  # ground-truth metric columns (mean over samples)
@@ -196,19 +254,19 @@ class PopulationScores:
     n: int
 
     def to_json(self) -> str:
+        """The scores as JSON text."""
         return json.dumps({**vars(self), "table": self.table.to_dict(orient="list"),
                            "agreement": self.agreement.tolist()}, default=str)
 
     @classmethod
     def from_json(cls, text: str) -> PopulationScores:
+        """Scores read back from ``to_json``'s text."""
         d = json.loads(text)
         return cls(**{**d, "table": pd.DataFrame(d["table"]), "agreement": np.asarray(d["agreement"], dtype=float)})
 
 
 def scores_path(dataset: str, members: list[Member], method: str, n: int, seed: int, store) -> Path | None:
     """Where the summary of this exact population run lives (None while a member is untrained)."""
-    from xai_core.models.checkpoints import checkpoint_hash
-
     paths = [m.path(dataset) for m in members]
     if not paths or not all(p.exists() for p in paths):
         return None
@@ -226,13 +284,32 @@ def load_scores(dataset: str, members: list[Member], method: str, n: int, seed: 
 
 def score_population(dataset: str, members: list[Member], store, method: str = "saliency", n: int = 32,
                      seed: int = 0, progress: ProgressFn | None = None) -> PopulationScores:
-    """Score every (trained) member through ``Evaluation``: accuracy, ground-truth interpretability,
-    consistency; attributions and scores land in ``store``; the summary is cached next to the models.
-    ``progress`` as for ``train_population``."""
-    from xai_core.models import ARCHS, evaluate_model
+    """Score every (trained) member through ``Evaluation``: accuracy, ground-truth interpretability, consistency.
 
-    from .runner import EvalConfig, Evaluation
+    Attributions and scores land in ``store``; the summary is cached next to the models. All members are
+    explained on the same test samples, correct or not.
 
+    Parameters
+    ----------
+    dataset : str
+        The dataset's name.
+    members : list of Member
+        The population, trained (``train_population``).
+    store : ResultStore
+        Where attributions and scores are kept.
+    method : str
+        The attribution method.
+    n : int
+        The number of test samples explained.
+    seed : int
+        The evaluation's seed.
+    progress : ProgressFn, optional
+        As for ``train_population``.
+
+    Returns
+    -------
+    PopulationScores
+    """
     progress = as_progress_fn(progress)
     rows, maps, idx0 = [], [], None
     interp, consistency = [], []
@@ -289,8 +366,21 @@ def score_population(dataset: str, members: list[Member], store, method: str = "
 def pareto_front(df: pd.DataFrame, x: str, y: str, maximise: tuple[bool, bool] = (True, True)) -> pd.DataFrame:
     """The non-dominated rows of ``df`` (rows with a missing x or y are left out), sorted by x.
 
-    A row is dominated when another is at least as good on both axes and strictly better on one; equal
-    rows do not dominate each other, so tied points are all on the front.
+    A row is dominated when another is at least as good on both axes and strictly better on one; equal rows do
+    not dominate each other, so tied points are all on the front.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per member.
+    x, y : str
+        The two columns.
+    maximise : tuple of (bool, bool)
+        Whether higher is better on x and on y.
+
+    Returns
+    -------
+    DataFrame
     """
     d = df[np.isfinite(df[x].astype(float)) & np.isfinite(df[y].astype(float))]
     X = d[x].to_numpy(dtype=float) * (1 if maximise[0] else -1)
@@ -303,10 +393,28 @@ def pareto_front(df: pd.DataFrame, x: str, y: str, maximise: tuple[bool, bool] =
 
 def select_model(df: pd.DataFrame, x: str = "accuracy", y: str = AGREEMENT, tolerance: float = 1.0
                  ) -> pd.Series | None:
-    """The rule: among the Pareto-front members whose ``x`` (accuracy, in %) is within ``tolerance``
-    percentage points of the best, take the most consistent (highest ``y``); ties go to the higher ``x``,
-    then the first listed. Generalisation first, then consistency, as the study's multivariate selection.
-    None when no member has both numbers."""
+    """The rule: the most consistent Pareto-front member among those about as accurate as the best.
+
+    Among the Pareto-front members whose ``x`` (accuracy, in %) is within ``tolerance`` percentage points of the
+    best, take the most consistent (highest ``y``); ties go to the higher ``x``, then the first listed.
+    Generalisation first, then consistency, as the study's multivariate selection.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per member (``PopulationScores.table``).
+    x : str
+        The performance column.
+    y : str
+        The consistency column.
+    tolerance : float
+        Percentage points below the best ``x`` still counted as accurate.
+
+    Returns
+    -------
+    Series or None
+        The chosen row; None when no member has both numbers.
+    """
     front = pareto_front(df, x, y)
     if front.empty:
         return None

@@ -19,9 +19,9 @@ version-1 store is migrated in place by adding the column, and its old rows, wit
 accepted). A row that fails its checksum is never used: it is reported on stderr and treated as missing, so
 it is computed again and replaced. Stored score curves carry a checksum of their dtype and bytes too
 (``scores.curve_checksum``, added in place to an older store when it is opened; old curves without one are still
-accepted if their size fits their dtype); a curve that fails it is reported on stderr and treated as missing. A damaged database file (``database disk image is malformed``, ``file is
-not a database``) raises one ``XaiError`` naming the file and ``python -m xai_core store check|repair``
-(``xai_core.cli_store``).
+accepted if their size fits their dtype); a curve that fails it is reported on stderr and treated as missing.
+A damaged database file (``database disk image is malformed``, ``file is not a database``) raises one
+``XaiError`` naming the file and ``python -m xai_core store check|repair`` (``xai_core.cli_store``).
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def default_store_path() -> Path:
         ``$XAI_CORE_STORE`` when set, else ``results.sqlite`` in the cache folder (``$XAI_CORE_CACHE``).
     """
     # late: the data package (scipy, the dataset registry) would double the store's import time (0.9 -> 1.6 s)
-    from .data import cache_dir
+    from .data import cache_dir  # noqa: PLC0415 - xai_core.data (scipy, the dataset registry): import time
 
     return Path(os.environ.get("XAI_CORE_STORE", cache_dir() / "results.sqlite"))
 
@@ -102,7 +102,17 @@ def _json(obj) -> str:
 
 
 def params_key(params: dict) -> str:
-    """Stable 16-hex-digit content hash of a parameter dict (key order does not matter)."""
+    """Stable 16-hex-digit content hash of a parameter dict (key order does not matter).
+
+    Parameters
+    ----------
+    params : dict
+        JSON-able parameters (other values by their ``str``).
+
+    Returns
+    -------
+    str
+    """
     return hashlib.sha256(_json(params).encode()).hexdigest()[:16]
 
 
@@ -165,6 +175,7 @@ def is_corruption(e: BaseException) -> bool:
 
 
 def damaged_message(path: Path, e: BaseException) -> str:
+    """The one-line message for a damaged store at ``path``: the error and the ``store check`` / ``repair`` fix."""
     return (f"results store '{path}' is damaged ({e}); nothing in it was changed: check it with "
             f"`python -m xai_core store check --store {path}` and copy its readable rows into a new file with "
             f"`python -m xai_core store repair --store {path}`")
@@ -192,7 +203,24 @@ def _has_sqlite_header(path: Path) -> bool:
 
 
 class ResultStore:
-    """One SQLite file of results; one connection per object, safe to share between threads."""
+    """One SQLite file of results; one connection per object, safe to share between threads.
+
+    Attributions and scores are kept per cell (dataset fingerprint, model hash, method and its parameters,
+    output, and for scores the metric and its parameters) and sample. A damaged database gives one ``XaiError``
+    line naming ``python -m xai_core store check`` and ``store repair``. Every method but ``close`` takes its
+    arguments by keyword only. Usable as a context manager (closed on exit).
+
+    Parameters
+    ----------
+    path : str or Path
+        The SQLite file, created (with its folder) if missing.
+
+    Raises
+    ------
+    XaiError
+        When ``path`` is a directory, cannot be opened, is not an xai_core results store, is damaged, or has
+        another schema version.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -279,13 +307,16 @@ class ResultStore:
             self._con.execute("COMMIT")
 
     def close(self) -> None:
+        """Close the connection."""
         with self._lock:
             self._con.close()
 
     def __enter__(self) -> ResultStore:
+        """The store itself, for ``with ResultStore(path) as store:``."""
         return self
 
     def __exit__(self, *exc) -> None:
+        """Close the store."""
         self.close()
 
     def _rows(self, table: str, cell: int, ids: list[str], cols: str) -> dict[str, tuple]:
@@ -334,11 +365,26 @@ class ResultStore:
     def provenance(self, *, kind: str, **key) -> list[dict]:
         """Provenance records of the cells matching ``key`` (any subset of the cell key), oldest first.
 
-        ``kind`` is 'attributions' or 'scores'; key fields: dataset, dataset_fp, model, model_hash,
-        method, method_params (dict) or method_key, output, metric, metric_params (dict) or metric_key.
-        Each record: the cell's key and full parameters, ``created``/``updated`` (UTC ISO),
-        ``seconds`` and ``rows`` summed over the batches written, and ``provenance`` (the caller's
-        dict). A cell resumed under other versions or seeds has one record per distinct dict.
+        Each record: the cell's key and full parameters, ``created``/``updated`` (UTC ISO), ``seconds`` and ``rows``
+        summed over the batches written, and ``provenance`` (the caller's dict). A cell resumed under other versions
+        or seeds has one record per distinct dict.
+
+        Parameters
+        ----------
+        kind : str
+            'attributions' or 'scores'.
+        **key
+            Key fields: dataset, dataset_fp, model, model_hash, method, method_params (dict) or method_key, output,
+            metric, metric_params (dict) or metric_key.
+
+        Returns
+        -------
+        list of dict
+
+        Raises
+        ------
+        ValueError
+            For another ``kind`` or an unknown key field.
         """
         if kind not in ("attributions", "scores"):
             raise ValueError(f"kind must be 'attributions' or 'scores', not {kind!r}")
@@ -372,7 +418,40 @@ class ResultStore:
     def put_attributions(self, *, dataset: str, dataset_fp: str, model: str, model_hash: str, method: str,
                          method_params: dict, output: str, sample_ids: list[str], attributions: np.ndarray,
                          targets: np.ndarray, seconds: float, provenance: dict) -> None:
-        """Store one batch (one row per sample, float32) in one transaction; replaces existing rows."""
+        """Store one batch (one row per sample, float32) in one transaction; replaces existing rows.
+
+        Parameters
+        ----------
+        dataset : str
+            The dataset's name (for listings).
+        dataset_fp : str
+            ``Dataset.fingerprint()``: the exact data.
+        model : str
+            The model's name (for listings).
+        model_hash : str
+            The model's checkpoint hash.
+        method : str
+            The explanation method.
+        method_params : dict
+            Its parameters (keyed by their content hash, ``params_key``).
+        output : str
+            What was explained: ``logit`` or ``probability``.
+        sample_ids : list of str
+            The samples.
+        attributions : ndarray
+            One map per sample.
+        targets : ndarray
+            The explained class of each sample.
+        seconds : float
+            Time taken for the batch (spread over its rows).
+        provenance : dict
+            Recorded with the cell (versions, seeds, configuration).
+
+        Raises
+        ------
+        ValueError
+            When the sample ids, attributions and targets differ in number.
+        """
         a = np.ascontiguousarray(attributions, dtype="<f4")
         t = np.asarray(targets).reshape(-1)
         n = len(sample_ids)
@@ -407,8 +486,36 @@ class ResultStore:
                          output: str, sample_ids: list[str]) -> tuple[np.ndarray | None, list[str]]:
         """(attributions stacked in the order of ``sample_ids`` or None if any is missing, missing ids).
 
-        A row that fails its checksum counts as missing (it is computed again and replaced), with a line on
-        stderr; it is never returned."""
+        A row that fails its checksum counts as missing (it is computed again and replaced), with a line on stderr;
+        it is never returned.
+
+        Parameters
+        ----------
+        dataset_fp : str
+            ``Dataset.fingerprint()``: the exact data.
+        model_hash : str
+            The model's checkpoint hash.
+        method : str
+            The explanation method.
+        method_params : dict
+            Its parameters (keyed by their content hash, ``params_key``).
+        output : str
+            What was explained: ``logit`` or ``probability``.
+        sample_ids : list of str
+            The samples.
+
+        Returns
+        -------
+        maps : ndarray or None
+            (len(sample_ids), ...) when every map is stored, else None.
+        missing : list of str
+            The ids without a usable stored map.
+
+        Raises
+        ------
+        XaiError
+            When the stored maps differ in shape or dtype between samples.
+        """
         ids = [str(s) for s in sample_ids]
         cell = self._cell_id(self._cell_key("attributions", dataset_fp, model_hash, method, method_params, output))
         if cell is None:
@@ -434,7 +541,52 @@ class ResultStore:
                    direction: str, sample_ids: list[str], scores: np.ndarray, reasons: list[str | None],
                    seconds: float, provenance: dict, se: np.ndarray | None = None,
                    curves: np.ndarray | None = None) -> None:
-        """Store one batch of metric scores (NaN -> NULL, with a reason) in one transaction."""
+        """Store one batch of metric scores (NaN -> NULL, with a reason) in one transaction.
+
+        Parameters
+        ----------
+        dataset : str
+            The dataset's name (for listings).
+        dataset_fp : str
+            ``Dataset.fingerprint()``: the exact data.
+        model : str
+            The model's name (for listings).
+        model_hash : str
+            The model's checkpoint hash.
+        method : str
+            The explanation method.
+        method_params : dict
+            Its parameters (keyed by their content hash, ``params_key``).
+        output : str
+            What was explained: ``logit`` or ``probability``.
+        metric : str
+            The metric.
+        metric_params : dict
+            Its parameters (keyed by their content hash).
+        family : str
+            The metric's family.
+        direction : str
+            ``higher`` or ``lower`` is better.
+        sample_ids : list of str
+            The samples (``["*"]`` for a set-level score).
+        scores : ndarray
+            One score per sample.
+        reasons : list of str or None
+            Why a score is NaN, per sample.
+        seconds : float
+            Time taken for the batch (spread over its rows).
+        provenance : dict
+            Recorded with the cell.
+        se : ndarray, optional
+            Standard errors, per sample.
+        curves : ndarray, optional
+            (N, T) per-sample curves (stored with a checksum).
+
+        Raises
+        ------
+        ValueError
+            When the sample ids, scores, reasons and standard errors differ in number.
+        """
         n = len(sample_ids)
         sc = np.asarray(scores, dtype=float).reshape(-1)
         reasons = list(reasons) if reasons is not None else [None] * n
@@ -463,8 +615,31 @@ class ResultStore:
                        metric: str, metric_params: dict, sample_ids: list[str]) -> list[str]:
         """Sample ids (in the given order) with no stored row for this cell.
 
-        A NaN score with a reason counts as stored, except a reason starting with ``ERROR_PREFIX``: an
-        unexpected failure (a bug, not the data), which is computed again on the next run.
+        A NaN score with a reason counts as stored, except a reason starting with ``ERROR_PREFIX``: an unexpected
+        failure (a bug, not the data), which is computed again on the next run.
+
+        Parameters
+        ----------
+        dataset_fp : str
+            ``Dataset.fingerprint()``: the exact data.
+        model_hash : str
+            The model's checkpoint hash.
+        method : str
+            The explanation method.
+        method_params : dict
+            Its parameters (keyed by their content hash, ``params_key``).
+        output : str
+            What was explained: ``logit`` or ``probability``.
+        metric : str
+            The metric.
+        metric_params : dict
+            Its parameters (keyed by their content hash).
+        sample_ids : list of str
+            The samples.
+
+        Returns
+        -------
+        list of str
         """
         ids = [str(s) for s in sample_ids]
         cell = self._cell_id(self._cell_key("scores", dataset_fp, model_hash, method, method_params, output,
@@ -477,8 +652,31 @@ class ResultStore:
                metric: str, metric_params: dict, sample_ids: list[str]) -> np.ndarray | None:
         """(N, T) float64 curves in the order of ``sample_ids``; None if any row or curve is missing.
 
-        Curves of different lengths are right-padded with NaN. A curve that fails its checksum counts as
-        missing, with a line on stderr; it is never returned.
+        Curves of different lengths are right-padded with NaN. A curve that fails its checksum counts as missing,
+        with a line on stderr; it is never returned.
+
+        Parameters
+        ----------
+        dataset_fp : str
+            ``Dataset.fingerprint()``: the exact data.
+        model_hash : str
+            The model's checkpoint hash.
+        method : str
+            The explanation method.
+        method_params : dict
+            Its parameters (keyed by their content hash, ``params_key``).
+        output : str
+            What was explained: ``logit`` or ``probability``.
+        metric : str
+            The metric.
+        metric_params : dict
+            Its parameters (keyed by their content hash).
+        sample_ids : list of str
+            The samples.
+
+        Returns
+        -------
+        ndarray or None
         """
         ids = [str(s) for s in sample_ids]
         cell = self._cell_id(self._cell_key("scores", dataset_fp, model_hash, method, method_params, output,
@@ -498,7 +696,23 @@ class ResultStore:
     @_guarded
     def scores_frame(self, *, dataset: str | None = None, model: str | None = None,
                      methods: list[str] | None = None, metrics: list[str] | None = None) -> pd.DataFrame:
-        """Tidy frame, one row per (cell, sample): FRAME_COLUMNS then output, dataset_fp, seconds."""
+        """Tidy frame, one row per (cell, sample): FRAME_COLUMNS then output, dataset_fp, seconds.
+
+        Parameters
+        ----------
+        dataset : str, optional
+            Only this dataset.
+        model : str, optional
+            Only this model name.
+        methods : list of str, optional
+            Only these methods.
+        metrics : list of str, optional
+            Only these metrics.
+
+        Returns
+        -------
+        DataFrame
+        """
         where, args = ["c.kind = 'scores'"], []
         for col, val in (("dataset", dataset), ("model", model)):
             if val is not None:

@@ -71,8 +71,10 @@ def expression_heatmap(values: np.ndarray, gene_names: list[str], y: np.ndarray,
     v = values[order].T
     ticks = [class_names[c] for c in y[order]]
     fig = go.Figure(go.Heatmap(z=v, y=gene_names, x=np.arange(v.shape[1]), colorscale=SEQUENTIAL,
-                               colorbar=dict(title="expression<br>(standardised)"), customdata=np.array([ticks] * v.shape[0]),
-                               hovertemplate="gene %{y}<br>sample %{x} (%{customdata})<br>value %{z:.2f}<extra></extra>"))
+                               colorbar=dict(title="expression<br>(standardised)"),
+                               customdata=np.array([ticks] * v.shape[0]),
+                               hovertemplate="gene %{y}<br>sample %{x} (%{customdata})<br>value %{z:.2f}"
+                                             "<extra></extra>"))
     bounds = np.flatnonzero(np.diff(y[order])) + 0.5
     for b in bounds:
         fig.add_vline(x=b, line_color="white", line_width=2)

@@ -5,9 +5,14 @@ each map as signed bars with gene names, true biomarkers marked. Sequences: see 
 """
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 from plotly.subplots import make_subplots
+from skimage.measure import find_contours
 
 from .theme import DIVERGING, SEQUENTIAL, style, symmetric_range
 
@@ -15,8 +20,6 @@ from .theme import DIVERGING, SEQUENTIAL, style, symmetric_range
 def mask_outline(mask: np.ndarray, decimals: int | None = None) -> tuple[list, list]:
     """Contour of a boolean mask as x/y lists separated by None (pixel coordinates, rounded to ``decimals``
     when given: a smaller figure)."""
-    from skimage.measure import find_contours
-
     xs, ys = [], []
     for c in find_contours(mask.astype(float), 0.5):
         if decimals is not None:
@@ -28,11 +31,6 @@ def mask_outline(mask: np.ndarray, decimals: int | None = None) -> tuple[list, l
 
 def png_uri(rgb: np.ndarray) -> str:
     """An (H, W, 3) uint8 picture as a PNG data URI: a few kB in the figure instead of H·W numbers of JSON."""
-    import base64
-    import io
-
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
@@ -88,11 +86,13 @@ def image_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_labels: list
         for j, m in enumerate(methods, start=2):
             fig.add_trace(go.Image(source=grey, hoverinfo="skip"), row=i + 1, col=j)
             fig.add_trace(go.Heatmap(z=np.round(maps[m][i], 4), coloraxis="coloraxis", opacity=opacity, name=m,
-                                     hovertemplate=f"{m}<br>x %{{x}}, y %{{y}}<br>{colour_label} %{{z:.3g}}<extra></extra>"),
+                                     hovertemplate=f"{m}<br>x %{{x}}, y %{{y}}<br>{colour_label} %{{z:.3g}}"
+                                                   "<extra></extra>"),
                           row=i + 1, col=j)
             if outline is not None:
                 fig.add_trace(go.Scatter(x=outline[0], y=outline[1], mode="lines", line=dict(color="black", width=2),
-                                         name="lesion mask (ground truth)", showlegend=(i == 0 and j == 2), hoverinfo="skip"),
+                                         name="lesion mask (ground truth)", showlegend=(i == 0 and j == 2),
+                                         hoverinfo="skip"),
                               row=i + 1, col=j)
         if outline is not None:
             fig.add_trace(go.Scatter(x=outline[0], y=outline[1], mode="lines", line=dict(color="#F0E442", width=2),

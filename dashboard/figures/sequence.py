@@ -20,8 +20,8 @@ ALPHABET = "ACGT"
 @cache
 def glyph(letter: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(outer polygons, holes) of ``letter`` in the unit box [0, 1] x [0, 1]."""
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextPath
+    from matplotlib.font_manager import FontProperties  # noqa: PLC0415 - matplotlib (about 1 s): only logo glyphs
+    from matplotlib.textpath import TextPath  # noqa: PLC0415 - matplotlib (about 1 s): only logo glyphs
 
     path = TextPath((0, 0), letter, size=1, prop=FontProperties(family="DejaVu Sans", weight="bold"))
     polys = [np.asarray(p) for p in path.to_polygons() if len(p) > 2]
@@ -112,7 +112,8 @@ def sequence_logos(blocks: list[tuple[str, np.ndarray]], ic: np.ndarray | None =
     rows = len(blocks) + (ic is not None)
     heights = [1.0] * len(blocks) + ([0.45] if ic is not None else [])
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=heights,
-                        subplot_titles=[b[0] for b in blocks] + (["planted motifs (ground truth)"] if ic is not None else []))
+                        subplot_titles=[b[0] for b in blocks]
+                        + (["planted motifs (ground truth)"] if ic is not None else []))
     for r, (_, h) in enumerate(blocks, start=1):
         add_logo(fig, h, row=r, showlegend=r == 1)
         fig.update_yaxes(title_text=y_label, row=r, col=1, zeroline=True, zerolinecolor="#999")

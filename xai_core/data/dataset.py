@@ -62,11 +62,19 @@ def _verify_checksum(path: Path, checksum: dict[str, Any]) -> None:
 class GroundTruth:
     """What is known to matter, where it is known.
 
-    feature_sets: class name -> indices of informative features (true biomarkers for simulated
-        expression, literature marker genes for real data: see ``strength``).
-    masks: (N, H, W) bool, the lesion pixels of each image.
-    pwm: (N, 4, L) float, the per-position nucleotide probabilities a sequence was drawn from.
-    strength: "exact" (simulated) or "weak" (curated from the literature).
+    Attributes
+    ----------
+    feature_sets : dict of str to ndarray, optional
+        Class name -> indices of informative features (true biomarkers for simulated expression, literature
+        marker genes for real data: see ``strength``).
+    masks : ndarray, optional
+        (N, H, W) bool, the lesion pixels of each image.
+    pwm : ndarray, optional
+        (N, 4, L) float, the per-position nucleotide probabilities a sequence was drawn from.
+    strength : str
+        "exact" (simulated) or "weak" (curated from the literature).
+    note : str
+        A line on where the ground truth comes from, shown with it.
     """
 
     feature_sets: dict[str, np.ndarray] | None = None
@@ -76,7 +84,23 @@ class GroundTruth:
     note: str = ""
 
     def information_content(self, eps: float = 1e-10) -> np.ndarray:
-        """Per-position information content in bits, log2(4) + sum_a p log2 p (§3.5), shape (N, L)."""
+        """Per-position information content in bits, log2(4) + sum_a p log2 p (§3.5), shape (N, L).
+
+        Parameters
+        ----------
+        eps : float
+            Added to each probability before the logarithm.
+
+        Returns
+        -------
+        ndarray
+            (N, L) float32.
+
+        Raises
+        ------
+        ValueError
+            Without a PWM ground truth.
+        """
         if self.pwm is None:
             raise ValueError("information content needs a PWM ground truth")
         p = self.pwm.astype(np.float64)
@@ -85,6 +109,40 @@ class GroundTruth:
 
 @dataclass
 class Dataset:
+    """What every part of the engine speaks: inputs, labels, names, split and ground truth.
+
+    Layouts are channels first (see the module docstring). The inputs are checked when the dataset is made
+    (``ValueError`` for an unknown modality, the wrong number of dimensions, or a label count that differs from
+    the input count), and a dense ``X`` becomes contiguous float32.
+
+    Attributes
+    ----------
+    name : str
+        The dataset's name (registry key).
+    modality : {"expression", "image", "sequence"}
+        One of ``MODALITIES``.
+    X : ndarray or SparseRows
+        (N, G) expression, (N, C, H, W) images in [0, 1], or (N, 4, L) one-hot sequences; a large sparse
+        expression matrix stays a lazy ``SparseRows``.
+    y : ndarray
+        (N,) int64 class indices.
+    class_names : list of str
+        The name of each class index.
+    feature_names : list of str
+        Gene symbols (expression), position names (sequence), or empty (image).
+    train_idx, test_idx : ndarray
+        The split: int64 row indices.
+    ground_truth : GroundTruth, optional
+        What is known to matter, if anything.
+    description : str
+        One line for listings.
+    params : dict
+        The generator's or importer's parameters (``standardized`` is set by ``standardize``).
+    feature_groups : ndarray, optional
+        (G,) int group id per feature (pathways), or None.
+    sample_ids : list of str, optional
+        A stable id per row; ``"{name}:{i}"`` when not given.
+    """
     name: str
     modality: Modality
     X: np.ndarray
@@ -100,6 +158,7 @@ class Dataset:
     sample_ids: list[str] | None = None
 
     def __post_init__(self) -> None:
+        """Check the inputs and normalise their types (see the class docstring)."""
         if self.modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}")
         if not is_lazy(self.X):  # a SparseRows (large sparse expression) stays lazy
@@ -118,13 +177,16 @@ class Dataset:
     # -- shape facts ---------------------------------------------------------------------------
     @property
     def n_classes(self) -> int:
+        """The number of classes."""
         return len(self.class_names)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input, ``X.shape[1:]``."""
         return tuple(self.X.shape[1:])
 
     def __len__(self) -> int:
+        """The number of samples N."""
         return len(self.X)
 
     def fingerprint(self) -> str:
@@ -141,11 +203,30 @@ class Dataset:
 
     # -- statistics used by baselines ------------------------------------------------------------
     def train_mean(self) -> np.ndarray:
+        """The per-feature mean over the training rows (a baseline for attributions).
+
+        Returns
+        -------
+        ndarray
+            Of the input's shape.
+        """
         if is_lazy(self.X):
             return column_stats(self.X, self.train_idx)[0]
         return self.X[self.train_idx].mean(axis=0)
 
     def class_mean(self, c: int) -> np.ndarray:
+        """The per-feature mean over the training rows of one class.
+
+        Parameters
+        ----------
+        c : int
+            The class index.
+
+        Returns
+        -------
+        ndarray
+            Of the input's shape.
+        """
         idx = self.train_idx[self.y[self.train_idx] == c]
         if is_lazy(self.X):
             return column_stats(self.X, idx)[0]
@@ -153,6 +234,17 @@ class Dataset:
 
     # -- persistence without pickles -------------------------------------------------------------
     def save(self, path: str | Path) -> None:
+        """Write the dataset without pickles: ``path.npz`` + ``path.json``.
+
+        A sparse X is written as ``.npy`` files in ``path.X/``. The JSON records a checksum (sha256 of the
+        ``.npz`` and of each ``.X/*.npy`` file) that ``load`` verifies. Files are written to a temporary name
+        and renamed.
+
+        Parameters
+        ----------
+        path : str or Path
+            Where to write; the suffix is replaced by ``.npz``, ``.json`` and ``.X``.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {"y": self.y, "train_idx": self.train_idx, "test_idx": self.test_idx}
@@ -190,9 +282,26 @@ class Dataset:
 
     @classmethod
     def load(cls, path: str | Path) -> Dataset:
-        """Read a saved dataset, verifying its recorded checksum (entries saved without one are verified by
-        reading them). Missing files raise ``FileNotFoundError``; a mismatch or any read error
-        ``DatasetDamaged``."""
+        """Read a saved dataset, verifying its recorded checksum.
+
+        Entries saved without one are verified by reading them.
+
+        Parameters
+        ----------
+        path : str or Path
+            As given to ``save``.
+
+        Returns
+        -------
+        Dataset
+
+        Raises
+        ------
+        FileNotFoundError
+            When the ``.json`` or ``.npz`` file is missing.
+        DatasetDamaged
+            On a checksum mismatch or any read error (an ``XaiError`` and a ``ValueError``).
+        """
         path = Path(path)
         for p in (path.with_suffix(".json"), path.with_suffix(".npz")):
             if not p.exists():
@@ -208,7 +317,7 @@ class Dataset:
             raise
         except FileNotFoundError as e:  # a file of the sparse X missing
             raise DatasetDamaged(path, f"{type(e).__name__}: {e}") from None
-        except Exception as e:  # truncated zip, bad JSON, wrong shapes...: all mean damaged
+        except Exception as e:  # noqa: BLE001 - truncated zip, bad JSON, wrong shapes...: all mean damaged
             raise DatasetDamaged(path, f"{type(e).__name__}: {e}") from None
 
     @classmethod
@@ -230,7 +339,22 @@ class Dataset:
 
 
 def split_indices(n: int, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The study's split (§1.4): shuffle with ``np.random.seed(seed)``, first ``test_size`` = test."""
+    """The study's split (§1.4): shuffle with ``np.random.seed(seed)``, first ``test_size`` = test.
+
+    Parameters
+    ----------
+    n : int
+        The number of samples.
+    test_size : float
+        The fraction of samples in the test set (rounded).
+    seed : int
+        The shuffle's seed.
+
+    Returns
+    -------
+    train_idx, test_idx : ndarray
+        Sorted indices.
+    """
     rng = np.random.RandomState(seed)
     idx = np.arange(n)
     rng.shuffle(idx)
@@ -241,7 +365,20 @@ def split_indices(n: int, test_size: float, seed: int) -> tuple[np.ndarray, np.n
 def standardize(ds: Dataset, eps: float = 1e-8) -> Dataset:
     """Per-feature standardisation with training statistics only (§1.4). Returns a new Dataset.
 
-    A lazy sparse ``X`` stays sparse: the statistics are applied to each densified batch of rows."""
+    A lazy sparse ``X`` stays sparse: the statistics are applied to each densified batch of rows.
+
+    Parameters
+    ----------
+    ds : Dataset
+        The dataset to standardise.
+    eps : float
+        A standard deviation below ``eps`` is taken as 1 (constant features are only centred).
+
+    Returns
+    -------
+    Dataset
+        With ``params["standardized"] = True``.
+    """
     if is_lazy(ds.X):
         params = dict(ds.params, standardized=True)
         return Dataset(**{**ds.__dict__, "X": ds.X.standardized(ds.train_idx, eps), "params": params})

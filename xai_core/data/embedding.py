@@ -15,14 +15,15 @@ def embed(X: np.ndarray, method: str = "pca", seed: int = 0, n_pcs: int = 30) ->
     Xc = np.asarray(X, dtype=np.float64)
     Xc = Xc - Xc.mean(0)
     k = max(2, min(n_pcs, *Xc.shape))
-    from sklearn.decomposition import PCA
+    from sklearn.decomposition import PCA  # noqa: PLC0415 - sklearn: slow import (seconds), only embeddings need it
 
     pcs = PCA(n_components=k, random_state=seed, svd_solver="randomized").fit_transform(Xc)
     if method == "pca":
         return pcs[:, :2].astype(np.float32)
-    import umap
+    import umap  # noqa: PLC0415 - umap-learn: optional (not a requirement), and slow to import (numba)
 
-    return umap.UMAP(n_components=2, random_state=seed, n_neighbors=15, min_dist=0.3).fit_transform(pcs).astype(np.float32)
+    um = umap.UMAP(n_components=2, random_state=seed, n_neighbors=15, min_dist=0.3)
+    return um.fit_transform(pcs).astype(np.float32)
 
 
 def top_variance_features(X: np.ndarray, k: int = 50) -> np.ndarray:

@@ -126,7 +126,8 @@ def guarded(source: Any, fn: Callable[[], Dataset]) -> Dataset:
     except XaiError:
         raise
     except UnicodeDecodeError:
-        raise UserDataError(source, "is not UTF-8 text", "save it as a UTF-8 CSV/TSV (or give the right file)") from None
+        raise UserDataError(source, "is not UTF-8 text",
+                            "save it as a UTF-8 CSV/TSV (or give the right file)") from None
     except (ValueError, OSError, KeyError, TypeError, IndexError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserDataError(source, f"could not be read ({msg})",

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import scipy.sparse as sp
 
@@ -33,8 +34,51 @@ def from_anndata(adata: Any, label_key: str | None, *, name: str = "anndata", la
                  gene_sets: str | Path | None = None, hvg: int | None = None, max_cells: int | None = None,
                  standardize: bool = True, test_size: float = DEFAULT_TEST_SIZE, seed: int = DEFAULT_SEED,
                  source: str | Path | None = None) -> Dataset:
-    """A ``Dataset`` from an in-memory ``AnnData``: labels from ``obs[label_key]``, values from ``X`` or
-    ``layers[layer]`` (sparse stays sparse), genes from ``var_names``, sample ids from ``obs_names``."""
+    """A ``Dataset`` from an in-memory ``AnnData``.
+
+    Labels from ``obs[label_key]``, values from ``X`` or ``layers[layer]`` (sparse stays sparse), genes from
+    ``var_names``, sample ids from ``obs_names``. The policies (values, standardisation, ``max_cells``, ``hvg``,
+    markers) are those of ``xai_core.data.load_expression``.
+
+    Parameters
+    ----------
+    adata : AnnData
+        The cells x genes object.
+    label_key : str
+        The obs column holding the labels.
+    name : str
+        The dataset's name.
+    layer : str, optional
+        A layer instead of ``X``.
+    split_key : str, optional
+        An obs column with train/test values (else a stratified split).
+    markers : str or Path, optional
+        Marker genes per class (weak ground truth): CSV ``class,gene`` (header optional) or GMT.
+    gene_sets : str or Path, optional
+        Gene sets for pathway grouping (``feature_groups``): GMT (name, description, genes...).
+    hvg : int, optional
+        Keep the N most variable genes (scanpy's seurat dispersion, on the training cells).
+    max_cells : int, optional
+        A stratified, seeded subsample of N cells, drawn before anything is densified.
+    standardize : bool
+        Per-gene standardisation with training statistics.
+    test_size : float
+        Fraction of cells held out when no split is given.
+    seed : int
+        Seed of the split and of the ``max_cells`` subsample.
+    source : str or Path, optional
+        What error messages name as the input (default ``AnnData 'name'``).
+
+    Returns
+    -------
+    Dataset
+        Of modality ``expression``; ``params`` records what was done.
+
+    Raises
+    ------
+    UserDataError
+        For a missing label column or layer, an empty ``X``, bad labels or values, or any read error.
+    """
     source = source or f"AnnData {name!r}"
 
     def run() -> Dataset:
@@ -78,8 +122,6 @@ def _available_memory() -> int:
 
 def _read_h5_matrix(node: Any, rows: np.ndarray | None, source: Any, copies: int):
     """The matrix under ``node`` (an h5py Dataset: dense; a Group: csr/csc) with only ``rows`` kept."""
-    import h5py  # deferred: h5py is only needed when an .h5/.h5ad file is read
-
     if isinstance(node, h5py.Group):
         enc = str(node.attrs.get("encoding-type", node.attrs.get("h5sparse_format", "")))
         shape = tuple(int(s) for s in node.attrs.get("shape", node.attrs.get("h5sparse_shape", ())))
@@ -111,7 +153,7 @@ def _read_h5_matrix(node: Any, rows: np.ndarray | None, source: Any, copies: int
 
 def _read_h5_frames(f: Any, path: Path):
     """obs and var as DataFrames, without loading X or the layers (older files: via backed anndata)."""
-    import anndata  # deferred: anndata is slow to import and only needed to read obs/var
+    import anndata  # noqa: PLC0415 - anndata (0.6 s): only reading an .h5ad's obs/var needs it
 
     for key in ("obs", "var"):
         if key not in f:
@@ -122,9 +164,9 @@ def _read_h5_frames(f: Any, path: Path):
         warnings.simplefilter("ignore")
         if "encoding-type" in f["obs"].attrs:
             try:
-                from anndata.io import read_elem
+                from anndata.io import read_elem  # noqa: PLC0415 - anndata (0.6 s), as above
             except ImportError:  # anndata < 0.11
-                from anndata.experimental import read_elem
+                from anndata.experimental import read_elem  # noqa: PLC0415 - anndata (0.6 s), as above
             return read_elem(f["obs"]), read_elem(f["var"])
         ad = anndata.read_h5ad(path, backed="r")
         try:
@@ -140,12 +182,49 @@ def from_h5ad(path: str | Path, name: str | None = None, label_key: str | None =
               ) -> Dataset:
     """A ``Dataset`` from an ``.h5ad`` file, read with h5py so a sparse X is never densified whole.
 
-    obs and var are read as data frames; the matrix (``X`` or ``layers/<layer>``) as its arrays: dense
-    rows in contiguous chunks (only the ``max_cells`` subsample is kept), sparse as data/indices/indptr.
-    Nothing is unpickled (h5ad holds no pickles)."""
-    name = name or Path(path).name.split(".")[0]  # default: the file's name without suffixes
-    import h5py  # deferred: h5py is only needed when an .h5/.h5ad file is read
+    obs and var are read as data frames; the matrix (``X`` or ``layers/<layer>``) as its arrays: dense rows in
+    contiguous chunks (only the ``max_cells`` subsample is kept), sparse as data/indices/indptr. Nothing is
+    unpickled (h5ad holds no pickles). The policies are those of ``xai_core.data.load_expression``.
 
+    Parameters
+    ----------
+    path : str or Path
+        The ``.h5ad`` file.
+    name : str, optional
+        The dataset's name; default the file's name without suffixes.
+    label_key : str
+        The obs column holding the labels.
+    layer : str, optional
+        A layer instead of ``X``.
+    split_key : str, optional
+        An obs column with train/test values (else a stratified split).
+    markers : str or Path, optional
+        Marker genes per class (weak ground truth): CSV ``class,gene`` (header optional) or GMT.
+    gene_sets : str or Path, optional
+        Gene sets for pathway grouping (``feature_groups``): GMT (name, description, genes...).
+    hvg : int, optional
+        Keep the N most variable genes (scanpy's seurat dispersion, on the training cells).
+    max_cells : int, optional
+        A stratified, seeded subsample of N cells, drawn before anything is densified.
+    standardize : bool
+        Per-gene standardisation with training statistics.
+    test_size : float
+        Fraction of cells held out when no split is given.
+    seed : int
+        Seed of the split and of the ``max_cells`` subsample.
+
+    Returns
+    -------
+    Dataset
+        Of modality ``expression``; ``params`` records what was done.
+
+    Raises
+    ------
+    UserDataError
+        For a missing file, a file that is not HDF5, a missing label column, ``X`` or layer, bad labels or values,
+        or any read error.
+    """
+    name = name or Path(path).name.split(".")[0]  # default: the file's name without suffixes
     path = Path(path)
     if not path.is_file():
         raise UserDataError(path, "no such file", "check the path")
@@ -188,7 +267,6 @@ def detect_h5ad(path: Path) -> bool:
         return True
     if suffix != ".h5":
         return False
-    import h5py  # deferred: h5py is only needed when an .h5/.h5ad file is read
     if not h5py.is_hdf5(path):
         return False
     with h5py.File(path, "r") as f:

@@ -59,11 +59,11 @@ def _read_pbmc68k():
     for loc in locs:
         path = Path(loc) / "datasets" / "10x_pbmc68k_reduced.h5ad"
         if path.exists():
-            import anndata
+            import anndata  # noqa: PLC0415 - anndata (0.6 s): only the pbmc68k dataset needs it
             with warnings.catch_warnings():  # the bundled file's old format: nothing to act on
                 warnings.simplefilter("ignore")
                 return anndata.read_h5ad(path)
-    import scanpy
+    import scanpy  # noqa: PLC0415 - scanpy (2.4 s): only the pbmc68k dataset, when its file is not found, needs it
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return scanpy.datasets.pbmc68k_reduced()
@@ -74,7 +74,7 @@ def _dense(a: Any) -> np.ndarray:
 
 
 def _stratified_split(y: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 - sklearn: slow import (seconds)
     tr, te = train_test_split(np.arange(len(y)), test_size=test_size, stratify=y, random_state=seed)
     return np.sort(tr), np.sort(te)
 
@@ -110,7 +110,7 @@ def build_pbmc68k(name: str, test_size: float = PBMC_TEST_SIZE, seed: int = PBMC
 
 
 def build_breast_cancer(name: str, test_size: float = 0.3, seed: int = 0) -> Dataset:
-    from sksurv.datasets import load_breast_cancer
+    from sksurv.datasets import load_breast_cancer  # noqa: PLC0415 - sksurv (3.7 s): only the breast-cancer dataset
     data, _ = load_breast_cancer()
     clinical = {"age", "er", "grade", "size"}
     probes = [c for c in data.columns if c not in clinical]

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from ..errors import XaiError
 from .dataset import Dataset, GroundTruth, split_indices, standardize
@@ -174,7 +175,6 @@ def _sample_genes(rng: np.random.Generator, m: np.ndarray, design: SimulationDes
     # Overlapping supports: write each pathway's counts to its own rows of a (sum |G_p|, chunk)
     # slab, then add the slots of each gene with one sparse (G x sum |G_p|) product. Scattering
     # into X column by column instead is several times slower.
-    from scipy import sparse
     sizes = np.array([len(g) for g in design.supports])
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     slot_gene = np.concatenate(design.supports)

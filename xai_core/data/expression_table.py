@@ -27,7 +27,8 @@ def _scan_table(path: Path, sep: str | None) -> tuple[str, list[str], list[str],
     with open_text(path) as fh:
         first = fh.readline()
         if not first.strip():
-            raise UserDataError(path, "the file is empty (no header line)", "write a header line, then one row per line")
+            raise UserDataError(path, "the file is empty (no header line)",
+                                "write a header line, then one row per line")
         sep = sep or ("\t" if "\t" in first else ",")
         header, firsts, cornerless = split_fields(first, sep), [], False
         for lineno, line in enumerate(fh, start=2):
@@ -75,7 +76,7 @@ def _read_label_file(path: str | Path) -> tuple[dict[str, str], dict[str, str] |
 
 def _numeric(df: Any, cols: list[int], row_names: list[str], col_names: list[str], source: Any) -> np.ndarray:
     """The columns ``cols`` of ``df`` as float32; a non-numeric cell is an error naming its row and column."""
-    import pandas as pd  # deferred: pandas is slow to import and only a read needs it
+    import pandas as pd  # noqa: PLC0415 - pandas (0.4 s): `import xai_core.data` does not load it; only a read needs it
 
     for j, c in enumerate(cols):
         col = df[c]
@@ -97,9 +98,53 @@ def from_table(path: str | Path, name: str | None = None, label_column: str = "l
                markers: str | Path | None = None, gene_sets: str | Path | None = None, hvg: int | None = None,
                max_cells: int | None = None, standardize: bool = True, test_size: float = DEFAULT_TEST_SIZE,
                seed: int = DEFAULT_SEED) -> Dataset:
-    """A ``Dataset`` from a CSV/TSV table: cells x genes with a label column, or genes x cells with a label
-    file (``labels``: ``id,label[,split]``); ``orientation="auto"`` detects which (see the module doc of
-    ``load_expression``)."""
+    """A ``Dataset`` from a CSV/TSV table: cells x genes with a label column, or genes x cells with a label file.
+
+    The label file (``labels``) holds ``id,label[,split]``; ``orientation="auto"`` detects which layout (see the
+    module doc of ``load_expression``, which also states the policies).
+
+    Parameters
+    ----------
+    path : str or Path
+        The table.
+    name : str, optional
+        The dataset's name; default the file's name without suffixes.
+    label_column : str
+        The column holding the labels (cells x genes).
+    labels : str or Path, optional
+        Label file CSV ``id,label[,split]`` (genes x cells, or cells x genes without a label column).
+    orientation : str
+        ``"auto"``, ``"cells x genes"`` or ``"genes x cells"``.
+    sep : str, optional
+        Field separator; default tab if the header has one, else comma.
+    split_column : str, optional
+        A column with train/test values (else a stratified split).
+    markers : str or Path, optional
+        Marker genes per class (weak ground truth): CSV ``class,gene`` (header optional) or GMT.
+    gene_sets : str or Path, optional
+        Gene sets for pathway grouping (``feature_groups``): GMT (name, description, genes...).
+    hvg : int, optional
+        Keep the N most variable genes (scanpy's seurat dispersion, on the training cells).
+    max_cells : int, optional
+        A stratified, seeded subsample of N cells, drawn before anything is densified.
+    standardize : bool
+        Per-gene standardisation with training statistics.
+    test_size : float
+        Fraction of cells held out when no split is given.
+    seed : int
+        Seed of the split and of the ``max_cells`` subsample.
+
+    Returns
+    -------
+    Dataset
+        Of modality ``expression``; ``params["orientation"]`` says which layout was read and how it was found.
+
+    Raises
+    ------
+    UserDataError
+        For a missing file, an unknown orientation, a missing label column, bad labels or values, or any read
+        error.
+    """
     name = name or Path(path).name.split(".")[0]  # default: the file's name without suffixes
     path = Path(path)
     if not path.is_file():
@@ -110,7 +155,7 @@ def from_table(path: str | Path, name: str | None = None, label_column: str = "l
                             "use orientation=auto, 'cells x genes' or 'genes x cells'")
 
     def run() -> Dataset:
-        import pandas as pd  # deferred: see _numeric
+        import pandas as pd  # noqa: PLC0415 - pandas (0.4 s): see _numeric
 
         nonlocal key
         sep_, header, firsts, cornerless = _scan_table(path, sep)

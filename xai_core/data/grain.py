@@ -381,7 +381,7 @@ def build_grain(name: str = "grain", n_per_class: int = 400, image_size: int = 6
     The image side is ``image_size`` here because ``register_dataset`` reserves ``size`` for the
     dataset's size class ("small" / "paper").
     """
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 - sklearn: slow import (seconds), only a build
 
     sim = simulate_grain(n_per_class=n_per_class, size=image_size, seed=seed, **sim_params)
     y = sim["labels"]

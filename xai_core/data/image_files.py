@@ -96,7 +96,7 @@ def decode(path: Path) -> tuple[np.ndarray, str]:
     """The pixels of ``path`` as (H, W, C), C in {1, 3}, in the file's own dtype; and which reader read it."""
     first_error: BaseException | None = None
     if path.suffix.lower() in TIFF_EXTS:
-        import tifffile  # deferred: ~0.4 s to import, and only TIFF files need it
+        import tifffile  # noqa: PLC0415 - tifffile (0.4-0.7 s): only TIFF files need it
 
         try:
             with tifffile.TiffFile(path) as tf:
@@ -105,7 +105,7 @@ def decode(path: Path) -> tuple[np.ndarray, str]:
                 return _hwc(series.asarray(), path), "tifffile"
         except (UserDataError, MemoryError):
             raise
-        except Exception as e:  # an exotic codec: Pillow may still read it
+        except Exception as e:  # noqa: BLE001 - an exotic codec, or any other tifffile failure: Pillow may still read it
             first_error = e
     try:
         with _strict_pil():
@@ -117,7 +117,7 @@ def decode(path: Path) -> tuple[np.ndarray, str]:
                 return _hwc(_pil_array(im), path), f"pil-{mode}"
     except (UserDataError, MemoryError):
         raise
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - Pillow fails in many ways on a damaged file: all mean unreadable
         raise _unreadable(path, first_error or e) from None
 
 
@@ -125,7 +125,7 @@ def probe(path: Path) -> tuple[int, int, int]:
     """(height, width, channels after alpha is dropped) from the header alone."""
     try:
         if path.suffix.lower() in TIFF_EXTS:
-            import tifffile  # deferred: ~0.4 s to import, and only TIFF files need it
+            import tifffile  # noqa: PLC0415 - tifffile (0.4-0.7 s): only TIFF files need it
 
             try:
                 with tifffile.TiffFile(path) as tf:
@@ -133,13 +133,13 @@ def probe(path: Path) -> tuple[int, int, int]:
                 return _layout(shape, path)[:3]
             except UserDataError:
                 raise
-            except Exception:
+            except Exception:  # noqa: BLE001 - any tifffile failure: Pillow below may still read it
                 pass  # Pillow below
         with _strict_pil(), Image.open(path) as im:
             return im.size[1], im.size[0], 1 if im.mode in _GREY_MODES else 3
     except (UserDataError, MemoryError):
         raise
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - Pillow fails in many ways on a damaged header: all mean unreadable
         raise _unreadable(path, e) from None
 
 

@@ -19,6 +19,28 @@ from .user_common import UserDataError
 
 @dataclass(frozen=True)
 class Importer:
+    """One reader of a user's files: how to recognise a path and how to read it.
+
+    Attributes
+    ----------
+    name : str
+        The format, e.g. ``"h5ad"``, ``"table"``, ``"image-folder"``, ``"fasta"``.
+    kind : str
+        ``"expression"``, ``"image"`` or ``"sequence"``.
+    description : str
+        One line for listings.
+    detect : callable
+        ``detect(path) -> bool``: whether this importer recognises the path (an ``OSError`` counts as no).
+    read : callable
+        ``read(path, name=..., **options) -> Dataset``.
+    options : dict of str to str
+        Option -> one-line help (shown by the CLI and the dashboard); other options are refused.
+    side_files : tuple of str
+        Options that name other files (part of the content hash).
+    referenced : callable, optional
+        ``referenced(path, options) -> list[Path]``: files the source refers to (e.g. the images a CSV lists),
+        also part of the content hash.
+    """
     name: str  # the format, e.g. "h5ad", "table", "image-folder", "fasta"
     kind: str  # "expression" | "image" | "sequence"
     description: str
@@ -34,11 +56,51 @@ IMPORTERS: Registry[Importer] = Registry("data format")
 
 
 def register_importer(imp: Importer) -> Importer:
+    """Add ``imp`` to ``IMPORTERS`` under ``imp.name``.
+
+    Parameters
+    ----------
+    imp : Importer
+        The importer.
+
+    Returns
+    -------
+    Importer
+        ``imp``.
+
+    Raises
+    ------
+    ValueError
+        When a format of that name is registered already.
+    """
     return IMPORTERS.add(imp.name, imp)
 
 
 def detect_format(path: str | Path, kind: str | None = None, fmt: str | None = None) -> Importer:
-    """The importer for ``path``: ``fmt`` if given, else the one (of ``kind``) that recognises it."""
+    """The importer for ``path``: ``fmt`` if given, else the one (of ``kind``) that recognises it.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file or folder.
+    kind : str, optional
+        ``"expression"``, ``"image"`` or ``"sequence"``: only importers of that kind.
+    fmt : str, optional
+        The format's name (``IMPORTERS``): no detection.
+
+    Returns
+    -------
+    Importer
+
+    Raises
+    ------
+    UserDataError
+        When the path does not exist, is an empty folder, no importer recognises it, or several do.
+    XaiError
+        When ``fmt`` reads another kind of data than ``kind``.
+    UnknownChoice
+        For an unknown ``fmt``.
+    """
     path = Path(path)
     if not path.exists():
         raise UserDataError(path, "no such file or folder", "check the path (relative paths start at the "
@@ -69,7 +131,33 @@ def _safe_detect(imp: Importer, path: Path) -> bool:
 
 def read_user_data(path: str | Path, name: str, kind: str | None = None, fmt: str | None = None,
                    **options: Any) -> Dataset:
-    """Read ``path`` with its importer; unknown options are refused with the valid ones listed."""
+    """Read ``path`` with its importer, without registering it.
+
+    Unknown options are refused with the valid ones listed.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file or folder.
+    name : str
+        The dataset's name.
+    kind, fmt : str, optional
+        As for ``detect_format``.
+    **options
+        The importer's options (``list_importers``).
+
+    Returns
+    -------
+    Dataset
+        With ``params["format"]`` and ``params["source"]`` set.
+
+    Raises
+    ------
+    XaiError
+        For an option the importer does not take.
+    UserDataError
+        From ``detect_format`` or the importer: the file, the problem and the fix.
+    """
     imp = detect_format(path, kind, fmt)
     unknown = set(options) - set(imp.options)
     if unknown:
@@ -80,5 +168,12 @@ def read_user_data(path: str | Path, name: str, kind: str | None = None, fmt: st
 
 
 def list_importers() -> list[dict[str, Any]]:
+    """Format, kind, description and options of each importer.
+
+    Returns
+    -------
+    list of dict
+        Keys ``format``, ``kind``, ``description``, ``options`` (option -> help).
+    """
     return [{"format": i.name, "kind": i.kind, "description": i.description, "options": dict(i.options)}
             for i in IMPORTERS.values()]

@@ -112,7 +112,7 @@ def _fetch_vertebrate_motifs(release: str) -> tuple[Motif, ...]:
     of the core motifs, which is what the notebook says it filters. The PFM counts are JASPAR's and
     are normalised exactly as the notebook does (``pfm / column sums``, float64).
     """
-    from pyjaspar import jaspardb
+    from pyjaspar import jaspardb  # noqa: PLC0415 - pyjaspar (0.2-0.3 s): only the motif datasets' first build needs it
 
     db = jaspardb(release=release)
     fetched = db.fetch_motifs(collection="CORE", tax_group=["vertebrates"], all_versions=False)

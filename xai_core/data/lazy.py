@@ -24,11 +24,27 @@ CHUNK_ROWS = 2048  # rows densified at once by the streaming statistics
 class Hasher(Protocol):
     """What ``update_hash`` feeds: a ``hashlib`` hash object (its type is private to hashlib)."""
 
-    def update(self, data: bytes | memoryview, /) -> None: ...
+    def update(self, data: bytes | memoryview, /) -> None:
+        """Feed ``data`` to the hash."""
 
 
 class SparseRows:
-    """Read-only (N, G) view over a CSR matrix; indexing rows gives dense float32 arrays."""
+    """Read-only (N, G) view over a CSR matrix; indexing rows gives dense float32 arrays.
+
+    ``np.asarray`` of the whole matrix raises ``TypeError``: index rows (``X[idx]``) instead.
+
+    Parameters
+    ----------
+    csr : scipy.sparse.csr_matrix or csr_array
+        The cells x genes matrix (another sparse format is converted to CSR).
+    mean, std : ndarray, optional
+        Per-gene centring and scaling applied to the densified rows: ``(x - mean) / std``.
+
+    Raises
+    ------
+    TypeError
+        When ``csr`` is not a scipy sparse matrix.
+    """
 
     ndim = 2
     dtype = np.dtype(np.float32)
@@ -45,10 +61,12 @@ class SparseRows:
     # -- array facts ------------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, int]:
+        """``(N, G)``."""
         return tuple(int(s) for s in self.csr.shape)  # type: ignore[return-value]
 
     @property
     def nnz(self) -> int:
+        """The number of stored (non-zero) values."""
         return int(self.csr.nnz)
 
     @property
@@ -58,9 +76,11 @@ class SparseRows:
         return int(c.data.nbytes + c.indices.nbytes + c.indptr.nbytes)
 
     def __len__(self) -> int:
+        """The number of rows N."""
         return self.shape[0]
 
     def __repr__(self) -> str:
+        """Shape, non-zeros and whether the view is standardised (never the values)."""
         return f"SparseRows({self.shape[0]} x {self.shape[1]}, nnz={self.nnz:,}, standardised={self.mean is not None})"
 
     # -- rows ---------------------------------------------------------------------------------------
@@ -74,6 +94,7 @@ class SparseRows:
         return out
 
     def __getitem__(self, key) -> np.ndarray:
+        """Dense float32 rows for an int, a slice, an index array or a boolean mask (``X[rows, cols]`` too)."""
         if isinstance(key, tuple):  # X[rows, cols]: densify the rows, then take the columns
             rows, cols = key[0], key[1:]
             return self[rows][(slice(None), *cols)]
@@ -87,18 +108,43 @@ class SparseRows:
         return self._dense(idx.astype(np.int64, copy=False))
 
     def __array__(self, dtype=None, copy=None):
+        """Refuse to densify the whole matrix (``TypeError``): index rows instead."""
         raise TypeError(f"refusing to densify a {self.shape[0]} x {self.shape[1]} sparse matrix whole; "
                         f"index rows (X[idx]) instead")
 
     def iter_rows(self, rows: np.ndarray, chunk: int = CHUNK_ROWS):
-        """Dense blocks of ``rows``, ``chunk`` rows at a time."""
+        """Dense blocks of ``rows``, ``chunk`` rows at a time.
+
+        Parameters
+        ----------
+        rows : ndarray
+            Row indices.
+        chunk : int
+            Rows densified at once.
+
+        Yields
+        ------
+        tuple of (ndarray, ndarray)
+            The block's row indices and its dense float32 rows.
+        """
         rows = np.asarray(rows, dtype=np.int64)
         for i in range(0, len(rows), chunk):
             yield rows[i:i + chunk], self[rows[i:i + chunk]]
 
     # -- statistics without densifying ------------------------------------------------------------------
     def raw_mean_std(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-gene mean and (population) std of the raw values over ``rows``, in float64 sums."""
+        """Per-gene mean and (population) std of the raw values over ``rows``, in float64 sums.
+
+        Parameters
+        ----------
+        rows : ndarray
+            Row indices (the training rows).
+
+        Returns
+        -------
+        mean, std : ndarray
+            (G,) float32 each, before any standardisation of this view.
+        """
         rows = np.asarray(rows, dtype=np.int64)
         G = self.shape[1]
         s1, s2 = np.zeros(G, dtype=np.float64), np.zeros(G, dtype=np.float64)
@@ -114,14 +160,44 @@ class SparseRows:
         return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
 
     def standardized(self, rows: np.ndarray, eps: float = 1e-8) -> SparseRows:
-        """The same matrix read as ``(x - mean) / std`` with the statistics of ``rows`` (training)."""
+        """The same matrix read as ``(x - mean) / std`` with the statistics of ``rows`` (training).
+
+        Parameters
+        ----------
+        rows : ndarray
+            The rows whose statistics are used.
+        eps : float
+            A std below ``eps`` is taken as 1.
+
+        Returns
+        -------
+        SparseRows
+            A new view over the same CSR matrix.
+        """
         mean, std = self.raw_mean_std(rows)
         std = np.where(std < eps, 1.0, std).astype(np.float32)
         return SparseRows(self.csr, mean, std)
 
     def column_stats(self, rows: np.ndarray, y: np.ndarray | None = None, n_classes: int = 0):
-        """``column_stats`` in O(non-zeros): sums, per-class sums, min and max (implicit zeros included) of the
-        raw values over sparse row blocks, then mapped through the standardisation, which is affine per gene."""
+        """``column_stats`` in O(non-zeros).
+
+        Sums, per-class sums, min and max (implicit zeros included) of the raw values over sparse row blocks, then
+        mapped through the standardisation, which is affine per gene.
+
+        Parameters
+        ----------
+        rows : ndarray
+            Row indices.
+        y : ndarray, optional
+            Class index of every row of the matrix; with it, the per-class means.
+        n_classes : int
+            The number of classes (used with ``y``).
+
+        Returns
+        -------
+        tuple
+            ``(mean (G,), class_means (C, G) or None, low (G,), high (G,))``, float32.
+        """
         rows = np.asarray(rows, dtype=np.int64)
         G = self.shape[1]
         C = n_classes if y is not None else 0
@@ -155,7 +231,13 @@ class SparseRows:
 
     # -- identity and persistence -----------------------------------------------------------------------
     def update_hash(self, h: Hasher) -> None:
-        """Feed the matrix's content to ``h`` without copying it (buffers, not ``tobytes``)."""
+        """Feed the matrix's content to ``h`` without copying it (buffers, not ``tobytes``).
+
+        Parameters
+        ----------
+        h : hashlib hash object
+            Receives the shape, the CSR arrays and the mean and std when set.
+        """
         c = self.csr
         h.update(np.asarray(self.shape, dtype=np.int64).tobytes())
         for arr in (c.indptr, c.indices, c.data):
@@ -166,6 +248,15 @@ class SparseRows:
                 h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
 
     def save(self, folder: str | Path, prefix: str = "X") -> None:
+        """Write the matrix as ``.npy`` files (data, indices, indptr, shape, and mean and std when set), no pickles.
+
+        Parameters
+        ----------
+        folder : str or Path
+            Created if missing.
+        prefix : str
+            The files are ``{prefix}.{part}.npy``.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         c = self.csr
@@ -180,10 +271,43 @@ class SparseRows:
 
     @classmethod
     def exists(cls, folder: str | Path, prefix: str = "X") -> bool:
+        """Whether ``folder`` holds a matrix saved with ``prefix``.
+
+        Parameters
+        ----------
+        folder : str or Path
+            As given to ``save``.
+        prefix : str
+            As given to ``save``.
+
+        Returns
+        -------
+        bool
+        """
         return (Path(folder) / f"{prefix}.indptr.npy").exists()
 
     @classmethod
     def load(cls, folder: str | Path, prefix: str = "X", mmap: bool = True) -> SparseRows:
+        """Read a matrix written by ``save``, memory-mapped by default (the matrix is not read into memory).
+
+        Parameters
+        ----------
+        folder : str or Path
+            As given to ``save``.
+        prefix : str
+            As given to ``save``.
+        mmap : bool
+            Memory-map the arrays (else read them).
+
+        Returns
+        -------
+        SparseRows
+
+        Raises
+        ------
+        ValueError
+            When the index arrays disagree with the saved shape (a damaged matrix).
+        """
         folder = Path(folder)
         mode = "r" if mmap else None
 
@@ -201,6 +325,7 @@ class SparseRows:
 
 
 def is_lazy(X) -> bool:
+    """Whether ``X`` is a lazy ``SparseRows`` (rather than a dense array)."""
     return isinstance(X, SparseRows)
 
 

@@ -136,7 +136,8 @@ def _attach_masks(items: list[_Item], root: Path, masks: Path) -> set[Path]:
         elif it.path.stem in by_stem:
             if stems[it.path.stem] > 1:
                 twins = [i.sample_id for i in items if i.path.stem == it.path.stem][:3]
-                raise UserDataError(by_stem[it.path.stem][0], f"could be the mask of several images ({', '.join(twins)})",
+                raise UserDataError(by_stem[it.path.stem][0],
+                                    f"could be the mask of several images ({', '.join(twins)})",
                                     "put the masks in class subfolders that mirror the image folder")
             it.mask = by_stem[it.path.stem][0]
         if it.mask is not None:
@@ -186,7 +187,9 @@ def _csv_items(path: Path) -> tuple[list[_Item], list[str] | None]:
     ix = {c: cols.index(c) for c in ("path", "label", "split", "mask") if c in cols}
     base, items, split, seen = path.parent, [], [] if "split" in ix else None, {}
     for n, row in enumerate(rows[1:], start=2):
-        cell = lambda c: row[ix[c]].strip() if c in ix and ix[c] < len(row) else ""  # noqa: E731
+        def cell(c: str, row: list[str] = row) -> str:
+            return row[ix[c]].strip() if c in ix and ix[c] < len(row) else ""
+
         rel = cell("path")
         if not rel:
             raise UserDataError(path, f"line {n} has no path", "give every row an image path")
@@ -288,7 +291,42 @@ def from_image_folder(path: str | Path, *, name: str = "images", masks: str | Pa
                       mask_strength: str = "exact", missing_masks: str = "empty") -> Dataset:
     """A folder with one subfolder of PNG/JPEG/TIFF images per class -> an image ``Dataset``.
 
-    ``masks``: a folder of binary masks named like the images (see the module docstring)."""
+    Parameters
+    ----------
+    path : str or Path
+        The folder (``path/CLASS/x.png``).
+    name : str
+        The dataset's name.
+    masks : str or Path, optional
+        A folder of binary masks named like the images (``MASKS/CLASS/x.png`` for ``CLASS/x.jpg``; see the
+        module docstring), the ground truth.
+    size : int
+        Side of the square images the model sees, in pixels.
+    fit : str
+        How images become square: ``resize`` (stretch), ``crop`` (centre square) or ``pad`` (zeros around).
+    channels : str or int
+        ``auto`` (1 if every image is grey, else 3), 1 (grey) or 3 (RGB).
+    intensity : str
+        ``dtype`` (divide by 255 / 65535 by pixel type) or ``minmax`` (each image's min..max to 0..1).
+    test_size : float
+        Fraction of images held out for testing (stratified split).
+    seed : int
+        Random seed of the stratified train/test split.
+    mask_strength : str
+        How far the masks are trusted as ground truth: ``exact`` or ``weak``.
+    missing_masks : str
+        An image without a mask gets an empty one (``empty``) or is an error (``error``).
+
+    Returns
+    -------
+    Dataset
+        Of modality ``image``.
+
+    Raises
+    ------
+    UserDataError
+        For a bad option, folder, image or mask.
+    """
     path = Path(path)
     opts = _check_options(size, fit, channels, intensity, test_size, seed, mask_strength, missing_masks)
     mpath = Path(masks) if masks else None
@@ -305,7 +343,41 @@ def from_image_folder(path: str | Path, *, name: str = "images", masks: str | Pa
 def from_image_csv(path: str | Path, *, name: str = "images", size: int = 64, fit: str = "resize",
                    channels: str | int = "auto", intensity: str = "dtype", test_size: float = DEFAULT_TEST_SIZE,
                    seed: int = DEFAULT_SEED, mask_strength: str = "exact", missing_masks: str = "empty") -> Dataset:
-    """A CSV with ``path,label`` columns (optional ``split`` train/test and ``mask``) -> an image ``Dataset``."""
+    """A CSV with ``path,label`` columns (optional ``split`` train/test and ``mask``) -> an image ``Dataset``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV; relative image paths in it are taken from its folder.
+    name : str
+        The dataset's name.
+    size : int
+        Side of the square images the model sees, in pixels.
+    fit : str
+        How images become square: ``resize`` (stretch), ``crop`` (centre square) or ``pad`` (zeros around).
+    channels : str or int
+        ``auto`` (1 if every image is grey, else 3), 1 (grey) or 3 (RGB).
+    intensity : str
+        ``dtype`` (divide by 255 / 65535 by pixel type) or ``minmax`` (each image's min..max to 0..1).
+    test_size : float
+        Fraction of images held out for testing when there is no split column.
+    seed : int
+        Random seed of the stratified train/test split.
+    mask_strength : str
+        How far the masks are trusted as ground truth: ``exact`` or ``weak``.
+    missing_masks : str
+        An image without a mask gets an empty one (``empty``) or is an error (``error``).
+
+    Returns
+    -------
+    Dataset
+        Of modality ``image``.
+
+    Raises
+    ------
+    UserDataError
+        For a bad option, CSV, image or mask.
+    """
     path = Path(path)
     opts = _check_options(size, fit, channels, intensity, test_size, seed, mask_strength, missing_masks)
     items, split = _csv_items(path)

@@ -213,8 +213,52 @@ def from_fasta(path: str | Path, *, name: str = "sequences", labels: str | Path 
                jaspar: str | Sequence[str] | None = None, jaspar_release: str = "JASPAR2024",
                jaspar_threshold: float = 0.85, test_size: float = DEFAULT_TEST_SIZE,
                seed: int = DEFAULT_SEED) -> Dataset:
-    """Read a FASTA file (optionally gzipped) as a sequence ``Dataset``; see the module docstring for the
-    policies. Every problem with the files or options is a one-line ``UserDataError``."""
+    """Read a FASTA file (optionally gzipped) as a sequence ``Dataset``.
+
+    See the module docstring for the policies. Every problem with the files or options is a one-line
+    ``UserDataError``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The FASTA file (``.gz`` allowed).
+    name : str
+        The dataset's name.
+    labels : str or Path, optional
+        CSV with columns ``id,label`` (optional ``split`` = train/test); default: labels in the headers
+        (``>id label=1`` or ``>id|1``).
+    length : int, optional
+        Target length for ``pad`` / ``crop`` / ``pad_crop`` (default: longest for pad, shortest for crop).
+    length_policy : str
+        ``fixed`` (refuse unequal lengths), ``pad`` (with N), ``crop``, or ``pad_crop`` (needs ``length``).
+    align : str
+        Where sequences sit when padded or cropped: ``center`` or ``left``.
+    n_policy : str
+        How N (and padding) is encoded: ``uniform`` (0.25 per base) or ``zero`` (all-zero column).
+    motifs : str or Path, optional
+        CSV of known sites ``id,start,end,name`` (0-based start, end exclusive, as BED) -> ground truth.
+    jaspar : str or sequence of str, optional
+        JASPAR matrix ids to scan on both strands for the ground truth, e.g. ``MA0079.3,MA0062.2``; not with
+        ``motifs``.
+    jaspar_release : str
+        pyjaspar release for ``jaspar``: JASPAR2014 ... JASPAR2026.
+    jaspar_threshold : float
+        Relative PWM score ``(s - min) / (max - min)`` a hit needs, in (0, 1].
+    test_size : float
+        Test fraction of the stratified split when no split column is given.
+    seed : int
+        Seed of the stratified split.
+
+    Returns
+    -------
+    Dataset
+        Of modality ``sequence``, X (N, 4, L) one-hot.
+
+    Raises
+    ------
+    UserDataError
+        For a bad option, file, record, label or motif (e.g. both ``motifs`` and ``jaspar``, duplicated ids).
+    """
     path = Path(path)
     _choice(length_policy, LENGTH_POLICIES, "length_policy")
     _choice(align, ALIGNS, "align")

@@ -43,7 +43,7 @@ def one_hot_codes(codes: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def _jaspar_db(release: str):
-    import pyjaspar  # deferred: ~0.3 s to import, and only jaspar= needs it
+    import pyjaspar  # noqa: PLC0415 - pyjaspar (0.3 s): only jaspar= needs it
 
     if release not in pyjaspar.jaspar_releases:
         raise UserDataError(None, f"unknown JASPAR release '{release}'",
@@ -60,7 +60,7 @@ def jaspar_frequencies(matrix_id: str, release: str) -> tuple[str, str, np.ndarr
         warnings.simplefilter("ignore")
         try:
             m = db.fetch_motif_by_id(matrix_id)
-        except Exception:  # malformed ids make pyjaspar's SQL helpers fail in several ways
+        except Exception:  # noqa: BLE001 - malformed ids make pyjaspar's SQL helpers fail in several ways
             m = None
     if m is None:
         raise UserDataError(None, f"JASPAR matrix '{matrix_id}' is not in {release}",
@@ -82,7 +82,7 @@ def scan_scores(onehot: np.ndarray, lo: np.ndarray, chunk: int = 4096) -> np.nda
 
     ``onehot`` (N, 4, L) over ACGT (N columns all-zero score 0); one ``conv1d`` in float64 with the
     matrix and its reverse complement as the two filters."""
-    import torch  # deferred: seconds to import, and only a jaspar= scan needs it
+    import torch  # noqa: PLC0415 - torch (seconds): `import xai_core.data` does not load it; only a jaspar= scan needs it
 
     w = lo.shape[1]
     weight = torch.as_tensor(np.stack([lo, reverse_complement(lo)]), dtype=torch.float64)
@@ -101,7 +101,7 @@ def scan_jaspar(codes: np.ndarray, real: np.ndarray, motifs: dict[str, np.ndarra
     """Non-overlapping hits of ``motifs`` (id -> (4, w) frequencies) in ``codes`` (N, L) of 0-3 = ACGT,
     4 = N; windows touching a position where ``real`` is False (padding) are skipped. Overlaps across
     strands and motifs are resolved greedily: the highest relative score wins."""
-    import torch  # deferred: seconds to import, and only a jaspar= scan needs it
+    import torch  # noqa: PLC0415 - torch (seconds): `import xai_core.data` does not load it; only a jaspar= scan needs it
 
     onehot = one_hot_codes(codes, np.float64)
     found: list[Hit] = []

@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import XaiError
 from ..fsutil import swap_in
 from .dataset import Dataset, DatasetDamaged
+from .importers import detect_format, read_user_data
 from .registry import DATASETS, DatasetSpec, cache_dir
 from .user_common import check_name, content_hash
 
@@ -29,6 +30,7 @@ DEFAULT_ARCH = {"expression": "mlp", "image": "simplenet", "sequence": "dna_shal
 
 
 def user_dir() -> Path:
+    """Where the user's imports are kept: ``cache_dir() / "user_data"``, one folder per dataset."""
     return cache_dir() / "user_data"
 
 
@@ -39,7 +41,8 @@ def _folder(name: str) -> Path:
 def _describe(ds: Dataset, entry: dict[str, Any]) -> str:
     shape = " x ".join(str(s) for s in ds.input_shape)
     src = Path(entry.get("source") or "").name or "Python"
-    return f"your data ({entry.get('format', 'python')} from {src}): {len(ds)} samples of {shape}, {ds.n_classes} classes"
+    return (f"your data ({entry.get('format', 'python')} from {src}): {len(ds)} samples of {shape}, "
+            f"{ds.n_classes} classes")
 
 
 def register(ds: Dataset, name: str | None = None, *, source: str | Path | None = None,
@@ -47,7 +50,37 @@ def register(ds: Dataset, name: str | None = None, *, source: str | Path | None 
              replace: bool = True) -> dict[str, Any]:
     """Add ``ds`` to the user registry under ``name`` (default ``ds.name``); returns its entry.
 
-    A bundled dataset's name is refused; an existing user entry of that name is replaced (``replace``)."""
+    A bundled dataset's name is refused; an existing user entry of that name is replaced (``replace``). Every
+    command and page then knows the dataset by name.
+
+    Parameters
+    ----------
+    ds : Dataset
+        The dataset; its ``name`` (and ``sample_ids`` when missing) are set here.
+    name : str, optional
+        1-64 letters, digits, ``-``, ``_`` or ``.``; default ``ds.name``.
+    source : str or Path, optional
+        The file it was read from, recorded in the entry.
+    options : dict, optional
+        The import options, recorded in the entry.
+    fmt : str
+        The format it was read with (``"python"`` for a dataset made in Python).
+    digest : str, optional
+        The content hash of the source and options (``import_data`` compares it to skip an unchanged source).
+    replace : bool
+        Replace an existing user entry of that name; False refuses it.
+
+    Returns
+    -------
+    dict
+        The entry: name, kind, format, source, options, content hash, fingerprint, import time, size, shape,
+        class names and description.
+
+    Raises
+    ------
+    XaiError
+        When ``name`` is not usable, is a bundled dataset's, or exists and ``replace`` is False.
+    """
     name = check_name(name or ds.name)
     spec = DATASETS.peek(name)
     if spec is not None and spec.size != USER_SIZE:
@@ -77,9 +110,29 @@ def import_data(path: str | Path, name: str, kind: str | None = None, fmt: str |
                 **options: Any) -> tuple[Dataset, dict[str, Any], bool]:
     """Read ``path`` and register it as ``name``; an unchanged source with the same options is not re-read.
 
-    Returns ``(dataset, entry, reused)``."""
-    from .importers import detect_format, read_user_data
+    Parameters
+    ----------
+    path : str or Path
+        A file or folder.
+    name : str
+        The dataset's name (as for ``register``).
+    kind, fmt : str, optional
+        As for ``detect_format``.
+    **options
+        The importer's options (``list_importers``).
 
+    Returns
+    -------
+    tuple
+        ``(dataset, entry, reused)``.
+
+    Raises
+    ------
+    XaiError
+        When ``name`` is not usable, or as ``read_user_data`` and ``register`` raise.
+    UserDataError
+        From the importer: the file, the problem and the fix.
+    """
     check_name(name)
     imp = detect_format(path, kind, fmt)
     side = [options[k] for k in imp.side_files if options.get(k)]
@@ -90,7 +143,7 @@ def import_data(path: str | Path, name: str, kind: str | None = None, fmt: str |
     if old is not None and old.get("content_hash") == digest:
         try:
             return load_user(name), old, True
-        except Exception:  # a damaged entry is rebuilt from the source below
+        except Exception:  # noqa: BLE001 - a damaged entry, however it fails, is rebuilt from the source below
             pass
     ds = read_user_data(path, name, kind=imp.kind, fmt=imp.name, **options)
     entry = register(ds, name, source=Path(path).resolve(), options=options, fmt=imp.name, digest=digest)
@@ -98,6 +151,7 @@ def import_data(path: str | Path, name: str, kind: str | None = None, fmt: str |
 
 
 def entry_of(name: str) -> dict[str, Any] | None:
+    """The stored entry of user dataset ``name``, or None (missing or unreadable)."""
     p = _folder(name) / "entry.json"
     if not p.exists():
         return None
@@ -108,6 +162,13 @@ def entry_of(name: str) -> dict[str, Any] | None:
 
 
 def user_entries() -> list[dict[str, Any]]:
+    """The user's imports: the entry of each, sorted by name.
+
+    Returns
+    -------
+    list of dict
+        As ``register`` returns them.
+    """
     root = user_dir()
     if not root.exists():
         return []
@@ -121,6 +182,7 @@ def user_entries() -> list[dict[str, Any]]:
 
 
 def load_user(name: str) -> Dataset:
+    """Read user dataset ``name`` from its folder, checking its fingerprint; ``XaiError`` if missing or damaged."""
     folder = _folder(name)
     try:
         ds = Dataset.load(folder / "dataset")
@@ -141,6 +203,18 @@ def load_user(name: str) -> Dataset:
 
 
 def remove(name: str) -> None:
+    """Remove one of the user's imports (``remove_user_dataset``).
+
+    Parameters
+    ----------
+    name : str
+        The dataset's name.
+
+    Raises
+    ------
+    XaiError
+        For a bundled dataset or a name with no user dataset.
+    """
     spec = DATASETS.peek(name)
     if spec is not None and spec.size != USER_SIZE:
         raise XaiError(f"'{name}' is a bundled dataset and cannot be removed; remove only your own datasets "

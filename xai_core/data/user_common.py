@@ -29,7 +29,19 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class UserDataError(XaiError):
-    """A problem with a user's file: names the file, the problem and the fix, on one line."""
+    """A problem with a user's file: names the file, the problem and the fix, on one line.
+
+    The message is ``"{source}: {problem}; {fix}"`` (without the source when there is none).
+
+    Parameters
+    ----------
+    source : str or Path, optional
+        The file (or other input) at fault.
+    problem : str
+        What is wrong.
+    fix : str
+        What the user can do about it.
+    """
 
     def __init__(self, source: str | Path | None, problem: str, fix: str):
         self.source, self.problem, self.fix = (str(source) if source is not None else None), problem, fix
@@ -99,7 +111,7 @@ def make_split(y: np.ndarray, split: Sequence[Any] | None = None, test_size: flo
         return tr, te, {"split": "given by the user's split column"}
     if not 0.0 < float(test_size) < 1.0:
         raise XaiError(f"test_size must be between 0 and 1 (exclusive), got {test_size}")
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 - sklearn: slow import (seconds), only a split
 
     n_classes = int(y.max()) + 1
     n_test = max(int(round(test_size * n)), n_classes)
@@ -137,11 +149,13 @@ def check_finite(X: np.ndarray, source: str | Path | None, names: Sequence[str] 
     if bad.any():
         where = np.argwhere(bad)[0]
         feat = f", feature {names[where[1]]!r}" if names is not None and len(where) > 1 else ""
-        raise UserDataError(source, f"{int(bad.sum())} {what}(s) are NaN or infinite (first: sample {where[0] + 1}{feat})",
+        raise UserDataError(source,
+                            f"{int(bad.sum())} {what}(s) are NaN or infinite (first: sample {where[0] + 1}{feat})",
                             "impute or drop them before importing")
 
 
 def check_unique(names: Sequence[str], source: str | Path | None, what: str = "gene name") -> None:
+    """Refuse duplicated names (genes by default), naming the first few and how to fix them."""
     seen: set[str] = set()
     dups = []
     for n in names:

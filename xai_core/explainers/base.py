@@ -32,6 +32,7 @@ Cost = Callable[[dict[str, Any], "ExplainContext"], tuple[float, float]]
 
 @dataclass(frozen=True)
 class ExplainerSpec:
+    """A registered attribution method: function, modalities, defaults, cost, what it wraps (``register_explainer``)."""
     name: str
     label: str
     family: str
@@ -62,6 +63,7 @@ class ExplainerSpec:
         return split_methods(value) if isinstance(value, str) else [str(v).strip() for v in value or []]
 
     def params_for(self, modality: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The method's parameters for ``modality``: defaults, then ``overrides`` (unknown or bad values refused)."""
         params = {**self.defaults.get("*", {}), **self.defaults.get(modality, {})}
         unknown = set(overrides or {}) - set(params)
         if unknown:
@@ -222,8 +224,26 @@ def split_methods(text: str) -> list[str]:
 
 
 def components(method: str, params: dict[str, Any] | None = None) -> list[str]:
-    """The methods ``method`` combines, read from its ``params`` (its default where not given); [] when it is
-    not a composite. The one place that knows how a composite names its components."""
+    """The methods ``method`` combines, read from its ``params``; [] when it is not a composite.
+
+    The one place that knows how a composite names its components.
+
+    Parameters
+    ----------
+    method : str
+        A registered method.
+    params : dict, optional
+        Its parameters; the default is used for a key not given.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    UnknownChoice
+        For an unknown method.
+    """
     return EXPLAINERS.get(method).components(params)
 
 
@@ -236,12 +256,32 @@ def component_params(method: str, methods: list[str]) -> dict[str, str]:
 
 
 def is_control(method: str) -> bool:
-    """Whether ``method`` is a registered control (e.g. ``random``); False for an unknown name."""
+    """Whether ``method`` is a registered control (e.g. ``random``); False for an unknown name.
+
+    Parameters
+    ----------
+    method : str
+        A method's name.
+
+    Returns
+    -------
+    bool
+    """
     return method in EXPLAINERS and EXPLAINERS.get(method).control
 
 
 def is_composite(method: str) -> bool:
-    """Whether ``method`` is a registered composite (e.g. ``aggregate``); False for an unknown name."""
+    """Whether ``method`` is a registered composite (e.g. ``aggregate``); False for an unknown name.
+
+    Parameters
+    ----------
+    method : str
+        A method's name.
+
+    Returns
+    -------
+    bool
+    """
     return method in EXPLAINERS and EXPLAINERS.get(method).composite
 
 
@@ -256,7 +296,17 @@ def composites() -> list[str]:
 
 
 def plain_methods(methods: list[str]) -> list[str]:
-    """``methods`` without controls and composites: those a composite may combine, in the given order."""
+    """``methods`` without controls and composites: those a composite may combine, in the given order.
+
+    Parameters
+    ----------
+    methods : list of str
+        Method names.
+
+    Returns
+    -------
+    list of str
+    """
     return [m for m in methods if not is_control(m) and not is_composite(m)]
 
 
@@ -268,13 +318,44 @@ class ProbabilityOutput(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities of the wrapped model for ``x``."""
         z = self.model(x)
         return torch.sigmoid(z) if z.shape[1] == 1 else torch.softmax(z, dim=1)
 
 
 @dataclass
 class ExplainContext:
-    """What methods need beyond the model: data statistics, bounds, feature groups, seed."""
+    """What methods need beyond the model: data statistics, bounds, feature groups, seed.
+
+    Made by ``make_context`` from training data only.
+
+    Attributes
+    ----------
+    model : nn.Module
+        The model, in eval mode.
+    modality : str
+        The data's modality.
+    input_shape : tuple of int
+        One input's shape.
+    train_mean : Tensor
+        The mean training input.
+    class_means : Tensor
+        (C, *input_shape): the mean training input of each class.
+    low, high : Tensor
+        Per-channel input minimum and maximum, broadcastable to one input.
+    baseline_pool : Tensor
+        Training inputs for GradientShap's baseline distribution.
+    feature_groups : ndarray, optional
+        (G,) group id per feature (pathways).
+    train_X : ndarray, optional
+        Training inputs (a seeded subsample for a lazy sparse matrix).
+    seed : int
+        The seed of stochastic methods.
+    output : str
+        ``"logit"`` or ``"probability"``: what ``forward`` returns.
+    extras : dict
+        Notes (e.g. ``train_X_note`` for sparse data).
+    """
 
     model: nn.Module
     modality: str
@@ -292,19 +373,23 @@ class ExplainContext:
 
     @cached_property
     def forward(self) -> nn.Module:
+        """The module methods explain: the model for ``output="logit"``, else its probabilities."""
         return self.model if self.output == "logit" else ProbabilityOutput(self.model)
 
     @cached_property
     def n_outputs(self) -> int:
+        """The model's number of outputs (1 for a single-logit binary model)."""
         with torch.no_grad():
             return int(self.model(self.train_mean[None].to(self.device)).shape[1])
 
     @cached_property
     def device(self) -> torch.device:
+        """The device the model's parameters are on."""
         return next(self.model.parameters()).device
 
     @cached_property
     def has_conv(self) -> bool:
+        """Whether the model has a ``Conv1d`` or ``Conv2d`` layer (CAM methods need one)."""
         return any(isinstance(m, (nn.Conv1d, nn.Conv2d)) for m in self.model.modules())
 
     @cached_property
@@ -319,7 +404,30 @@ class ExplainContext:
 
 
 def make_context(model: nn.Module, ds, seed: int = 0, output: str = "logit", n_baselines: int = 64) -> ExplainContext:
-    """Context from a ``Dataset`` (training statistics only, never test data)."""
+    """Context from a ``Dataset`` (training statistics only, never test data).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model (put in eval mode).
+    ds : Dataset
+        The data; only its training rows are read (streamed for a lazy sparse matrix).
+    seed : int
+        Seeds the baseline pool and stochastic methods.
+    output : str
+        ``"logit"`` or ``"probability"``: explain the model's logits or its class probabilities.
+    n_baselines : int
+        How many training inputs form the baseline pool.
+
+    Returns
+    -------
+    ExplainContext
+
+    Raises
+    ------
+    UnknownChoice
+        For an ``output`` other than ``logit`` and ``probability``.
+    """
     if output not in ("logit", "probability"):
         raise UnknownChoice("model output", output, ["logit", "probability"])
     model.eval()
@@ -364,6 +472,7 @@ def _lazy_context(model: nn.Module, ds, seed: int, output: str, n_baselines: int
 
 
 def check_applicable(spec: ExplainerSpec, ctx: ExplainContext) -> None:
+    """Raise ``NotApplicable`` when method ``spec`` does not fit the context (modality, eager model, conv layer)."""
     if ctx.modality not in spec.modalities:
         valid = [s.name for s in EXPLAINERS.values() if ctx.modality in s.modalities]
         raise NotApplicable(f"method '{spec.name}' does not apply to {ctx.modality} data; "
@@ -382,7 +491,18 @@ def _fits(spec: ExplainerSpec, ctx: ExplainContext) -> bool:
 
 
 def applicable_methods(ctx: ExplainContext) -> list[str]:
-    """Every method that runs on this model; a composite only when all of its default components do."""
+    """Every method that runs on this model; a composite only when all of its default components do.
+
+    Parameters
+    ----------
+    ctx : ExplainContext
+        The model and its data.
+
+    Returns
+    -------
+    list of str
+        In registration order.
+    """
     out = []
     for s in EXPLAINERS.values():
         parts = s.components()
@@ -392,7 +512,26 @@ def applicable_methods(ctx: ExplainContext) -> list[str]:
 
 
 def resolve_methods(spec: str | list[str], ctx: ExplainContext) -> list[str]:
-    """``"all"`` -> every applicable method; ``"a,b"`` -> checked list."""
+    """``"all"`` -> every applicable method; ``"a,b"`` -> checked list.
+
+    Parameters
+    ----------
+    spec : str or list of str
+        ``"all"``, a comma list or a list of names.
+    ctx : ExplainContext
+        The model and its data.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    UnknownChoice
+        For an unknown method.
+    NotApplicable
+        For a method that does not fit the data or model.
+    """
     if spec == "all" or spec == ["all"]:
         return applicable_methods(ctx)
     names = [m.strip() for m in (spec.split(",") if isinstance(spec, str) else spec) if m.strip()]
@@ -402,6 +541,24 @@ def resolve_methods(spec: str | list[str], ctx: ExplainContext) -> list[str]:
 
 
 def estimate_cost(method: str, ctx: ExplainContext, n: int, **overrides: Any) -> dict[str, float]:
+    """Forward and backward passes of ``method`` for ``n`` samples.
+
+    Parameters
+    ----------
+    method : str
+        A registered method.
+    ctx : ExplainContext
+        The model and its data.
+    n : int
+        The number of samples.
+    **overrides
+        Method parameters, as for ``explain``.
+
+    Returns
+    -------
+    dict of str to float
+        ``forward_per_sample``, ``backward_per_sample``, ``forward``, ``backward``.
+    """
     spec = EXPLAINERS.get(method)
     fwd, bwd = spec.cost(spec.params_for(ctx.modality, overrides), ctx)
     return {"forward_per_sample": fwd, "backward_per_sample": bwd, "forward": fwd * n, "backward": bwd * n}
@@ -409,6 +566,21 @@ def estimate_cost(method: str, ctx: ExplainContext, n: int, **overrides: Any) ->
 
 @dataclass
 class Explanation:
+    """What ``explain`` returns.
+
+    Attributes
+    ----------
+    method : str
+        The method's name.
+    attributions : Tensor
+        Of the input's shape.
+    params : dict
+        The parameters used (defaults and overrides).
+    seconds : float
+        Time taken.
+    extras : dict
+        What the method reported besides the map (concatenated over batches).
+    """
     method: str
     attributions: torch.Tensor  # the input's shape
     params: dict[str, Any]
@@ -421,10 +593,40 @@ def explain(ctx: ExplainContext, x: torch.Tensor | np.ndarray, target, method: s
             batch_size: int | None = None, **overrides: Any) -> Explanation:
     """Attribute ``method`` for inputs ``x`` and class ``target``; batches of ``explain_batch`` samples.
 
-    ``progress`` gets ``Progress(n_done, n, "explain", method=method)`` after each batch. The result has the
-    input's shape. The first four
-    arguments are positional-only, so a method parameter may itself be called ``method`` (IG's quadrature).
-    ``batch_size`` is the old name of ``explain_batch`` and, when given, wins.
+    The result has the input's shape. The first four arguments are positional-only, so a method parameter may
+    itself be called ``method`` (IG's quadrature).
+
+    Parameters
+    ----------
+    ctx : ExplainContext
+        The model and its data (``make_context``).
+    x : Tensor or ndarray
+        Inputs (N, ...).
+    target : Tensor or ndarray or int
+        The class explained, per input or one for all; single-logit binary models always explain their one output.
+    method : str
+        A registered method (``EXPLAINERS``).
+    explain_batch : int
+        Samples per call of the method.
+    progress : ProgressFn, optional
+        Gets ``Progress(n_done, n, "explain", method=method)`` after each batch.
+    batch_size : int, optional
+        The old name of ``explain_batch``; when given, wins.
+    **overrides
+        The method's parameters (checked against its defaults and ranges).
+
+    Returns
+    -------
+    Explanation
+
+    Raises
+    ------
+    UnknownChoice
+        For an unknown method or parameter.
+    NotApplicable
+        For a method that does not fit the data or model.
+    XaiError
+        For a parameter value of the wrong type or out of range.
     """
     step = explain_batch if batch_size is None else batch_size
     spec = EXPLAINERS.get(method)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 
+import numpy as np
 import torch
 from captum.attr import (DeepLift, Deconvolution, GradientShap, GuidedBackprop, InputXGradient,
                          IntegratedGradients, NoiseTunnel, Saliency)
@@ -141,8 +142,6 @@ def deeplift(ctx, x, target, baseline):
 def gradient_shap(ctx, x, target, n_samples, stdevs):
     """Seeded: captum draws the noise with torch and the path points with numpy's global RNG, so both are
     seeded here (numpy's state is restored afterwards)."""
-    import numpy as np
-
     state = np.random.get_state()
     torch.manual_seed(ctx.seed)
     np.random.seed(ctx.seed)

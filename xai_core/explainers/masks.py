@@ -80,7 +80,7 @@ def expression_groups(n_genes: int, feature_groups: np.ndarray | None, train_X: 
         g[g < 0] = g.max() + 1  # genes in no pathway form one group
         return np.unique(g, return_inverse=True)[1]
     if grouping == "clusters":
-        from sklearn.cluster import KMeans
+        from sklearn.cluster import KMeans  # noqa: PLC0415 - sklearn.cluster: slow import (seconds), only gene clusters
 
         if train_X is None:
             raise ValueError("clustering genes needs the training matrix")

@@ -21,11 +21,13 @@ def _pool(name):
 
 @_pool("sum")
 def pool_sum(a: torch.Tensor) -> torch.Tensor:
+    """Sum over channels."""
     return a.sum(dim=1)
 
 
 @_pool("mean")
 def pool_mean(a: torch.Tensor) -> torch.Tensor:
+    """Mean over channels."""
     return a.mean(dim=1)
 
 
@@ -42,7 +44,26 @@ def pool_abs(a: torch.Tensor) -> torch.Tensor:
 
 
 def pool_channels(a: torch.Tensor, how: str) -> torch.Tensor:
-    """(N, C, ...) -> (N, ...)."""
+    """(N, C, ...) -> (N, ...).
+
+    Parameters
+    ----------
+    a : Tensor
+        Attributions (N, C, ...).
+    how : str
+        A channel pooling of ``POOLINGS``: ``sum``, ``mean``, ``max`` (signed maximum) or ``abs`` (maximum absolute
+        value, Simonyan et al.).
+
+    Returns
+    -------
+    Tensor
+        (N, ...).
+
+    Raises
+    ------
+    UnknownChoice
+        For an unknown pooling.
+    """
     return POOLINGS.get(how)(a)
 
 
@@ -61,21 +82,25 @@ def _norm(name):
 
 @_norm("per_map_max")
 def norm_per_map_max(a: torch.Tensor) -> torch.Tensor:
+    """Divide each map by its max of |a|."""
     return _scale(a, _flat_abs(a).amax(dim=1))
 
 
 @_norm("dataset_max")
 def norm_dataset_max(a: torch.Tensor) -> torch.Tensor:
+    """Divide every map by the max of |a| over all maps given."""
     return _scale(a, a.abs().amax())
 
 
 @_norm("per_map_p99")
 def norm_per_map_p99(a: torch.Tensor) -> torch.Tensor:
+    """Divide each map by its 99th percentile of |a|."""
     return _scale(a, torch.quantile(_flat_abs(a).float(), 0.99, dim=1))
 
 
 @_norm("dataset_p99")
 def norm_dataset_p99(a: torch.Tensor) -> torch.Tensor:
+    """Divide every map by the 99th percentile of |a| over all maps given (estimated above 16M values)."""
     flat = a.abs().reshape(-1).float()
     if flat.numel() > 16_000_000:  # torch.quantile's input limit: estimate from a fixed subsample
         flat = flat[torch.linspace(0, flat.numel() - 1, 16_000_000, device=flat.device).long()]
@@ -86,20 +111,74 @@ def normalise(a: torch.Tensor, strategy: str) -> torch.Tensor:
     """Divide by the max or 99th percentile of |a|, per map or over all maps given (§2.1).
 
     Signs are kept; a map whose scale is 0 stays 0. "dataset" strategies use every map passed in.
+
+    Parameters
+    ----------
+    a : Tensor
+        Attributions (N, ...).
+    strategy : str
+        A normalisation of ``NORMALISATIONS``: ``per_map_max``, ``dataset_max``, ``per_map_p99``, ``dataset_p99``.
+
+    Returns
+    -------
+    Tensor
+        Of the shape of ``a``.
+
+    Raises
+    ------
+    UnknownChoice
+        For an unknown strategy.
     """
     return NORMALISATIONS.get(strategy)(a)
 
 
 def dna_gradient_correction(a: torch.Tensor) -> torch.Tensor:
-    """Subtract the mean over the 4 nucleotides at each position (Majdandzic et al. 2023), (N, 4, L)."""
+    """Subtract the mean over the 4 nucleotides at each position (Majdandzic et al. 2023), (N, 4, L).
+
+    Parameters
+    ----------
+    a : Tensor
+        Attributions (N, 4, L).
+
+    Returns
+    -------
+    Tensor
+        (N, 4, L).
+    """
     return a - a.mean(dim=1, keepdim=True)
 
 
 def dna_project(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Keep only the observed nucleotide's attribution (a * one-hot), shape (N, 4, L): a sequence logo."""
+    """Keep only the observed nucleotide's attribution (a * one-hot), shape (N, 4, L): a sequence logo.
+
+    Parameters
+    ----------
+    a : Tensor
+        Attributions (N, 4, L).
+    x : Tensor
+        The one-hot sequences (N, 4, L).
+
+    Returns
+    -------
+    Tensor
+        (N, 4, L).
+    """
     return a * x
 
 
 def dna_per_position(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Score per position: the attribution at the observed nucleotide (§3.5), shape (N, L)."""
+    """Score per position: the attribution at the observed nucleotide (§3.5), shape (N, L).
+
+    Parameters
+    ----------
+    a : Tensor
+        Attributions (N, 4, L).
+    x : Tensor
+        The one-hot sequences (N, 4, L).
+
+    Returns
+    -------
+    Tensor
+        (N, L).
+    """
     return (a * x).sum(dim=1)

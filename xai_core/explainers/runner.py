@@ -13,11 +13,33 @@ from .control import combine
 def explain_many(ctx: ExplainContext, x: torch.Tensor, target, methods: list[str],
                  explain_batch: int = BATCH.explain_batch, progress: ProgressFn | None = None,
                  params: dict[str, dict] | None = None, *, batch_size: int | None = None) -> dict[str, Explanation]:
-    """``{method: Explanation}`` for every method; ``progress`` gets ``Progress(n_done, n, "explain",
-    method=...)`` after each batch.
+    """``{method: Explanation}`` for every method, on the same inputs.
 
-    Composites run last, so that components computed here at their default parameters are combined rather
-    than computed again. ``batch_size`` is the old name of ``explain_batch`` and, when given, wins.
+    Composites run last, so that components computed here at their default parameters are combined rather than
+    computed again.
+
+    Parameters
+    ----------
+    ctx : ExplainContext
+        The model and its data.
+    x : Tensor
+        Inputs (N, ...).
+    target : Tensor or ndarray or int
+        The class explained, as for ``explain``.
+    methods : list of str
+        Registered methods; the result keeps this order.
+    explain_batch : int
+        Samples per call of a method.
+    progress : ProgressFn, optional
+        Gets ``Progress(n_done, n, "explain", method=...)`` after each batch.
+    params : dict of str to dict, optional
+        Parameters per method.
+    batch_size : int, optional
+        The old name of ``explain_batch``; when given, wins.
+
+    Returns
+    -------
+    dict of str to Explanation
     """
     step = explain_batch if batch_size is None else batch_size
     params = params or {}

@@ -58,6 +58,7 @@ class CurveAxes:
 
 @dataclass(frozen=True)
 class MetricSpec:
+    """A registered metric: its function and machine-readable metadata (``register_metric``)."""
     name: str
     label: str
     family: str
@@ -78,6 +79,7 @@ class MetricSpec:
     curve: CurveAxes | None = None  # a perturbation curve per sample, drawn on the Metrics page with these axes
 
     def params_for(self, modality: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The metric's parameters for ``modality``: defaults, then ``overrides`` (unknown or bad values refused)."""
         params = {**self.defaults.get("*", {}), **self.defaults.get(modality, {})}
         unknown = set(overrides or {}) - set(params)
         if unknown:
@@ -105,6 +107,57 @@ def register_metric(name: str, *, label: str, family: str, direction: str, modal
                     cost: Cost = _no_cost, defaults: dict[str, dict[str, Any]] | None = None,
                     description: str = "", reference: str = "", needs_conv: bool = False, in_ranking: bool = True,
                     population: bool = False, version: int = 1, curve: CurveAxes | None = None):
+    """Register ``fn(inp: MetricInputs, **params)`` as metric ``name`` (a decorator returning ``fn`` unchanged).
+
+    Parameters
+    ----------
+    name : str
+        The metric's name (CLI, store keys, ``--metric-param name.key=value``).
+    label : str
+        Its name for people (dashboard, tables).
+    family : str
+        One of ``FAMILIES``: faithfulness, robustness, complexity, localisation, consistency, randomisation.
+    direction : str
+        ``"higher"`` or ``"lower"``: which is better.
+    modalities : sequence of str
+        The data it applies to (default all of ``MODALITIES``).
+    needs : str
+        What it costs beyond the attributions: ``"explanation"``, ``"model"`` (re-runs the model) or
+        ``"reexplain"`` (re-explains inputs).
+    scope : str
+        ``"sample"`` (one score per sample) or ``"set"`` (one score for the whole set of maps).
+    ground_truth : str, optional
+        ``"masks"``, ``"pwm"`` or ``"feature_sets"`` when it needs ground truth.
+    cost : callable
+        ``cost(params, inp) -> {"forward": passes per sample, "explain": re-explanations per sample}``; default
+        no cost.
+    defaults : dict, optional
+        Default parameters: ``"*"`` for all modalities, then per-modality overrides.
+    description : str
+        One line on what it measures.
+    reference : str
+        The paper / Quantus class it follows, and how it differs.
+    needs_conv : bool
+        Needs a convolutional model.
+    in_ranking : bool
+        False for references that score every method alike (e.g. PGR's random order): left out of rankings.
+    population : bool
+        Uses ``inp.population`` (maps of other training seeds); its key includes them.
+    version : int
+        Bump when the computation changes: stored scores are keyed by it.
+    curve : CurveAxes, optional
+        The axes of the perturbation curve it returns per sample, drawn on the Metrics page.
+
+    Returns
+    -------
+    callable
+        The decorator.
+
+    Raises
+    ------
+    ValueError
+        For an unknown family, direction, ``needs``, scope or ground truth, or a name registered already.
+    """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}")
     if direction not in ("higher", "lower"):
@@ -118,6 +171,21 @@ def register_metric(name: str, *, label: str, family: str, direction: str, modal
 
 @dataclass
 class MetricOutput:
+    """What a metric function may return instead of bare scores.
+
+    Attributes
+    ----------
+    scores : Tensor or ndarray or float
+        (N,) for ``scope="sample"``; one score for ``scope="set"``.
+    curves : Tensor or ndarray, optional
+        (N, T): e.g. the perturbation curve per sample.
+    reasons : list of str or None, optional
+        Why a score is NaN, per sample.
+    se : float, optional
+        Standard error of a set-level score (bootstrap), when known.
+    extras : dict
+        Anything else the metric reports.
+    """
     scores: torch.Tensor | np.ndarray | float
     curves: torch.Tensor | np.ndarray | None = None  # (N, T): e.g. the perturbation curve per sample
     reasons: list[str | None] | None = None  # why a score is NaN, per sample
@@ -141,8 +209,46 @@ def auto_forward_batch(input_shape: tuple[int, ...], device: torch.device | str 
 class MetricInputs:
     """Everything a metric may use for one batch of samples and one explanation method.
 
-    ``x``, ``a``, ``target`` live on the model's device. ``target`` is the model output that was
-    explained (for single-logit binary models it is 0: the positive logit), ``label`` the true class.
+    ``x``, ``a``, ``target`` live on the model's device.
+
+    Attributes
+    ----------
+    ctx : ExplainContext
+        The model and its training statistics.
+    x : Tensor
+        Inputs (N, ...).
+    a : Tensor
+        Their attributions, of the same shape.
+    target : Tensor
+        The model output that was explained (for single-logit binary models it is 0: the positive logit).
+    label : Tensor
+        The true class.
+    method : str
+        The explanation method.
+    method_params : dict
+        Its parameters.
+    explain_fn : callable, optional
+        ``(x, target, ctx=None) -> attributions``: re-explains with the same method (robustness metrics).
+    sample_ids : list of str, optional
+        One id per sample; ``"0"``, ``"1"``, ... when not given.
+    masks : Tensor, optional
+        (N, H, W) bool lesion masks.
+    pwm : Tensor, optional
+        (N, 4, L) generating PWMs.
+    feature_sets : dict of int to ndarray, optional
+        Class index -> informative feature indices.
+    feature_groups : ndarray, optional
+        (G,) group id per feature, -1 = none.
+    class_names : list of str, optional
+        The name of each class index.
+    population : list of Tensor, optional
+        The same samples' maps from other models (training seeds).
+    forward_batch : int
+        Inputs per forward pass (memory); 0 = auto (``auto_forward_batch``).
+    seed : int
+        Seeds the metric's random draws (``generator``).
+    extras : dict
+        Anything else a metric may need.
     """
 
     ctx: ExplainContext
@@ -165,6 +271,7 @@ class MetricInputs:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Default the sample ids to ``"0"``, ``"1"``, ... and an auto ``forward_batch`` to ``auto_forward_batch``."""
         if self.sample_ids is None:
             self.sample_ids = [str(i) for i in range(len(self.x))]
         if not self.forward_batch:
@@ -172,14 +279,17 @@ class MetricInputs:
 
     @property
     def n(self) -> int:
+        """The number of samples."""
         return len(self.x)
 
     @property
     def modality(self) -> str:
+        """The data's modality."""
         return self.ctx.modality
 
     @property
     def device(self) -> torch.device:
+        """The device of ``x``."""
         return self.x.device
 
     # -- model passes ---------------------------------------------------------------------------
@@ -188,8 +298,27 @@ class MetricInputs:
                model: nn.Module | None = None) -> torch.Tensor:
         """The model's output for ``target`` (default: the explained output), batched; shape (len(x),).
 
-        ``kind``: "probability" (softmax, or sigmoid for one logit) or "logit". ``x`` may hold several
-        perturbations per sample stacked along dim 0 (length K*N); ``target`` is then repeated to match.
+        Parameters
+        ----------
+        x : Tensor
+            Inputs; may hold several perturbations per sample stacked along dim 0 (length K*N); ``target`` is then
+            repeated to match.
+        target : Tensor, optional
+            The outputs to read (default the explained ones).
+        kind : str
+            "probability" (softmax, or sigmoid for one logit) or "logit".
+        model : nn.Module, optional
+            Another model (default the context's).
+
+        Returns
+        -------
+        Tensor
+            (len(x),).
+
+        Raises
+        ------
+        UnknownChoice
+            For another ``kind``.
         """
         model = model or self.ctx.model
         t = self.target if target is None else target
@@ -207,7 +336,20 @@ class MetricInputs:
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
-        """Predicted class, batched (single-logit models: logit > 0)."""
+        """Predicted class, batched (single-logit models: logit > 0).
+
+        Parameters
+        ----------
+        x : Tensor
+            Inputs.
+        model : nn.Module, optional
+            Another model (default the context's).
+
+        Returns
+        -------
+        Tensor
+            (len(x),) class indices.
+        """
         model = model or self.ctx.model
         preds = []
         for i in range(0, len(x), self.forward_batch):
@@ -217,7 +359,27 @@ class MetricInputs:
 
     def explain(self, x: torch.Tensor, target: torch.Tensor | None = None, ctx: ExplainContext | None = None
                 ) -> torch.Tensor:
-        """Re-explain ``x`` with the same method and parameters (optionally with another model's ctx)."""
+        """Re-explain ``x`` with the same method and parameters (optionally with another model's ctx).
+
+        Parameters
+        ----------
+        x : Tensor
+            Inputs; K perturbations of the N samples may be stacked step-major, as in ``output``.
+        target : Tensor, optional
+            The outputs to explain (default the explained ones, repeated to match ``x``).
+        ctx : ExplainContext, optional
+            Another model's context (``with_model``).
+
+        Returns
+        -------
+        Tensor
+            Attributions of the shape of ``x``.
+
+        Raises
+        ------
+        NotApplicable
+            When no explanation function was given.
+        """
         if self.explain_fn is None:
             raise NotApplicable("this metric re-explains inputs, but no explanation function was given")
         t = self.target if target is None else target
@@ -226,18 +388,49 @@ class MetricInputs:
         return self.explain_fn(x, t, ctx=ctx)
 
     def with_model(self, model: nn.Module) -> ExplainContext:
-        """A copy of the explain context around another model (randomisation checks)."""
+        """A copy of the explain context around another model (randomisation checks).
+
+        Parameters
+        ----------
+        model : nn.Module
+            The other model.
+
+        Returns
+        -------
+        ExplainContext
+        """
         return replace(self.ctx, model=model, extras=dict(self.ctx.extras))
 
     def generator(self, salt: str = "") -> torch.Generator:
-        """A generator seeded by the seed, the sample ids and ``salt``: reruns give the same draws."""
+        """A generator seeded by the seed, the sample ids and ``salt``: reruns give the same draws.
+
+        Parameters
+        ----------
+        salt : str
+            Distinguishes the draws of different uses.
+
+        Returns
+        -------
+        torch.Generator
+            On the CPU.
+        """
         key = zlib.crc32(("|".join(self.sample_ids or []) + "#" + salt).encode())
         g = torch.Generator(device="cpu")
         g.manual_seed(self.seed * 1_000_003 + key)
         return g
 
     def subset(self, idx: torch.Tensor | np.ndarray | list[int]) -> MetricInputs:
-        """The same inputs restricted to some samples (``population`` and masks follow)."""
+        """The same inputs restricted to some samples (``population`` and masks follow).
+
+        Parameters
+        ----------
+        idx : Tensor or ndarray or list of int
+            The samples to keep.
+
+        Returns
+        -------
+        MetricInputs
+        """
         idx_t = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=self.x.device)
         pick = lambda t: None if t is None else t[idx_t]  # noqa: E731
         ids = [self.sample_ids[i] for i in idx_t.tolist()]
@@ -248,6 +441,27 @@ class MetricInputs:
 
 @dataclass
 class MetricResult:
+    """What ``compute_metric`` returns.
+
+    Attributes
+    ----------
+    metric, family, direction, scope : str
+        The metric and its registered metadata.
+    scores : ndarray
+        (N,) for sample scope, (1,) for set scope; NaN where the metric cannot score.
+    reasons : list of str or None
+        Why a score is NaN, per score.
+    params : dict
+        The parameters used.
+    seconds : float
+        Time taken.
+    se : ndarray, optional
+        (1,): the standard error of a set-level score, when known.
+    curves : ndarray, optional
+        (N, T) per-sample curves.
+    extras : dict
+        Anything else the metric reported.
+    """
     metric: str
     family: str
     direction: str
@@ -262,6 +476,7 @@ class MetricResult:
 
     @property
     def mean(self) -> float:
+        """The mean of the finite scores (NaN when there is none)."""
         s = self.scores[np.isfinite(self.scores)]
         return float(s.mean()) if len(s) else float("nan")
 
@@ -282,6 +497,7 @@ def invalid_attributions(a: torch.Tensor) -> list[str | None]:
 
 
 def missing_ground_truth(spec: MetricSpec, inp: MetricInputs) -> str | None:
+    """Why ``spec`` cannot score ``inp`` for lack of the ground truth it needs, or None."""
     need = spec.ground_truth
     if need is None:
         return None
@@ -293,6 +509,7 @@ def missing_ground_truth(spec: MetricSpec, inp: MetricInputs) -> str | None:
 
 
 def not_applicable_reason(spec: MetricSpec, inp: MetricInputs) -> str | None:
+    """Why metric ``spec`` does not apply to ``inp`` (modality, conv layer, ground truth), or None."""
     if inp.modality not in spec.modalities:
         return f"{spec.name} does not apply to {inp.modality} data (applies to {', '.join(sorted(spec.modalities))})"
     if spec.needs_conv and not inp.ctx.has_conv:
@@ -301,7 +518,20 @@ def not_applicable_reason(spec: MetricSpec, inp: MetricInputs) -> str | None:
 
 
 def applicable_metrics(inp_or_modality: MetricInputs | str, has_gt: set[str] | None = None) -> list[str]:
-    """Metric names that apply: by modality, and by the ground truth at hand when ``has_gt`` is given."""
+    """Metric names that apply: by modality, and by the ground truth at hand when ``has_gt`` is given.
+
+    Parameters
+    ----------
+    inp_or_modality : MetricInputs or str
+        Inputs, or a modality.
+    has_gt : set of str, optional
+        The ground truth at hand (``masks``, ``pwm``, ``feature_sets``); None does not filter by it.
+
+    Returns
+    -------
+    list of str
+        In registration order.
+    """
     modality = inp_or_modality if isinstance(inp_or_modality, str) else inp_or_modality.modality
     return [s.name for s in METRICS.values() if modality in s.modalities
             and (has_gt is None or s.ground_truth is None or s.ground_truth in has_gt)]
@@ -316,7 +546,31 @@ def _nan_result(spec: MetricSpec, n: int, reason: str, params: dict) -> MetricRe
 def compute_metric(name: str, inp: MetricInputs, *, strict: bool = False, **overrides: Any) -> MetricResult:
     """Run metric ``name`` on ``inp``; never raises for data it cannot score (NaN + reason instead).
 
-    ``strict=True`` re-raises unexpected exceptions (tests); user mistakes (unknown parameter names) raise.
+    A modality it does not support, missing ground truth, NaN or all-zero attributions, and errors inside the
+    metric give NaN with a reason; invalid samples are left out of the call and get their reasons back in
+    place.
+
+    Parameters
+    ----------
+    name : str
+        A registered metric (``METRICS``).
+    inp : MetricInputs
+        The samples and their attributions (``build_inputs``).
+    strict : bool
+        Re-raise unexpected exceptions (tests).
+    **overrides
+        The metric's parameters.
+
+    Returns
+    -------
+    MetricResult
+
+    Raises
+    ------
+    UnknownChoice
+        For an unknown metric or parameter name (user mistakes raise).
+    XaiError
+        For a parameter value of the wrong type or out of range.
     """
     spec = METRICS.get(name)
     params = spec.params_for(inp.modality, overrides)
@@ -368,8 +622,30 @@ def compute_metric(name: str, inp: MetricInputs, *, strict: bool = False, **over
 
 def estimate_metric_cost(name: str, inp: MetricInputs | None, modality: str, n: int,
                          explain_cost: tuple[float, float] = (1.0, 1.0), **overrides: Any) -> dict[str, float]:
-    """Forward and backward passes for ``n`` samples: the metric's own forwards plus its re-explanations
-    priced at the method's (forward, backward) cost per sample."""
+    """Forward and backward passes for ``n`` samples.
+
+    The metric's own forwards plus its re-explanations priced at the method's (forward, backward) cost per sample.
+
+    Parameters
+    ----------
+    name : str
+        A registered metric.
+    inp : MetricInputs, optional
+        The inputs, when the cost depends on them.
+    modality : str
+        The data's modality (for the parameters' defaults).
+    n : int
+        The number of samples.
+    explain_cost : tuple of (float, float)
+        The method's forward and backward passes per sample (``estimate_cost``).
+    **overrides
+        The metric's parameters.
+
+    Returns
+    -------
+    dict of str to float
+        ``forward``, ``backward``, ``explain_calls``.
+    """
     spec = METRICS.get(name)
     c = spec.cost(spec.params_for(modality, overrides), inp)
     fwd = c.get("forward", 0.0) + c.get("explain", 0.0) * explain_cost[0]

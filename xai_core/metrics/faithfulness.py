@@ -19,6 +19,7 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
+from skimage.segmentation import slic
 
 from ..errors import NotApplicable
 from .base import CurveAxes, MetricInputs, MetricOutput, register_metric
@@ -130,7 +131,8 @@ def _n_regions(p: dict, inp: MetricInputs | None) -> int:
                 "explanation highlights matter most to the model.",
     reference="Samek et al. 2017 (MoRF); Quantus RegionPerturbation 0.6: a non-overlapping grid padded as "
               "Quantus pads it (older Quantus slid overlapping patches and skipped those overlapping a perturbed "
-              "one; 0.6 and we do not), regions ranked by summed relevance, regions_evaluation steps. Curve = f(x) - f(x_k), k = 1..L as in Quantus; "
+              "one; 0.6 and we do not), regions ranked by summed relevance, regions_evaluation steps. "
+              "Curve = f(x) - f(x_k), k = 1..L as in Quantus; "
               "AOPC = mean over k = 1..L (Samek's AOPC includes k=0 with a zero term: ours * L/(L+1)). "
               "The 'mean' baseline does not drift (Quantus recomputes it on the perturbed input).")
 def region_perturbation(inp: MetricInputs, patch_size: int = 8, regions_evaluation: int = 100,
@@ -156,8 +158,6 @@ _SLIC_CACHE: OrderedDict[tuple, np.ndarray] = OrderedDict()
 def slic_segments(img_chw: np.ndarray, n_segments: int = 100, compactness: float = 10.0) -> np.ndarray:
     """SLIC superpixels of one (C, H, W) image as Quantus computes them (HWC float64, start_label=0),
     relabelled 0..S-1; cached by the image bytes."""
-    from skimage.segmentation import slic
-
     img = np.ascontiguousarray(np.moveaxis(np.asarray(img_chw), 0, -1).astype(np.float64))
     key = (hashlib.sha1(img.tobytes()).hexdigest(), img.shape, n_segments, float(compactness))
     if key not in _SLIC_CACHE:
@@ -182,7 +182,7 @@ def gene_segment_labels(inp: MetricInputs, how: str, n_clusters: int) -> np.ndar
     if key not in inp.ctx.extras:
         if inp.ctx.train_X is None:
             raise NotApplicable("gene clusters need the training data (ctx.train_X)")
-        from sklearn.cluster import KMeans
+        from sklearn.cluster import KMeans  # noqa: PLC0415 - sklearn.cluster: slow import (seconds), only gene clusters
 
         X = np.asarray(inp.ctx.train_X, dtype=np.float64)
         X = X[np.random.default_rng(inp.seed).permutation(len(X))[:2000]].T  # genes x samples

@@ -13,7 +13,18 @@ from .base import MetricInputs
 
 
 def class_feature_sets(ds: Dataset) -> dict[int, np.ndarray] | None:
-    """Ground-truth feature sets keyed by class index (sub-class sets such as "c / sub 1" are left out)."""
+    """Ground-truth feature sets keyed by class index (sub-class sets such as "c / sub 1" are left out).
+
+    Parameters
+    ----------
+    ds : Dataset
+        The dataset; its ``ground_truth.feature_sets`` are keyed by class name.
+
+    Returns
+    -------
+    dict of int to ndarray or None
+        None when the dataset has no feature sets (or none named after a class).
+    """
     gt = ds.ground_truth
     if gt is None or not gt.feature_sets:
         return None
@@ -24,7 +35,24 @@ def class_feature_sets(ds: Dataset) -> dict[int, np.ndarray] | None:
 
 def make_explain_fn(ctx: ExplainContext, method: str, params: dict[str, Any],
                     explain_batch: int = BATCH.explain_batch):
-    """``fn(x, target, ctx=None)`` re-explaining with the same method and parameters."""
+    """``fn(x, target, ctx=None)`` re-explaining with the same method and parameters (robustness metrics).
+
+    Parameters
+    ----------
+    ctx : ExplainContext
+        The context used when ``fn`` gets none.
+    method : str
+        The method.
+    params : dict
+        Its parameters.
+    explain_batch : int
+        Samples per call of the method.
+
+    Returns
+    -------
+    callable
+        ``fn(x, target, ctx=None) -> Tensor``, the attributions.
+    """
 
     def fn(x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext | None = None) -> torch.Tensor:
         return explain(ctx or base_ctx, x, target, method, explain_batch=explain_batch, **params).attributions
@@ -39,7 +67,35 @@ def build_inputs(ds: Dataset, ctx: ExplainContext, idx: np.ndarray, attributions
                  population: list | None = None, seed: int = 0) -> MetricInputs:
     """Inputs for samples ``idx`` of ``ds`` with their ``attributions`` (same order).
 
-    ``targets`` default to the true labels; for single-logit models the explained output is 0.
+    Parameters
+    ----------
+    ds : Dataset
+        The data (inputs, labels, ground truth, feature groups, sample ids).
+    ctx : ExplainContext
+        The model and its training statistics.
+    idx : ndarray
+        Row indices into ``ds``.
+    attributions : Tensor or ndarray
+        One map per sample of ``idx``, of the input's shape.
+    method : str
+        The method that made them; with it, metrics can re-explain (``make_explain_fn``).
+    method_params : dict, optional
+        Its parameters.
+    targets : ndarray, optional
+        The explained classes; default the true labels. For single-logit models the explained output is 0.
+    forward_batch : int
+        Inputs per forward pass; 0 = auto.
+    explain_batch : int
+        Samples per call of the method when re-explaining.
+    population : list, optional
+        The same samples' maps from other models (training seeds).
+    seed : int
+        Seeds the metrics' random draws.
+
+    Returns
+    -------
+    MetricInputs
+        On the model's device.
     """
     idx = np.asarray(idx, dtype=np.int64)
     dev = ctx.device

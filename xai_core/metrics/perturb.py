@@ -19,6 +19,7 @@ from ..errors import NotApplicable, UnknownChoice
 from ..explainers.postprocess import pool_channels
 from ..registry import Registry
 from .base import MetricInputs
+from .fastpath import linear_removal_curve
 from .ops import sort
 
 BaselineFn = Callable[[torch.Tensor, MetricInputs, torch.Generator, "float | None"], torch.Tensor]
@@ -238,8 +239,6 @@ def removal_curve(inp: MetricInputs, base: torch.Tensor, step_of_unit: torch.Ten
 
     Models whose first layer is linear take ``fastpath.linear_removal_curve`` (no perturbed inputs built).
     """
-    from .fastpath import linear_removal_curve
-
     fast = linear_removal_curve(inp, base, step_of_unit, n_steps, kind) if FAST_PATH["enabled"] else None
     if fast is not None:
         return fast

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..errors import XaiError
 from ..progress import ProgressFn, as_progress_fn
 from ..provenance import now
 from .base import (DOCS, STUDIES, StudyContext, StudyResult, StudySpec, default_out, load_result,
@@ -33,12 +34,31 @@ def _load() -> None:
 
 
 def study_names() -> list[str]:
+    """The registered studies, in registration order.
+
+    Returns
+    -------
+    list of str
+    """
     _load()
     return list(STUDIES.names())
 
 
 def write_result(result: StudyResult, out_dir: Path) -> Path:
-    """``results.json`` and ``README.md`` (the Markdown report) in ``out_dir``, written atomically."""
+    """``results.json`` and ``README.md`` (the Markdown report) in ``out_dir``, written atomically.
+
+    Parameters
+    ----------
+    result : StudyResult
+        The study's results.
+    out_dir : Path
+        The folder (created if missing).
+
+    Returns
+    -------
+    Path
+        The ``results.json`` written.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, text in (("results.json", json.dumps(result.to_dict(), indent=1, allow_nan=False)),
@@ -60,7 +80,22 @@ _COUNTS = {"seeds", "diffuse_seeds", "real_seeds", "n", "n_robust", "n_values", 
 
 
 def study_options(name: str) -> dict[str, Any]:
-    """Every option ``study NAME --set KEY=VALUE`` takes, with an example value (its quick or full default)."""
+    """Every option ``study NAME --set KEY=VALUE`` takes, with an example value (its quick or full default).
+
+    Parameters
+    ----------
+    name : str
+        A registered study.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    UnknownChoice
+        For an unknown study.
+    """
     _load()
     mod = sys.modules[STUDIES.get(name).run.__module__]
     out: dict[str, Any] = dict(_EXTRA_OPTIONS.get(name, {}))
@@ -73,8 +108,6 @@ def study_options(name: str) -> dict[str, Any]:
 
 def check_study_options(name: str, options: dict[str, Any]) -> None:
     """Unknown option names, and numbers of the wrong kind or range, end with one ``XaiError`` before any work."""
-    from ..errors import XaiError
-
     valid = study_options(name)
     unknown = sorted(set(options) - set(valid))
     if unknown:
@@ -103,8 +136,37 @@ def run_study(name: str, quick: bool = False, out_dir: Path | str | None = None,
               seed: int = 0, command: str | None = None, **options: Any) -> StudyResult:
     """Run study ``name`` and write its results to ``out_dir`` (default ``docs/studies/NAME[/quick]``).
 
-    ``progress`` gets ``Progress`` events of stage ``study`` (``done`` a fraction of ``total`` = 1, and a
-    message); a callback of the older ``(fraction, message)`` form still works."""
+    The options are checked before any work; ``results.json`` and ``README.md`` are written (``write_result``).
+
+    Parameters
+    ----------
+    name : str
+        A registered study (``study_names``).
+    quick : bool
+        The quick settings (minutes) instead of the full reproduction.
+    out_dir : Path or str, optional
+        Where to write the results.
+    progress : ProgressFn, optional
+        Gets ``Progress`` events of stage ``study`` (``done`` a fraction of ``total`` = 1, and a message); a
+        callback of the older ``(fraction, message)`` form still works.
+    seed : int
+        The study's seed.
+    command : str, optional
+        The command line recorded in the results (default one rebuilt from the arguments).
+    **options
+        Study options (``study_options``), as ``--set KEY=VALUE`` gives them.
+
+    Returns
+    -------
+    StudyResult
+
+    Raises
+    ------
+    UnknownChoice
+        For an unknown study.
+    XaiError
+        For an unknown option, or a value of the wrong kind or range.
+    """
     _load()
     spec = STUDIES.get(name)
     check_study_options(name, options)
@@ -125,4 +187,5 @@ def run_study(name: str, quick: bool = False, out_dir: Path | str | None = None,
 
 
 def cli_command(argv: list[str] | None = None) -> str:
+    """The command line of this process (or of ``argv``) as ``python -m xai_core ...``, shell-quoted."""
     return "python -m xai_core " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..progress import ProgressFn, notify
+from ..provenance import package_versions
 from ..registry import Registry
 
 VERDICTS = ("agrees", "partly", "differs", "not comparable", "not tested")
@@ -40,6 +41,7 @@ DOCS = ROOT / "docs" / "studies"
 
 @dataclass(frozen=True)
 class StudySpec:
+    """A registered study: its name, title, protocol section, source paper and ``run`` function."""
     name: str
     title: str
     section: str  # the study's section number (§1-§3); its protocol is written out in the report
@@ -52,6 +54,29 @@ STUDIES: Registry[StudySpec] = Registry("study")
 
 
 def register_study(name: str, *, title: str, section: str, paper: str):
+    """Decorator adding ``run(ctx: StudyContext)`` to ``STUDIES`` as study ``name`` (``fn`` is returned unchanged).
+
+    Parameters
+    ----------
+    name : str
+        The study's name (``python -m xai_core study NAME``).
+    title : str
+        Its title in the report and on the Studies page.
+    section : str
+        The study's section number (§1-§3); its protocol is written out in the report.
+    paper : str
+        Citation of the source study.
+
+    Returns
+    -------
+    callable
+        The decorator.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is registered already.
+    """
     return STUDIES.decorator(name, lambda fn: StudySpec(name, title, section, paper, fn))
 
 
@@ -77,6 +102,7 @@ def json_safe(v: Any) -> Any:
 
 @dataclass
 class StudyResult:
+    """What a study leaves behind: protocol, tables, comparisons with the paper, claims, figure data (plain JSON)."""
     study: str
     title: str
     section: str
@@ -119,15 +145,18 @@ class StudyResult:
         self.claims.append({"claim": claim, "verdict": verdict, "evidence": evidence})
 
     def figure(self, name: str, title: str, kind: str, data: dict[str, Any], caption: str = "") -> None:
+        """Figure data for the report and the Studies page; ``kind`` is one of ``FIGURE_KINDS`` (see the module doc)."""
         if kind not in FIGURE_KINDS:
             raise ValueError(f"figure kind '{kind}' is not one of {FIGURE_KINDS}")
         self.figures.append({"name": name, "title": title, "kind": kind, "caption": caption, "data": json_safe(data)})
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-safe data (``results.json``)."""
         return json_safe(dict(vars(self)))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StudyResult:
+        """A result read back from ``to_dict``'s data (unknown keys are ignored)."""
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
@@ -160,16 +189,15 @@ class StudyContext:
 
 
 def machine_info() -> dict[str, Any]:
-    from ..provenance import package_versions
-
+    """Platform, processor, CPUs, torch threads and device, memory and package versions of this machine."""
     info: dict[str, Any] = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                             "cpus": os.cpu_count()}
     try:
-        import torch
+        import torch  # noqa: PLC0415 - torch (about 4 s): the Studies page reads results without it
 
         info["torch_threads"] = torch.get_num_threads()
         info["device"] = "cuda: " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    except Exception:  # pragma: no cover - torch is a hard dependency
+    except Exception:  # noqa: BLE001 - best effort: a broken CUDA setup must not fail a study  # pragma: no cover
         pass
     try:
         with open("/proc/meminfo") as f:
@@ -182,8 +210,20 @@ def machine_info() -> dict[str, Any]:
 
 
 def default_out(name: str, quick: bool) -> Path:
+    """Where study ``name`` writes by default: ``docs/studies/NAME`` (``/quick`` for the quick mode)."""
     return DOCS / name / ("quick" if quick else "")
 
 
 def load_result(path: Path) -> StudyResult:
+    """Read back a study's results from its ``results.json``.
+
+    Parameters
+    ----------
+    path : Path
+        The ``results.json`` file.
+
+    Returns
+    -------
+    StudyResult
+    """
     return StudyResult.from_dict(json.loads(Path(path).read_text()))

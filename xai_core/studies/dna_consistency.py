@@ -116,7 +116,10 @@ def score_member(ds_name: str, path: Path, store, cfg: dict[str, Any], seed: int
     s1 = ev.run(plan)
     ev.config = dataclasses.replace(ev.config, metrics=list(KLDS), metric_params=corrected)
     s2 = ev.run(ev.plan())
-    mean = lambda s, m: float(np.nanmean(s.loc[s["metric"] == m, "score"].to_numpy(dtype=float)))
+
+    def mean(s, m):
+        return float(np.nanmean(s.loc[s["metric"] == m, "score"].to_numpy(dtype=float)))
+
     meta = ev.model_meta
     row = {"auroc": 100 * float(meta["test_auroc"]), "accuracy": 100 * float(meta["test_accuracy"]),
            "epochs_run": meta.get("epochs_run"), "best_epoch": meta.get("best_epoch"),

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from captum.attr import IntegratedGradients
+from captum.attr._utils.approximation_methods import approximation_parameters
 from torch import nn
 
+from xai_core.models import train_model
 from xai_core.models.training import predict_proba
 
-from ..explainers.base import ExplainContext
+from ..explainers.base import ExplainContext, ProbabilityOutput
 from ..metrics import build_inputs, compute_metric
 from ..metrics.agreement import diffusion_matrix
 from ..metrics.fastpath import split_linear_head
@@ -59,8 +61,6 @@ def fold_diffusion(model: nn.Module, A: torch.Tensor) -> nn.Module:
 
 def train_arch(ds, arch: str, seed: int, A: torch.Tensor | None = None, **recipe):
     """(model, report) for ``arch`` in {lr, mlp, diffuse_lr, diffuse_mlp}; Diffuse* need Â."""
-    from xai_core.models import train_model
-
     base = arch.removeprefix("diffuse_")
     if base == arch:
         return train_model(ds, arch, seed=seed, **recipe)
@@ -111,8 +111,6 @@ def quadrature(n: int) -> tuple[np.ndarray, np.ndarray]:
     """(weights, nodes) on [0, 1]: captum's Gauss–Legendre rule for n <= 1024; above, a composite rule of
     n / 64 equal panels of 64-node Gauss–Legendre (the plain rule's nodes cost O(n³) to compute and its
     accuracy on near-step paths is no better)."""
-    from captum.attr._utils.approximation_methods import approximation_parameters
-
     if n <= PLAIN_MAX or n % PANEL:
         step_sizes, alphas = approximation_parameters("gausslegendre")
         return np.asarray(step_sizes(n)), np.asarray(alphas(n))
@@ -132,8 +130,6 @@ class _HiddenIG:
     """
 
     def __init__(self, ctx: ExplainContext):
-        from ..explainers.base import ProbabilityOutput
-
         self.lin, rest = split_linear_head(ctx.model)
         self.rest = ProbabilityOutput(rest) if ctx.output == "probability" else rest
 

@@ -21,10 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from torch import nn
 
 from ..errors import XaiError
 from ..explainers import AGGREGATE, RANDOM, components, is_control, plain_methods
+from ..metrics import METRICS
+from ..metrics.augment import EQUIVARIANT, INVARIANT
 from ..progress import Progress
+from ..ranking import kendalls_w, mc_mrr, metric_agreement
+from ..runner import EvalConfig, Evaluation, ranking_input
+from ..store import ResultStore
 from . import grain_tables as gt
 from .base import StudyContext, register_study
 
@@ -44,7 +51,8 @@ FULL = {"n": 32, "n_robust": 12, "n_values": 4, "nr_samples": 5, "draws": 10_000
         # the predecessor code's captum defaults for the sampling methods (LIME 50 samples, KernelSHAP 25), and a
         # coarser occlusion stride: the re-explaining metrics call them dozens of times per image
         "method_params": {"lime": {"n_samples": 50}, "kernel_shap": {"n_samples": 25}, "occlusion": {"stride": 8}}}
-COMMON = {"classes": [1, 2], "pool_metrics": CHEAP_POOL_METRICS, "norm_metrics": CHEAP_POOL_METRICS + ["max_sensitivity"],
+COMMON = {"classes": [1, 2], "pool_metrics": CHEAP_POOL_METRICS,
+          "norm_metrics": CHEAP_POOL_METRICS + ["max_sensitivity"],
           "figure_methods": ["saliency", "guided_backprop", "integrated_gradients", "lrp_epsilon_plus_flat",
                              "lrp_epsilon_gamma_box", "aggregate"], "metric_params": {}, "store": None}
 # Arras et al.'s relevance mass accuracy (CLEVR-XAI, cited by the poster) counts positive relevance only; with signed
@@ -58,16 +66,16 @@ def options(ctx: StudyContext) -> dict[str, Any]:
     o = {**COMMON, **(QUICK if ctx.quick else FULL)}
     unknown = set(ctx.options) - set(o)
     if unknown:
-        raise XaiError(f"unknown option(s) of grain-explainers: {', '.join(sorted(unknown))}; valid: {', '.join(sorted(o))}")
+        raise XaiError(f"unknown option(s) of grain-explainers: {', '.join(sorted(unknown))}; "
+                       f"valid: {', '.join(sorted(o))}")
     o.update(ctx.options)
     o["n_robust"] = min(int(o["n_robust"]), int(o["n"]))
     return o
 
 
 def _config(o: dict[str, Any], seed: int, metrics: list[str], n: int):
-    from ..runner import EvalConfig
-
-    mp = {"augmentation_invariant": {"n_values": o["n_values"]}, "augmentation_equivariant": {"n_values": o["n_values"]},
+    mp = {"augmentation_invariant": {"n_values": o["n_values"]},
+          "augmentation_equivariant": {"n_values": o["n_values"]},
           "max_sensitivity": {"nr_samples": o["nr_samples"]}, "avg_sensitivity": {"nr_samples": o["nr_samples"]},
           **STUDY_METRIC_PARAMS}
     for k, v in o["metric_params"].items():
@@ -83,8 +91,6 @@ def _config(o: dict[str, Any], seed: int, metrics: list[str], n: int):
                 paper="Tětková, Dreier, Malm & Hansen, 'Challenges in explaining deep learning models for data with "
                       "biological variation' (PLOS ONE 2025)")
 def run(ctx: StudyContext) -> None:
-    from ..store import ResultStore
-
     o = options(ctx)
     if o["store"]:
         return _run(ctx, o, ResultStore(Path(o["store"])))
@@ -93,11 +99,6 @@ def run(ctx: StudyContext) -> None:
 
 
 def _run(ctx: StudyContext, o: dict[str, Any], store) -> None:
-    import pandas as pd
-
-    from ..ranking import kendalls_w, mc_mrr, metric_agreement
-    from ..runner import Evaluation, ranking_input
-
     r = ctx.result
     with store:
         ctx.step(0.0, "loading the grain data and the CNN")
@@ -146,12 +147,14 @@ def _run(ctx: StudyContext, o: dict[str, Any], store) -> None:
         with ctx.timed("normalisation"):
             norm_methods = [m for m in o["norm_methods"] if m in methods]
             values = gt.value_stats(ev, idx, methods)
-            invariance, changed = gt.normalisation_invariance(ev, plans[1].sample_idx, norm_methods, list(o["norm_metrics"]))
+            invariance, changed = gt.normalisation_invariance(ev, plans[1].sample_idx, norm_methods,
+                                                              list(o["norm_metrics"]))
             agg_rows, agg_rank = (gt.aggregate_normalisations(ev, idx, list(o["pool_metrics"]), mu)
                                   if AGGREGATE in methods else ([], {}))
         ctx.step(0.97, "writing tables, claims and figures")
         with ctx.timed("report"):
-            fig_methods = [m for m in o["figure_methods"] if m in methods][:FIG_METHODS_MAX] or methods[:FIG_METHODS_MAX]
+            fig_methods = ([m for m in o["figure_methods"] if m in methods][:FIG_METHODS_MAX]
+                           or methods[:FIG_METHODS_MAX])
             panels = gt.image_panels(ev, int(idx[0]), fig_methods)
             prob = gt.augmentation_probability(ev, plans[1].sample_idx, int(o["n_values"]))
             aug = {m: {k: gt.augmentation_similarity(ev, m, k, plans[1].sample_idx, list(ev.config.metric_params
@@ -167,8 +170,6 @@ def _run(ctx: StudyContext, o: dict[str, Any], store) -> None:
 
 
 def _augs(metric: str) -> tuple[str, ...]:
-    from ..metrics import METRICS
-
     return tuple(METRICS.get(metric).params_for("image")["augmentations"])
 
 
@@ -178,7 +179,8 @@ def _tables(r, o, cells, rank, ranks, aug, prob, pool, values, invariance, agg_r
     binary = 100 * float(np.mean((pf < 0.01) | (pf > 0.99))) if np.isfinite(pf).any() else 0.0
     why = (": the softmax output saturates, so an image's class either flips at the first step or survives the first "
            "20 % of the pixels whatever the order, and many methods tie" if binary >= 50 else "")
-    r.table("scores", "Scores per method (mean ± SEM over images)", ["method"] + [gt.metric_label(m) for m in STUDY_METRICS],
+    r.table("scores", "Scores per method (mean ± SEM over images)",
+            ["method"] + [gt.metric_label(m) for m in STUDY_METRICS],
             gt.summary_rows(cells, order, STUDY_METRICS),
             note=f"↑ higher is better, ↓ lower is better. {n} images; the augmentation and sensitivity columns use "
                  f"{nr}. Methods in the order of the ranking below. {gt.sig(binary, 2)} % of the per-image pixel "
@@ -188,7 +190,8 @@ def _tables(r, o, cells, rank, ranks, aug, prob, pool, values, invariance, agg_r
     r.table("ranking", "Monte Carlo MRR ranking", ["rank", "method", "E[MRR]", "95% interval", "P(rank 1)",
                                                    "mean rank over draws", "metrics on which it is best"],
             [[int(t.loc[m, "rank"]), m, gt.sig(t.loc[m, "mrr"]),
-              f"{gt.sig(t.loc[m, 'mrr_lo'])} – {gt.sig(t.loc[m, 'mrr_hi'])}", gt.sig(rank.rank_probabilities.loc[m, 1], 2),
+              f"{gt.sig(t.loc[m, 'mrr_lo'])} – {gt.sig(t.loc[m, 'mrr_hi'])}",
+              gt.sig(rank.rank_probabilities.loc[m, 1], 2),
               gt.sig(t.loc[m, "mean_rank"]), ", ".join(best[m]) or "—"] for m in order],
             note="Each of the draws perturbs every mean score within its standard error, ranks the methods per metric "
                  "and averages the reciprocal ranks over the metrics.")
@@ -202,7 +205,8 @@ def _tables(r, o, cells, rank, ranks, aug, prob, pool, values, invariance, agg_r
     r.table("augmentation", "Robustness to invariant (colour) vs equivariant (geometric) augmentations",
             ["method", "invariant score ↑", "equivariant score ↑", "invariant − equivariant"]
             + [f"r {a}" for a in names], rows,
-            note="Score = AUC of the similarity curve / AUC of the probability curve over the augmentation grid (§2.5a); "
+            note="Score = AUC of the similarity curve / AUC of the probability curve over the augmentation grid "
+                 "(§2.5a); "
                  "'r …' = mean Pearson correlation of the explanations over images and grid values per augmentation. "
                  f"Mean probability of the true class over the same grid: unaugmented {gt.sig(prob['none'])}, "
                  + ", ".join(f"{a} {gt.sig(p)}" for a, p in prob.items() if a != "none") + ".")
@@ -222,10 +226,12 @@ def _tables(r, o, cells, rank, ranks, aug, prob, pool, values, invariance, agg_r
     r.table("normalisation_metrics", "Are the metrics invariant to the normalisation? (measured)",
             ["metric"] + [gt.NORM_LABEL[s] for s in gt.NORM_LABEL], invariance,
             note="Largest relative change of a per-image score against the raw maps over the methods "
-                 + ", ".join(o["norm_methods"]) + "; re-explaining metrics normalise the re-explained maps the same way.")
+                 + ", ".join(o["norm_methods"])
+                 + "; re-explaining metrics normalise the re-explained maps the same way.")
     if agg_rows:
         r.table("aggregate_normalisation", "The aggregated explanation under each normalisation",
-                ["normalisation"] + [gt.metric_label(m) for m in o["pool_metrics"]] + ["mean rank among single methods"],
+                ["normalisation"] + [gt.metric_label(m) for m in o["pool_metrics"]]
+                + ["mean rank among single methods"],
                 agg_rows, note="The normalisation used to bring the component maps to a common scale before averaging "
                                "changes the aggregate itself, unlike single maps.")
 
@@ -275,8 +281,9 @@ def _claims(r, mu, ranks, rank, w, ev, aug) -> dict[str, Any]:
         out["aggregate"] = (v, int(t.loc[AGGREGATE, "rank"]), len(t), by_mean, float(mean_ranks[AGGREGATE]))
         r.claim("The mean of explanations ranks above single methods", v,
                 f"the aggregate ranks {int(t.loc[AGGREGATE, 'rank'])} of {len(t)} by E[MRR] ({gt.sig(agg)}, P(rank 1) "
-                f"= {gt.sig(rank.rank_probabilities.loc[AGGREGATE, 1], 2)}); best single method {t.loc[singles, 'mrr'].idxmax()} "
-                f"{gt.sig(best_single)}; it beats {beats} of its {len(comps)} components ({', '.join(comps)}). By its mean "
+                f"= {gt.sig(rank.rank_probabilities.loc[AGGREGATE, 1], 2)}); best single method "
+                f"{t.loc[singles, 'mrr'].idxmax()} {gt.sig(best_single)}; it beats {beats} of its {len(comps)} "
+                f"components ({', '.join(comps)}). By its mean "
                 f"rank over the metrics ({gt.sig(out['aggregate'][4])}) it would place {by_mean}"
                 + (": MRR rewards being first on some metric, which an average of maps rarely is."
                    if by_mean < int(t.loc[AGGREGATE, "rank"]) else "."))
@@ -299,17 +306,14 @@ def _claims(r, mu, ranks, rank, w, ev, aug) -> dict[str, Any]:
 
 
 def _data_note(ev) -> str:
-    from torch import nn
-
     n_conv = sum(isinstance(m, nn.Conv2d) for m in ev.model.modules())
     size = "×".join(str(d) for d in ev.ds.input_shape[1:])
     return (f"our images are simulated {size} grain-like kernels with exact lesion masks, not FOSS images with expert "
-            f"annotations, and our CNN is a small SimpleNet-style net ({n_conv} conv layers, {ev.ds.n_classes} classes)")
+            f"annotations, and our CNN is a small SimpleNet-style net ({n_conv} conv layers, "
+            f"{ev.ds.n_classes} classes)")
 
 
 def _compare(r, o, v, mu, pool, methods, agg_rank, prob, ev) -> None:
-    from ..metrics.augment import EQUIVARIANT, INVARIANT
-
     data_note = _data_note(ev)
     g = "Qualitative findings (the paper has no numeric tables, §2.8)"
     rv, k, n, r_inv, r_eqv = v["robust"]
@@ -339,15 +343,16 @@ def _compare(r, o, v, mu, pool, methods, agg_rank, prob, ev) -> None:
               if pos else "The aggregate was not evaluated in this run.")
     lv, pos, m = v["lrp"]
     r.compare("rank of LRP EpsilonPlusFlat by E[MRR]", pos, None, unit=f"of {m} methods", verdict=lv, group=g,
-              explanation=f"The claim comes from a third-party summary, not a table; {data_note}, with BatchNorm merged "
-                          f"into the convolutions and a global max pool before the classifier, both of which shape LRP.")
+              explanation=f"The claim comes from a third-party summary, not a table; {data_note}, with BatchNorm "
+                          f"merged into the convolutions and a global max pool before the classifier, both of which "
+                          f"shape LRP.")
     real = [x for x in methods if not is_control(x)]
     auc = float(np.nanmean(mu.loc[real, "roc_auc"]))
     r.compare("mean ROC-AUC of the maps against the lesion masks", auc, None, verdict="agrees" if auc > 0.7 else
               "partly" if auc > 0.6 else "differs", group=g,
-              explanation="The poster calls the explanations 'quite aligned' with human annotations; our masks are the "
-                          "simulator's pixel-exact lesion regions (every pixel outside them is identical to the healthy "
-                          "rendering, so the class evidence lies only inside), not an expert's outline.")
+              explanation="The poster calls the explanations 'quite aligned' with human annotations; our masks are "
+                          "the simulator's pixel-exact lesion regions (every pixel outside them is identical to the "
+                          "healthy rendering, so the class evidence lies only inside), not an expert's outline.")
     pr = [gt.mean_sem(pool["sims"][x]["pearson"])[0] for x in methods]
     spread = float(np.nanmax(pr) - np.nanmin(pr))
     r.compare("spread across methods of the mean-vs-max pooling similarity (Pearson r, max − min)", spread, None,

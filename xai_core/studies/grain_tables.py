@@ -248,8 +248,8 @@ def normalisation_invariance(ev, idx: np.ndarray, methods: list[str], metrics: l
     for metric in metrics:
         cells = [change[(metric, s)] for s in NORMALISATIONS.names()]
         changed[metric] = [s for s, c in zip(NORMALISATIONS.names(), cells) if c >= INVARIANT_TOL]
-        rows.append([metric_label(metric)] + [("invariant" if c < INVARIANT_TOL else f"changes (up to {sig(100 * c, 2)} %)")
-                                              for c in cells])
+        rows.append([metric_label(metric)]
+                    + [("invariant" if c < INVARIANT_TOL else f"changes (up to {sig(100 * c, 2)} %)") for c in cells])
     return rows, changed
 
 

@@ -1,4 +1,5 @@
-"""Study 1 (docs/protocols/ig-expression.md §1): Integrated Gradients on gene-expression classifiers with known biomarkers.
+"""Study 1 (docs/protocols/ig-expression.md §1): Integrated Gradients on gene-expression classifiers with known
+biomarkers.
 
 Per dataset, architecture and training seed: train (the study's SGD recipe), explain the correctly classified
 test samples of the studied classes with IG of the class probability (baseline: the training mean, i.e. 0 in
@@ -10,11 +11,17 @@ with marker genes) and IG against other explainers on the same simulated data.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 
 import numpy as np
 import torch
 
+from xai_core.models.training import evaluate_model
+
+from ..data import cache_dir, load_dataset
+from ..explainers.base import make_context
 from .base import StudyContext, json_safe, register_study
 from .expression_protocol import (adaptive_ig, diffusion_for, explained_samples, groups_for, ig_baseline,
                                   l2_normalised, protocol_scores, studied, train_arch)
@@ -31,10 +38,6 @@ SCORES = (*PG_COLUMNS, *FA_COLUMNS)
 
 
 def run_one(ds, arch: str, seed: int, cfg: dict, A: torch.Tensor | None) -> dict:
-    from xai_core.models.training import evaluate_model
-
-    from ..explainers.base import make_context
-
     t = {}
     t0 = time.perf_counter()
     recipe = {"epochs": cfg["epochs"]} if cfg.get("epochs") else {}
@@ -65,30 +68,21 @@ _RUN_VERSION = 1  # bump when run_one's numbers change meaning
 
 
 def _run_key(dname: str, arch: str, seed: int, cfg: dict) -> str:
-    import hashlib
-    import json
-
     knobs = {k: cfg.get(k) for k in ("max_samples", "n_random", "tol_pp", "start_steps", "epochs", "pgr_samples")}
     h = hashlib.sha256(json.dumps([_RUN_VERSION, knobs], sort_keys=True).encode()).hexdigest()[:12]
     return f"{dname}__{arch}__s{seed}__{h}"
 
 
 def _run_path(key: str):
-    from ..data import cache_dir
-
     return cache_dir() / "studies" / "ig-expression" / "runs" / f"{key}.json"
 
 
 def _cached(key: str) -> dict | None:
-    import json
-
     p = _run_path(key)
     return json.loads(p.read_text()) if p.exists() else None
 
 
 def _store(key: str, out: dict) -> None:
-    import json
-
     p = _run_path(key)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps(json_safe(out)))
@@ -103,8 +97,6 @@ def _ms(vals: list[float]) -> tuple[float, float | None]:
                 paper="Bontonou, Haget, Boldt, Lalande & Gripon, 'Studying limits of explainability by Integrated "
                       "Gradients for gene expression models' (arXiv 2303.11336)")
 def run(ctx: StudyContext) -> None:
-    from ..data import load_dataset
-
     cfg = {**(QUICK if ctx.quick else FULL), **ctx.options}
     r = ctx.result
     r.protocol = {"datasets": cfg["datasets"], "models": cfg["archs"], "training seeds": cfg["seeds"],

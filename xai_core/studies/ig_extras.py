@@ -1,10 +1,15 @@
-"""What the IG study could not do (docs/protocols/ig-expression.md §1): the same protocol on real data (rank stability across
-training seeds, overlap with marker genes) and IG against the other explainers on the same simulated data."""
+"""What the IG study could not do (docs/protocols/ig-expression.md §1): the same protocol on real data (rank
+stability across training seeds, overlap with marker genes) and IG against the other explainers on the same
+simulated data."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from .. import genes
+from ..data import DATASETS, load_dataset
+from ..explainers import EXPLAINERS, explain
+from ..explainers.base import make_context
 from .expression_protocol import (PG_METRICS, adaptive_ig, explained_samples, groups_for, ig_baseline, l2_normalised,
                                   protocol_scores, studied, train_arch)
 
@@ -15,21 +20,17 @@ COMPARED = ("saliency", "input_x_gradient", "smoothgrad", "deeplift", "gradient_
 
 
 def _explain_correct(ds, model, seed: int, max_samples: int, cfg: dict):
-    from ..explainers.base import make_context
-
     classes, base, knob = studied(ds)
     idx = explained_samples(ds, model, classes, max_samples, seed)
     ctx = make_context(model, ds, seed=seed, output="probability")
     x, y = torch.as_tensor(ds.X[idx]), torch.as_tensor(ds.y[idx])
-    return ctx, idx, adaptive_ig(ctx, x, y, ig_baseline(ctx, x, base, knob), tol_pp=cfg["tol_pp"], start=cfg["start_steps"])
+    return ctx, idx, adaptive_ig(ctx, x, y, ig_baseline(ctx, x, base, knob), tol_pp=cfg["tol_pp"],
+                                 start=cfg["start_steps"])
 
 
 def real_data(r, cfg: dict, seed0: int) -> None:
     """Per real dataset: K seeds of its default model; Spearman stability of the class rankings across seeds;
     overlap of each class's top-50 genes with the bundled marker genes (hypergeometric p)."""
-    from .. import genes
-    from ..data import DATASETS, load_dataset
-
     stab_rows, marker_rows = [], []
     for name in cfg["real"]:
         ds = load_dataset(name)
@@ -78,9 +79,6 @@ def real_data(r, cfg: dict, seed0: int) -> None:
 def compare_explainers(r, cfg: dict, seed: int) -> None:
     """One LR and one MLP on the comparison dataset; IG (adaptive) against gradient-family explainers under the
     same protocol (same samples, L2 normalisation, prediction gaps and feature agreement)."""
-    from ..data import load_dataset
-    from ..explainers import EXPLAINERS, explain
-
     ds = load_dataset(cfg["compare_dataset"])
     rows = []
     recipe = {"epochs": cfg["epochs"]} if cfg.get("epochs") else {}

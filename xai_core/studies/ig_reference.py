@@ -1,12 +1,14 @@
-"""The reference numbers of Bontonou et al. (docs/protocols/ig-expression.md §1.8: the authors' README at HEAD, Jul 2023; mean ± std
-over 10 trained models; ``None`` where the README gives no std) and the rules that compare ours with them."""
+"""The reference numbers of Bontonou et al. (docs/protocols/ig-expression.md §1.8: the authors' README at HEAD,
+Jul 2023; mean ± std over 10 trained models; ``None`` where the README gives no std) and the rules that compare
+ours with them."""
 from __future__ import annotations
 
 PAPER_DATASET = {"simu1": "SIMU1", "simu2": "SIMU2", "simuA": "SimuA", "simuB": "SimuB", "simuC": "SimuC"}
 
 ACCURACY = {  # balanced test accuracy (%)
     ("simu1", "lr"): (99.8, 0.1), ("simu1", "mlp"): (99.9, 0.0), ("simu2", "lr"): (99.6, 0.1),
-    ("simu2", "mlp"): (99.6, 0.1), **{(d, a): (100.0, None) for d in ("simuA", "simuB", "simuC") for a in ("lr", "mlp")},
+    ("simu2", "mlp"): (99.6, 0.1),
+    **{(d, a): (100.0, None) for d in ("simuA", "simuB", "simuC") for a in ("lr", "mlp")},
 }
 
 PG_COLUMNS = ("pgu_local", "pgu_global", "pgi_local", "pgi_global", "pgr")

@@ -38,7 +38,8 @@ def render_markdown(r: StudyResult) -> str:
     m = r.machine or {}
     versions = m.get("versions", {})
     out = [f"# {r.title}", "",
-           f"Reproduction of {r.paper} (protocol: the Protocol section below; {r.section} of docs/protocols/). Mode: **{r.mode}**.", "",
+           f"Reproduction of {r.paper} (protocol: the Protocol section below; {r.section} of docs/protocols/). "
+           f"Mode: **{r.mode}**.", "",
            "| run | |", "|---|---|",
            f"| command | `{r.command}` |",
            f"| started | {r.started} |",
