@@ -24,7 +24,7 @@ from xai_core.models import ARCHS
 
 from . import pages, state, ui
 from .data_view import split_labels
-from .figures import data as figs
+from xai_core.figures import data as figs
 from .import_options import option_inputs
 from .page_errors import shown_as_error
 from .progress import progress_bar, training_text

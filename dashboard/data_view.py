@@ -10,8 +10,8 @@ from xai_core.data.embedding import embed, top_variance_features
 from xai_core.models import ARCHS
 
 from . import state, ui
-from .figures import data as figs
-from .figures.sequence import sequence_logos
+from xai_core.figures import data as figs
+from xai_core.figures.sequence import sequence_logos
 from .progress import progress_bar, training_text
 from .training import train_and_save
 

@@ -20,8 +20,8 @@ from xai_core.explainers import (
 )
 
 from . import state
-from .figures.explanations import gene_bars, image_grid
-from .figures.sequence import sequence_logos
+from xai_core.figures.explanations import gene_bars, image_grid
+from xai_core.figures.sequence import sequence_logos
 
 NO_NORMALISATION = "none"
 DNA_VIEWS = {"observed": "observed nucleotide (attribution × input)",

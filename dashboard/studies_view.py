@@ -21,7 +21,7 @@ from xai_core.studies.base import ROOT
 from xai_core.studies.report import fmt
 
 from . import ui
-from .figures import studies as figs
+from xai_core.figures import studies as figs
 from .progress import progress_bar
 
 NAMES = ("ig-expression", "grain-explainers", "dna-consistency")

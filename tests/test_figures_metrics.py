@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.figures import metrics as fm
-from dashboard.figures import ranking as fr
+from xai_core.figures import metrics as fm
+from xai_core.figures import ranking as fr
 
 
 def frame(rows):

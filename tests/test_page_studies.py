@@ -8,7 +8,7 @@ import pytest
 from app_helpers import no_exception, open_page, plotly_figures
 
 from dashboard import studies_view
-from dashboard.figures import studies as figs
+from xai_core.figures import studies as figs
 from xai_core.studies import STUDIES, StudyResult, register_study, write_result
 
 KINDS = ["bar", "scatter", "line", "heatmap", "images", "logos"]

@@ -9,7 +9,7 @@ import torch
 from app_helpers import no_exception, open_page
 
 import xai_core.explainers as E
-from dashboard.figures.metrics import CURVES
+from xai_core.figures.metrics import CURVES
 from tests.conftest import make_dataset
 from tests.metric_helpers import random_model_inputs
 from xai_core import cli_methods

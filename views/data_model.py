@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data_view, state, ui
-from dashboard.figures import data as figs
+from xai_core.figures import data as figs
 
 st.title("Data & model")
 _name, _model, _ = state.current()

@@ -13,7 +13,7 @@ import streamlit as st
 from dashboard import genes_view as view
 from dashboard import progress as bars
 from dashboard import state, ui
-from dashboard.figures import genes as gfig
+from xai_core.figures import genes as gfig
 from xai_core import genes
 
 st.title("Gene rankings")

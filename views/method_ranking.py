@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import evaluate, state, ui
-from dashboard.figures import ranking as rf
+from xai_core.figures import ranking as rf
 from xai_core.explainers import AGGREGATE
 from xai_core.explainers import components as components_of
 

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import evaluate, ui
-from dashboard.figures.metrics import (
+from xai_core.figures.metrics import (
     CURVES,
     direction_hint,
     method_colours,

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state, ui
-from dashboard.figures import selection as figs
+from xai_core.figures import selection as figs
 from dashboard.progress import progress_bar
 
 EXPLANATIONS = "views/explanations.py"

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from xai_core.metrics import METRICS
+from ..metrics import METRICS
 
 from . import theme
 
