@@ -4,6 +4,10 @@ The recorded test metric is AUROC for binary tasks and accuracy otherwise (both 
 Recipe option ``regularizer`` (default ``"standard"``, the plain loss) picks a training-time regulariser of
 ``xai_core.models.regularizers`` (Gaussian input noise, mixup, adversarial training, ...), ``regularizer_params`` its
 options; both are part of the recipe recorded in the report and the checkpoint metadata.
+Recipe option ``augment`` (default ``"none"``) picks a data augmentation of ``AUGMENTS`` applied to every training
+batch: ``"reverse_complement"`` trains one-hot DNA (sequence data, channels ACGT) on each sequence and its reverse
+complement, a symmetry of data whose motifs occur on either strand. It is a recipe option, not a regulariser, so
+the DNA consistency study's population of regularisers is unchanged.
 """
 from __future__ import annotations
 
@@ -24,7 +28,56 @@ from xai_core.provenance import now, package_versions
 from .architectures import ARCHS, build_model
 from .regularizers import REGULARIZERS, get_regularizer, make_loss, soft_targets
 
-_REGULARIZER_DEFAULTS: dict[str, Any] = {"regularizer": "standard", "regularizer_params": {}}
+_REGULARIZER_DEFAULTS: dict[str, Any] = {"regularizer": "standard", "regularizer_params": {}, "augment": "none"}
+
+
+def reverse_complement(x: torch.Tensor) -> torch.Tensor:
+    """The reverse complement of one-hot DNA (N, 4, L) over ACGT: the positions reverse, and flipping the channel
+    axis swaps A<->T and C<->G (an involution).
+
+    Parameters
+    ----------
+    x : Tensor
+        (N, 4, L) one-hot sequences, channels in the order A, C, G, T.
+
+    Returns
+    -------
+    Tensor
+        The same shape.
+    """
+    return x.flip(1, 2)
+
+
+def with_reverse_complement(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch and its reverse complement, labels repeated: (2N, 4, L) inputs, (2N,) labels."""
+    return torch.cat([x, reverse_complement(x)]), torch.cat([y, y])
+
+
+@dataclass(frozen=True)
+class Augment:
+    """A training-batch augmentation (recipe option ``augment``).
+
+    Attributes
+    ----------
+    name : str
+        The recipe value.
+    modality : str or None
+        The only modality it applies to (None: any).
+    channels : int or None
+        The number of input channels it needs (4 for one-hot ACGT), None when any.
+    fn : callable or None
+        ``fn(x, y) -> (x, y)`` on one batch; None leaves the batch as it is.
+    """
+    name: str
+    modality: str | None = None
+    channels: int | None = None
+    fn: Any = None
+
+
+AUGMENTS: dict[str, Augment] = {a.name: a for a in (
+    Augment("none"),
+    Augment("reverse_complement", "sequence", 4, with_reverse_complement),
+)}
 
 
 @dataclass
@@ -201,7 +254,7 @@ def check_recipe(arch: str, overrides: dict[str, Any], flag: str = "--set") -> d
     arch : str
         The architecture's name (its ``train_defaults``).
     overrides : dict
-        Recipe options to change (``epochs``, ``lr``, ``batch_size``, ``regularizer``, ...).
+        Recipe options to change (``epochs``, ``lr``, ``batch_size``, ``regularizer``, ``augment``, ...).
     flag : str
         How error messages name the options' source (``--set``).
 
@@ -238,9 +291,51 @@ def check_recipe(arch: str, overrides: dict[str, Any], flag: str = "--set") -> d
             raise XaiError(f"{flag} milestones must be a list of epochs >= 1, e.g. [12, 22], got {v!r}")
         elif key == "regularizer" and v not in REGULARIZERS:
             raise XaiError(f"{flag} regularizer: unknown regularizer {v!r}; valid: {', '.join(REGULARIZERS)}")
+        elif key == "augment":
+            if v not in AUGMENTS:
+                raise XaiError(f"{flag} augment: unknown augmentation {v!r}; valid: {', '.join(AUGMENTS)}")
+            need = AUGMENTS[v].modality
+            if need is not None and need != ARCHS.get(arch).modality:
+                raise XaiError(f"{flag} augment {v!r} is for {need} data only; model '{arch}' is for "
+                               f"{ARCHS.get(arch).modality} data (use augment 'none')")
         elif key == "regularizer_params" and not isinstance(v, dict):
             raise XaiError(f"{flag} regularizer_params must be a JSON object, e.g. {{\"sigma\": 0.15}}, got {v!r}")
     return {**base, **overrides}
+
+
+def check_augment(name: str, ds) -> Any:
+    """The batch function of augmentation ``name`` for ``ds`` (None for ``"none"``), refused with one line when it
+    does not apply to that data.
+
+    Parameters
+    ----------
+    name : str
+        A key of ``AUGMENTS``.
+    ds : Dataset
+        The training data.
+
+    Returns
+    -------
+    callable or None
+        ``fn(x, y) -> (x, y)`` on one batch.
+
+    Raises
+    ------
+    XaiError
+        For an unknown name, data of another modality, or inputs with another number of channels (also a
+        ``ValueError``).
+    """
+    _, BadValue = _recipe_errors()
+    if name not in AUGMENTS:
+        raise BadValue(f"training option augment: unknown augmentation {name!r}; valid: {', '.join(AUGMENTS)}")
+    aug = AUGMENTS[name]
+    if aug.modality is not None and ds.modality != aug.modality:
+        raise BadValue(f"training option augment {name!r} is for {aug.modality} data only; '{ds.name}' is "
+                       f"{ds.modality} (use augment 'none')")
+    if aug.channels is not None and ds.input_shape[0] != aug.channels:
+        raise BadValue(f"training option augment {name!r} needs one-hot inputs with {aug.channels} channels (ACGT); "
+                       f"'{ds.name}' has {ds.input_shape[0]}")
+    return aug.fn
 
 
 def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction: float = 0.1,
@@ -290,6 +385,7 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
                             f"valid choices: {', '.join(valid)}")
 
     recipe = check_recipe(arch, recipe_overrides, flag="training option")
+    augment = check_augment(recipe["augment"], ds)
     regularize = get_regularizer(recipe["regularizer"], recipe["regularizer_params"])
     plain = recipe["regularizer"] == "standard"
     torch.manual_seed(seed)
@@ -323,6 +419,8 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
             if len(b) < 2:  # BatchNorm needs two samples
                 continue
             xb, yb = Xtr[b].to(device), ytr[b].to(device)
+            if augment is not None:
+                xb, yb = augment(xb, yb)
             if plain:  # the original path, bit for bit
                 z = model(xb)
                 loss = loss_fn(z[:, 0], yb.float()) if single else loss_fn(z, yb)

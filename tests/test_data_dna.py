@@ -270,7 +270,8 @@ def test_registered():
     paper, small = DATASETS.get("dna-motifs"), DATASETS.get("dna-motifs-small")
     assert paper.size == "paper" and paper.params["n"] == 20000 and paper.params["seed"] == 22
     assert small.size == "small" and small.params["n"] == 4000
-    assert paper.default_arch == small.default_arch == "dna_deep"
+    assert paper.default_arch == "dna_deep"
+    assert small.default_arch == "dna_shallow"  # the shipped small model: shallow net, reverse-complement augmented
     assert paper.params["length"] == small.params["length"] == 200
     ds = small.builder(name="dna-motifs-small", **{**small.params, "n": 100})
     assert ds.name == "dna-motifs-small" and len(ds) == 100

@@ -71,11 +71,11 @@ def test_results_of_the_cli_show_without_running_and_match_its_ranking_csv(app_s
     from xai_core.cli import main
 
     out = tmp_path / "eval"
-    rc = main(["evaluate", "--dataset", "dna-motifs-small", "--model", "dna_deep", "--methods", "saliency,random",
+    rc = main(["evaluate", "--dataset", "dna-motifs-small", "--model", "dna_shallow", "--methods", "saliency,random",
                "--metrics", "pixel_flipping,motif_auroc,random_logit", "--n", "4", "--store", str(app_store),
                "--out", str(out)])
     assert rc == 0
-    at = open_page("method_ranking", dataset="dna-motifs-small", model="dna_deep", methods=["saliency", "random"],
+    at = open_page("method_ranking", dataset="dna-motifs-small", model="dna_shallow", methods=["saliency", "random"],
                    metrics=["pixel_flipping", "motif_auroc", "random_logit"], eval_n=4, rank_agg=False)
     no_exception(at)
     assert not [b for b in at.button if b.key == "ranking_run"], "the CLI's results are read, not recomputed"

@@ -34,15 +34,21 @@ st.caption(f"Ground truth: {truth}")
 if (_chance := state.chance_warning(ev)):
     st.warning(_chance, icon=":material/warning:")
 
-left, right = st.columns(2)
-with left:
-    ui.figure(figs.class_counts(ds.y, ds.class_names, data_view.split_labels(ds)), f"class_counts_{ds_name}",
-              key="dm_counts")
-with right:
-    ui.figure(figs.confusion_matrix(quality["confusion"], ds.class_names), f"confusion_{ds_name}", key="dm_cm")
+_counts = figs.class_counts(ds.y, ds.class_names, data_view.split_labels(ds))
+_cm = figs.confusion_matrix(quality["confusion"], ds.class_names)
+if ds.n_classes > 6:  # many classes: each figure gets the full width, so every label and count stays legible
+    ui.figure(_cm, "confusion_matrix", key="dm_cm", scale="% of the true class (colour), count (number)")
+    ui.figure(_counts, "class_counts", key="dm_counts", scale="samples")
+else:
+    left, right = st.columns(2)
+    with left:
+        ui.figure(_counts, "class_counts", key="dm_counts", scale="samples")
+    with right:
+        ui.figure(_cm, "confusion_matrix", key="dm_cm", scale="% of the true class (colour), count (number)")
 with st.expander("Model card"):
-    st.json({k: meta.get(k) for k in ("arch", "arch_kwargs", "seed", "test_accuracy", "test_balanced_accuracy",
-                                      "test_auroc", "epochs_run", "best_epoch", "created", "checkpoint_hash", "path")})
+    st.json({k: meta.get(k) for k in ("arch", "arch_kwargs", "recipe", "seed", "test_accuracy",
+                                      "test_balanced_accuracy", "test_auroc", "epochs_run", "best_epoch", "created",
+                                      "checkpoint_hash", "path")})
 
 st.subheader("Samples")
 with ui.friendly("Drawing the samples"):

@@ -276,4 +276,4 @@ register_dataset("dna-motifs", "sequence", _DESCRIPTION + " Paper size: 20,000 x
                  build_dna_motifs, default_arch="dna_deep", size="paper", n=20000, **_KNOBS)
 register_dataset("dna-motifs-small", "sequence",
                  _DESCRIPTION + " Small: 4,000 sequences, same generator.",
-                 build_dna_motifs, default_arch="dna_deep", size="small", n=4000, **_KNOBS)
+                 build_dna_motifs, default_arch="dna_shallow", size="small", n=4000, **_KNOBS)
