@@ -15,6 +15,7 @@ import streamlit as st
 
 from xai_core import costs
 from xai_core.errors import XaiError
+from xai_core.figures.metrics import metric_label
 from xai_core.metrics import METRICS
 from xai_core.progress import Progress
 from xai_core.ranking import get_ranker, kendalls_w, mc_mrr, metric_agreement
@@ -115,7 +116,7 @@ def run_panel(page: str, *, extra_methods: list[str] | tuple = ()) -> Results | 
     with c2:
         metrics = state.multiselect(
             "Metrics", names, state.METRICS, default=default_metrics(ev.ds.modality, names),
-            format_func=lambda m: f"{m} {arrow(m)}",
+            format_func=lambda m: f"{metric_label(m)} {arrow(m)}",
             help="↑ higher is better, ↓ lower is better.\n\n" + "\n".join(
                 f"- **{m}** ({metric_info(m)['family']}, {metric_info(m)['direction']} is better): "
                 f"{metric_info(m)['label']}" for m in names) + "\n\nSee 'What the metrics measure' for details.")
@@ -125,7 +126,7 @@ def run_panel(page: str, *, extra_methods: list[str] | tuple = ()) -> Results | 
                                                       "(the CLI's --n). More samples: narrower intervals, slower."))
         st.session_state[N_KEY] = n
     with st.expander("What the metrics measure (family, which direction is better, meaning)"):
-        st.dataframe(metric_table(names), hide_index=True, width="stretch")
+        st.table(metric_table(names).set_index("name"))  # a table wraps the long meanings; a dataframe cuts them
     ui.need(bool(methods), "Choose at least one explanation method above.")
     ui.need(bool(metrics), "Choose at least one metric above.")
     methods = list(methods) + [m for m in extra_methods if m in options and m not in methods]
@@ -139,7 +140,10 @@ def run_panel(page: str, *, extra_methods: list[str] | tuple = ()) -> Results | 
     frame = run_ev.scores(plan)
     missing = missing_cells(run_ev, plan, frame)
     cells = len(plan.methods) * len(plan.metrics)
-    st.markdown(f"**Cost** — {plan.describe().splitlines()[0]}.")
+    per_pass = state.pass_cost(run_ev)
+    st.markdown(f"**Cost** — {len(plan.methods)} methods × {len(plan.metrics)} metrics on {len(plan.sample_idx)} "
+                f"samples: {costs.describe(plan.total_forward, plan.total_backward, per_pass)} before reuse of "
+                "stored results" + (" (time from one pass timed on this machine)." if per_pass else "."))
     with st.expander("Cost per method and metric, notes, command line"):
         for note in plan.notes:
             st.caption(f"Note: {note}")
@@ -158,12 +162,14 @@ def run_panel(page: str, *, extra_methods: list[str] | tuple = ()) -> Results | 
     left = plan.cost[[(me, mt) in todo or (mt == "(explain)" and any(me == m for m, _ in todo))
                       for me, mt in zip(plan.cost["method"], plan.cost["metric"])]]
     passes = float(left["forward"].sum() + left["backward"].sum())  # the missing cells, before reuse within them
+    took = (f" ({costs.format_seconds(costs.seconds(left['forward'].sum(), left['backward'].sum(), per_pass))} "
+            "on this machine)" if per_pass else "")
     confirmed = True
     if costs.needs_confirmation(passes):  # the CLI's --yes guard, here a tick box
-        st.warning(f"This run needs about {passes:,.0f} forward/backward passes, more than the "
+        st.warning(f"This run needs about {passes:,.0f} forward/backward passes{took}, more than the "
                    f"{costs.COST_LIMIT:,.0f} the command line runs without --yes; it may take a long time. "
                    "Fewer samples, methods or metrics cost less.", icon=":material/warning:")
-        confirmed = st.checkbox(f"Run anyway (about {passes:,.0f} passes)", key=f"{page}_confirm")
+        confirmed = st.checkbox(f"Run anyway (about {passes:,.0f} passes{took})", key=f"{page}_confirm")
     if not st.button("Run", type="primary", key=f"{page}_run", disabled=not confirmed,
                      help="Compute the missing attributions and scores; every result is stored as it is done, "
                           "so an interrupted run resumes where it stopped."):
@@ -185,6 +191,38 @@ def curves(res: Results, metric: str) -> dict[str, np.ndarray | None]:
     return {m: res.ev.stored_curves(m, metric, res.plan.sample_idx) for m in res.plan.methods}
 
 
+def intervals(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per method: mean of the finite per-sample scores of ``metric``, and its 95% interval (mean ± 1.96 standard
+    errors); methods with fewer than two scores are left out."""
+    rows = frame[(frame["metric"] == metric) & (frame["sample"].astype(str) != "*")]
+    g = pd.to_numeric(rows["score"], errors="coerce").groupby(rows["method"], sort=False)
+    t = pd.DataFrame({"mean": g.mean(), "se": g.std(ddof=1) / np.sqrt(g.count()), "n": g.count()})
+    t = t[t["n"] >= 2]
+    return t.assign(lo=t["mean"] - 1.96 * t["se"], hi=t["mean"] + 1.96 * t["se"])
+
+
+def separation_note(frame: pd.DataFrame, metric: str, label=str) -> str | None:
+    """A sentence when ``metric`` barely separates the methods: every pair of methods' 95% intervals of the mean
+    score overlap (or most pairs do); None when it separates them. ``label`` names a method."""
+    t = intervals(frame, metric)
+    if len(t) < 2:
+        return None
+    names = list(t.index)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    overlap = [(a, b) for a, b in pairs if t.at[a, "lo"] <= t.at[b, "hi"] and t.at[b, "lo"] <= t.at[a, "hi"]]
+    what = f"{metric_info(metric)['label']} ({metric})"
+    n = int(t["n"].max())
+    if len(overlap) == len(pairs):
+        return (f"The methods' {what} scores lie within each other's 95 % intervals (means from "
+                f"{t['mean'].min():.3g} to {t['mean'].max():.3g}): on these {n} samples this metric does not "
+                "separate the methods. More samples narrow the intervals.")
+    if 2 * len(overlap) >= len(pairs):
+        apart = [f"{label(a)} / {label(b)}" for a, b in pairs if (a, b) not in overlap]
+        return (f"{what} barely separates the methods: the 95 % intervals of {len(overlap)} of the {len(pairs)} "
+                f"pairs overlap; only {', '.join(apart[:4])}{' …' if len(apart) > 4 else ''} are apart.")
+    return None
+
+
 def nan_reasons(frame: pd.DataFrame) -> pd.DataFrame:
     """Why scores are missing: one row per method, metric and reason, with the number of samples."""
     bad = frame[frame["score"].isna()]
@@ -195,6 +233,34 @@ def nan_reasons(frame: pd.DataFrame) -> pd.DataFrame:
 def scores_csv(frame: pd.DataFrame) -> pd.DataFrame:
     """The scores in the CLI's scores.csv layout."""
     return frame[[c for c in SCORE_COLUMNS if c in frame.columns]]
+
+
+# what the ranking table's identifiers mean on screen (the CSV keeps the identifiers)
+RANKING_COLUMNS = {
+    "method": ("method", "The method's identifier (as in the CLI and the CSV)"),
+    "mrr": ("expected MRR", "mrr: expected mean reciprocal rank over the Monte Carlo draws (1 = always first)"),
+    "mrr_lo": ("MRR low (2.5 %)", "mrr_lo: 2.5th percentile of the MRR draws"),
+    "mrr_hi": ("MRR high (97.5 %)", "mrr_hi: 97.5th percentile of the MRR draws"),
+    "rank": ("rank", "rank: position by expected MRR"),
+    "p_above_control": ("P(above random)", "p_above_control: share of draws with an MRR above the random control's"),
+    "not_better_than_random": ("not better than random",
+                               "not_better_than_random: above the random control in fewer than 95 % of the draws"),
+}
+
+
+def ranking_column_config(table: pd.DataFrame) -> dict[str, Any]:
+    """Plain column titles for the ranking table, each with its identifier and meaning as the tooltip."""
+    out: dict[str, Any] = {}
+    for c in table.columns:
+        title, why = RANKING_COLUMNS.get(c, (None, None))
+        if c.startswith("p_rank_"):
+            title, why = f"P(rank {c[7:]})", f"{c}: share of draws in which the method ranks {c[7:]}"
+        if title is None:
+            continue
+        is_float = pd.api.types.is_float_dtype(table[c])
+        out[c] = (st.column_config.NumberColumn(title, help=why, format="%.3f") if is_float
+                  else st.column_config.Column(title, help=why))
+    return out
 
 
 @st.cache_data(show_spinner="Ranking the methods…", max_entries=32)

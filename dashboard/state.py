@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from xai_core.costs import model_pass_cost
 from xai_core.devices import resolve_device
 
 # The engine imports below stay inside the functions (``noqa: PLC0415``): every page imports this module, and
@@ -129,6 +130,11 @@ def _model_version(model: str | None, dataset: str | None = None) -> str | None:
     return f"user:{entry.get('hash')}" if entry else None
 
 
+def model_version(model: str | None, dataset: str | None = None) -> str | None:
+    """What changes when a model is replaced under the same name (a cache key; see ``_model_version``)."""
+    return _model_version(model, dataset)
+
+
 def model_label(choice: str) -> str:
     """How the sidebar names a model: the architecture, "mlp-seed0 (trained here)", "lab-ts (yours, TorchScript)"."""
     if _is_checkpoint_path(choice):
@@ -161,15 +167,47 @@ def current_device() -> str:
     return chosen if chosen in device_choices() else "cpu"
 
 
+# Seconds to generate each bundled dataset the first time (``load_dataset(name, use_cache=False)`` on the
+# project's 2-core machine, shared with other work; see docs/platform.md). Afterwards it is read from the cache.
+# Measured 2026-11-30: breast-cancer 2.5 s, simu-small 0.4 s, pbmc68k 0.9 s, dna-motifs-small 1.5 s, grain 4.3 s.
+BUILD_SECONDS = {"breast-cancer": 3, "simu-small": 1, "pbmc68k": 1, "dna-motifs-small": 2, "grain": 5}
+
+
+def first_build_message(dataset: str) -> str | None:
+    """A line saying why the first opening of a generated dataset is slow, with an estimate; None when its
+    generated data is already in the cache (or it is the user's own import, read from its folder)."""
+    from xai_core.data import DATASETS, cache_dir  # noqa: PLC0415 - scipy: dashboard.state stays light
+
+    if dataset not in DATASETS:
+        return None
+    spec = DATASETS.get(dataset)
+    if spec.size == USER_SIZE:
+        return None
+    path = cache_dir() / "datasets" / f"{dataset}-{spec.cache_key(dict(spec.params))}"
+    if path.with_suffix(".npz").exists() and path.with_suffix(".json").exists():
+        return None
+    n = BUILD_SECONDS.get(dataset)
+    when = f"about {n} s" if n else "several minutes for a paper-size set"
+    return (f"Building **{dataset}** for the first time (generated, then cached, so the next opening is "
+            f"quick): {when}, plus loading the model.")
+
+
 def evaluation(dataset: str, model: str, seed: int = 0, device: str | None = None):
     """The engine's ``Evaluation`` for one dataset and model: dataset, model, explain context, store.
 
     Cached on the dataset's content fingerprint (user data), the model's version (a checkpoint's mtime, a user
     model's hash) and the device too, not on the names alone: a changed file re-imported under the same name,
     or a model retrained to the same path, is loaded afresh instead of served stale. ``device``: the sidebar's
-    choice when not given."""
-    return _evaluation(dataset, model, seed, fingerprint(dataset), _model_version(model, dataset),
-                       device or current_device())
+    choice when not given. A first opening of a generated dataset says why it takes a while
+    (``first_build_message``)."""
+    note = first_build_message(dataset)
+    box = st.info(note, icon=":material/hourglass_top:") if note else None
+    try:
+        return _evaluation(dataset, model, seed, fingerprint(dataset), _model_version(model, dataset),
+                           device or current_device())
+    finally:
+        if box is not None:
+            box.empty()
 
 
 @st.cache_resource(show_spinner="Loading the dataset and model…", max_entries=8)
@@ -190,6 +228,24 @@ def chance_warning(ev) -> str | None:
         return "This model predicts at chance level: its explanations describe noise."
     return (f"This model predicts at chance level (test accuracy {acc * 100:.1f} %, majority class "
             f"{share * 100:.1f} %): its explanations describe noise.")
+
+
+def pass_cost(ev):
+    """The measured per-pass cost of ``ev``'s model on this machine (``xai_core.costs.model_pass_cost``: one
+    forward and one forward + backward pass on 32 test samples, kept in the cache folder per model hash and
+    device); None when it cannot be measured."""
+    try:
+        return _pass_cost(ev.model_hash, str(ev.ctx.device), ev)
+    except Exception:  # noqa: BLE001 - the passes are still shown; the seconds are a courtesy
+        return None
+
+
+@st.cache_resource(show_spinner="Timing one pass of the model on this machine…", max_entries=16)
+def _pass_cost(model_hash: str, device: str, _ev):
+    from xai_core.data import cache_dir  # noqa: PLC0415 - scipy: dashboard.state stays light
+
+    idx = _ev.ds.test_idx[:32] if len(_ev.ds.test_idx) else _ev.ds.train_idx[:32]
+    return model_pass_cost(_ev.model, _ev.ds.X[idx], model_hash, cache_dir())
 
 
 def evaluation_for(dataset: str, model: str, seed: int = 0, **config: Any):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -100,6 +101,35 @@ def load(name: str, which: str):
         return None, f"`{shown_path(p)}` could not be read ({type(e).__name__}: {why}). To fix it, {again}."
 
 
+def study_ranking(dataset: str) -> dict | None:
+    """The committed full study that ranks methods on ``dataset``, if any: its title, winner (first row of its
+    ``ranking`` table), number of methods, metrics and samples, read from its ``results.json``."""
+    for name in study_names():
+        r, _ = load(name, "full")
+        if r is None or not str(r.protocol.get("dataset", "")).startswith(f"{dataset} "):
+            continue
+        table = next((t for t in r.tables if t.get("name") == "ranking" and t.get("rows")), None)
+        if table is None:
+            continue
+        row = dict(zip(table["columns"], table["rows"][0]))
+        metrics = [str(m).split(" (")[0] for m in r.protocol.get("metrics", [])]
+        return {"study": name, "title": r.title, "winner": str(row.get("method")), "p_rank_1": row.get("P(rank 1)"),
+                "n_methods": len(table["rows"]), "metrics": metrics, "samples": str(r.protocol.get("samples", ""))}
+    return None
+
+
+def why_winners_differ(other: dict, mrr, n_samples: int, label) -> str:
+    """Why the Studies page names another winner than this page's ranking: another set of methods, metrics and
+    samples (``other`` from ``study_ranking``, ``mrr`` the page's ranking result)."""
+    here = list(mrr.metrics_used)
+    return (f"The Studies page ({other['title']}) names **{label(other['winner'])}** first on this dataset, this page "
+            f"**{label(str(mrr.table.index[0]))}**. They rank different sets: the study ranks {other['n_methods']} "
+            f"methods on {len(other['metrics'])} metrics ({', '.join(other['metrics'])}) over {other['samples']}; "
+            f"this page ranks {len(mrr.table)} methods on {len(here)} metric(s) ({', '.join(here)}) over "
+            f"{n_samples} samples. The winner depends on which metrics and samples are counted: "
+            "choose the study's metrics and methods above to compare like with like.")
+
+
 def title(name: str) -> str:
     for which in ("full", "quick"):
         p = paths(name)[which]
@@ -132,18 +162,53 @@ def _cell(v) -> str:
     return text if len(text) <= 300 else text[:297] + "…"
 
 
+def first_computation(name: str) -> dict | None:
+    """The first full computation of study ``name`` as ``docs/studies/RUNS.md`` records it: ``seconds`` (its wall
+    clock) and ``when``; None when the file has no row for it."""
+    runs = docs_dir() / "RUNS.md"
+    try:
+        lines = runs.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 4 and cells[0] == name:
+            m = re.search(r"(\d+) min (\d+) s", cells[2])
+            if m:
+                return {"seconds": 60 * int(m.group(1)) + int(m.group(2)), "when": cells[3]}
+    return None
+
+
+def duration_line(r) -> str:
+    """The duration for the header: the first full computation's wall clock when this file was re-rendered from
+    cached runs (its own duration far shorter than that, or than its stage times), else the file's own."""
+    own = r.duration_s
+    first = first_computation(r.study) if r.mode == "full" else None
+    stages = sum(float(v) for v in (r.timings or {}).values() if isinstance(v, (int, float)))
+    longest = max([first["seconds"] if first else 0.0, stages])
+    if own is not None and longest > 1.5 * own:
+        what = (f"computed from scratch in **{_duration(first['seconds'])}** ({first['when']}); "
+                if first else f"its stages took **{_duration(stages)}** when first computed; ")
+        return (f"**Duration:** {what}this file was re-rendered from the cached runs in {_duration(own)} "
+                "(docs/studies/RUNS.md)")
+    return f"**Duration:** {_duration(own)}"
+
+
 def header(r) -> None:
-    """The run's facts: paper, mode, command, duration, machine, start."""
+    """The run's facts: paper, mode, command, duration (the first full computation's when re-rendered), machine,
+    start."""
     m = r.machine or {}
     machine = " · ".join(str(x) for x in (m.get("platform"), f"{m['cpus']} CPUs" if m.get("cpus") else None,
                                           f"{m['memory_gib']} GiB" if m.get("memory_gib") else None, m.get("device"))
                          if x) or "—"
     with st.container(border=True):
-        st.markdown(f"**Paper:** {_md(r.paper)}  \n**Mode:** {r.mode} · **Duration:** {_duration(r.duration_s)} · "
+        st.markdown(f"**Paper:** {_md(r.paper)}  \n**Mode:** {r.mode} · {duration_line(r)} · "
                     f"**Started:** {r.started or '—'}  \n**Machine:** {_md(machine)}  \n"
                     f"**Command:** `{r.command or '—'}`")
         if r.timings:
-            st.caption("Time per stage: " + ", ".join(f"{k} {_duration(v)}" for k, v in r.timings.items()) + ".")
+            st.caption("Time per stage when it was computed (a stage reused from an earlier run's cache keeps that "
+                       "run's time, so the stages can add up to more than the duration above): "
+                       + ", ".join(f"{k} {_duration(v)}" for k, v in r.timings.items()) + ".")
     if r.protocol:
         with st.expander(f"Protocol ({r.section})" if r.section else "Protocol"):
             st.table(pd.DataFrame([[k, _md(_cell(v))] for k, v in r.protocol.items()], columns=["setting", "value"]),
@@ -229,13 +294,22 @@ def figures(r, key: str) -> None:
 
 
 def show(r, key: str) -> None:
-    """A whole result: facts, summary, comparisons, claims, tables, figures."""
+    """A whole result: facts and summary open; comparisons, claims, tables and figures each in an expander (the
+    comparisons and claims open, the long tables and figures closed), so the page stays short."""
     header(r)
     if r.summary:
         st.subheader("Summary")
         st.markdown("\n".join(f"- {_md(s)}" for s in r.summary))
-    for part in (lambda: comparisons(r, key), lambda: claims(r), lambda: tables(r, key), lambda: figures(r, key)):
-        with ui.friendly(f"Showing {r.study} ({r.mode})"):
+    sections = [
+        (f"Our numbers beside the paper's ({len(r.comparisons)}"
+         + (f": {verdict_counts(r.comparisons)})" if r.comparisons else ")"), True, lambda: comparisons(r, key)),
+        (f"The study's claims ({len(r.claims)}" + (f": {verdict_counts(r.claims)})" if r.claims else ")"), True,
+         lambda: claims(r)),
+        (f"Result tables ({len(r.tables)})", False, lambda: tables(r, key)),
+        (f"Figures ({len(r.figures)})", False, lambda: figures(r, key)),
+    ]
+    for label, expanded, part in sections:
+        with st.expander(label, expanded=expanded), ui.friendly(f"Showing {r.study} ({r.mode})"):
             part()
 
 

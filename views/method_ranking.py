@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import evaluate, state, ui
+from dashboard import evaluate, state, studies_view, ui
 from xai_core.figures import ranking as rf
 from xai_core.explainers import AGGREGATE
 from xai_core.explainers import components as components_of
+from xai_core.ranking import floor_sentence, headline
 
 st.title("Method ranking: which explanation to trust here?")
 st.markdown(
@@ -17,12 +18,23 @@ st.markdown(
     "say how sure the ranking is. Same numbers as `python -m xai_core rank`.")
 
 ds, model, seed = state.current()
-with_agg = st.toggle("Include the aggregated explanation (mean of several methods)", value=True, key="rank_agg",
-                     help="Evaluates the mean of the normalised maps of several methods as one more method.")
-components: list[str] = []
+components: list[str] = components_of(AGGREGATE)
+AGG_LABEL = f"Aggregate (mean of {', '.join(state.method_label(c) for c in components)})"
+
+
+def label(m: str) -> str:
+    """Display name; the aggregate named with its components, as on the Explanations page."""
+    return AGG_LABEL if m == AGGREGATE else state.method_label(m)
+
+
+with_agg = st.toggle(f"Include {AGG_LABEL}", value=True, key="rank_agg",
+                     help="Evaluates the mean of the normalised maps of these methods as one more method.")
 if with_agg:
-    components = components_of(AGGREGATE)
-    st.caption("The aggregate averages " + ", ".join(state.method_label(c) for c in components) + ".")
+    st.caption(f"Here the aggregate is a fixed set: **{AGG_LABEL}**, the mean of these methods' normalised maps, "
+               "whichever methods are chosen below. It is the same as the Explanations page's aggregate when "
+               "these methods are picked there.")
+else:
+    components = []
 with_comp = with_agg and st.toggle("Also evaluate all of its components", value=False, key="rank_comp",
                                    help="Their attributions are computed for the aggregate anyway; this adds "
                                         "only their metric scores.")
@@ -65,17 +77,23 @@ with ui.friendly("Drawing the ranking"):
     if ranker == "mrr":
         ui.figure(rf.mrr_intervals(mrr.table, aggregate=agg, components=comps), "expected_mrr", key="mrr")
         best = mrr.table.index[0]
-        st.markdown(f"**{state.method_label(best)}** ranks first with E[MRR] = {mrr.table['mrr'].iloc[0]:.2f} "
-                    f"(95% interval {mrr.table['mrr_lo'].iloc[0]:.2f}–{mrr.table['mrr_hi'].iloc[0]:.2f}); it is "
-                    f"first in {100 * mrr.rank_probabilities.iloc[0][1]:.0f}% of the draws.")
+        st.markdown(f"**{headline(mrr, label)}** {label(best)} has the highest expected mean reciprocal rank, "
+                    f"{mrr.table['mrr'].iloc[0]:.2f} (95% interval {mrr.table['mrr_lo'].iloc[0]:.2f}–"
+                    f"{mrr.table['mrr_hi'].iloc[0]:.2f}).")
+        floor = floor_sentence(mrr, label)
+        if floor:
+            st.warning(floor, icon=":material/warning:")
+        other = studies_view.study_ranking(ds)
+        if other and other["winner"] != str(mrr.table.index[0]):
+            st.info(studies_view.why_winners_differ(other, mrr, len(res.plan.sample_idx), label),
+                    icon=":material/info:")
     else:
         col = ranker
         ui.figure(rf.score_bars(table.set_index("method")[col], label=col.replace("_", " "),
                                 higher_better=ranker == "borda", aggregate=agg, components=comps),
                   f"{ranker}_ranking", key="simple")
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                for c in table.select_dtypes("float").columns})
+    shown = table.assign(method=table["method"].map(label)) if "method" in table else table
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=evaluate.ranking_column_config(table))
     ui.csv_download(table, f"ranking_{ds}", label="Download ranking (CSV)", key="csv_ranking")
     ui.csv_download(evaluate.scores_csv(frame), f"scores_{ds}", label="Download scores (CSV)", key="csv_scores_rank")
     for m, why in mrr.dropped.items():
@@ -112,12 +130,12 @@ if agg:
     st.header("The aggregated explanation")
     with ui.friendly("Comparing the aggregate with its components"):
         r = int(mrr.table.loc[agg, "rank"])
-        text = f"The aggregate ranks **{r} of {len(mrr.table)}** by E[MRR]."
+        text = f"The aggregate ranks **{r} of {len(mrr.table)}** by expected mean reciprocal rank."
         if comps:
             beaten = [c for c in comps if mrr.table.loc[c, "mrr"] < mrr.table.loc[agg, "mrr"]]
             text += (f" It beats {len(beaten)} of its {len(comps)} evaluated component(s)"
-                     + (f" ({', '.join(beaten)})" if beaten else "") + "; "
-                     + ", ".join(f"{c} ranks {int(mrr.table.loc[c, 'rank'])}" for c in comps) + ".")
+                     + (f" ({', '.join(label(c) for c in beaten)})" if beaten else "") + "; "
+                     + ", ".join(f"{label(c)} ranks {int(mrr.table.loc[c, 'rank'])}" for c in comps) + ".")
         absent = [c for c in components if c not in comps]
         if absent:
             text += (f" Components not evaluated here: {', '.join(absent)} — switch on 'Also evaluate all of its "

@@ -3,7 +3,9 @@
 ``evaluate`` prints the cost estimate before it starts, shows progress, stores every attribution and
 score in the results store (resumable), and writes ``DIR/scores.csv`` (tidy, one row per dataset,
 model, method, metric and sample) and ``DIR/ranking.csv`` (per method: expected MRR, its 95% interval,
-rank probabilities). ``rank`` re-ranks stored or exported scores with other options.
+rank probabilities and, when the random control was ranked, ``p_above_control`` and
+``not_better_than_random``). It prints the headline worded by the evidence (``ranking.headline``) and the
+controls floor (``ranking.floor_sentence``). ``rank`` re-ranks stored or exported scores with other options.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from . import costs
 from .batching import BATCH
 from .cli_common import (add_device_flag, add_yes_flag, check_cost, check_out_path, int_range, name_list,
                          parse_sets, positive_int, seed_int)
@@ -88,13 +91,26 @@ class _Bars:
         self.bar.close()
 
 
+def _per_pass(ev) -> costs.PassCost:
+    """The measured per-pass cost of the evaluation's model on this machine (cached in the cache folder)."""
+    from .data import cache_dir  # noqa: PLC0415 - scipy (xai_core.data): kept out of the CLI's start-up
+
+    idx = ev.ds.test_idx[:32] if len(ev.ds.test_idx) else ev.ds.train_idx[:32]
+    return costs.model_pass_cost(ev.model, ev.ds.X[idx], ev.model_hash, cache_dir())
+
+
+def _seconds(ev, plan) -> float:
+    """The plan's estimated seconds on this machine (``costs.seconds`` at the measured per-pass cost)."""
+    return costs.seconds(plan.total_forward, plan.total_backward, _per_pass(ev))
+
+
 def _rank_and_write(scores, out: Path, args) -> None:
-    from .ranking import get_ranker, kendalls_w  # noqa: PLC0415 - torch (through the models): kept out of the CLI's start-up
+    from .ranking import floor_sentence, get_ranker, headline, kendalls_w  # noqa: PLC0415 - torch (through the models): kept out of the CLI's start-up
     from .runner import ranking_input  # noqa: PLC0415 - torch (through the models): kept out of the CLI's start-up
 
     ranked = ranking_input(scores)
     groups = list(ranked.groupby(["dataset", "model"])) if len(ranked) else []
-    rows, agreement = [], {}
+    rows, agreement, headlines = [], {}, {}
     for (dataset, model), frame in groups:
         if frame["method"].nunique() < 2:
             print(f"{dataset}/{model}: fewer than two methods, nothing to rank", file=sys.stderr)
@@ -108,6 +124,7 @@ def _rank_and_write(scores, out: Path, args) -> None:
                 t[f"p_rank_{r}"] = res.rank_probabilities[r]
             for m, why in res.dropped.items():
                 print(f"{dataset}/{model}: metric {m} left out of the ranking: {why}", file=sys.stderr)
+            headlines[f"{dataset}/{model}"] = [s for s in (headline(res), floor_sentence(res)) if s]
         else:
             t = get_ranker(args.ranker)(frame, missing=args.missing, **opts)
         t.insert(0, "model", model)
@@ -133,6 +150,9 @@ def _rank_and_write(scores, out: Path, args) -> None:
         for k, w in agreement.items():
             if "W" in w:
                 print(f"{k}: Kendall's W = {w['W']:.3f} over {w['n_metrics']} metrics (p = {w['p_value']:.3g})")
+        for k, lines in headlines.items():
+            for line in lines:
+                print(f"{k}: {line}")
     print(f"wrote {out / 'ranking.csv'}", file=sys.stderr)
 
 
@@ -182,17 +202,23 @@ def cmd_evaluate(args) -> int:
             if (ev.model_meta.get("checks") or {}).get("warning"):
                 print(f"warning: {d}: {ev.model_meta['checks']['warning']}", file=sys.stderr)
             plan = ev.plan()
+            took = _seconds(ev, plan)
             if not args.dry_run:  # before any plan is printed or run: a refusal is one line
-                check_cost(plan.total_forward + plan.total_backward, f"evaluating {d}", args.yes)
-            planned.append((d, ev, plan))
-        total = sum(p.total_forward + p.total_backward for _, _, p in planned)
+                check_cost(plan.total_forward + plan.total_backward,
+                           f"evaluating {d} ({costs.format_seconds(took)} on this machine)", args.yes)
+            planned.append((d, ev, plan, took))
+        total = sum(p.total_forward + p.total_backward for _, _, p, _ in planned)
         if not args.dry_run and len(planned) > 1:
-            check_cost(total, f"evaluating {len(planned)} datasets ({', '.join(datasets)})", args.yes)
-        for d, ev, plan in planned:
+            took = sum(t for *_, t in planned)
+            check_cost(total, f"evaluating {len(planned)} datasets ({', '.join(datasets)}; "
+                              f"{costs.format_seconds(took)} on this machine)", args.yes)
+        for d, ev, plan, _took in planned:
             if len(plan.sample_idx) < args.n:  # not silent: fewer samples than asked for
                 print(f"note: {d}: --n {args.n}: only {len(plan.sample_idx)} {args.split} samples (of those "
                       f"eligible) are available; using {len(plan.sample_idx)}", file=sys.stderr)
             print(plan.describe(), file=sys.stderr)
+            print(f"{d}: {costs.describe(plan.total_forward, plan.total_backward, _per_pass(ev))} on this machine, "
+                  "before reuse of stored results", file=sys.stderr)
             if args.dry_run:
                 per = plan.cost.groupby("metric")[["forward", "backward"]].sum().sort_values("forward", ascending=False)
                 print(per.to_string(float_format=lambda v: f"{v:,.0f}"), file=sys.stderr)
