@@ -24,6 +24,7 @@ from .cli_export import add_parser as add_export
 from .cli_methods import add_parser as add_methods
 from .cli_models import add_model_flags, model_options
 from .cli_models import add_parsers as add_models
+from .cli_report import add_parser as add_report
 from .cli_store import add_parser as add_store
 from .cli_study import add_parser as add_study
 from . import explain_files
@@ -245,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export(sub)
     add_models(sub)
     add_store(sub)
+    add_report(sub)
     return p
 
 

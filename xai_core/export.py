@@ -82,7 +82,7 @@ def column_name(*parts: str) -> str:
 
 
 def _default_key(method: str, modality: str) -> dict | None:
-    """The parameters a default evaluate run stores for ``method`` (as ``Evaluation._method_key``)."""
+    """The parameters a default evaluate run stores for ``method`` (as ``Evaluation.method_key``)."""
     try:
         spec = EXPLAINERS.get(method)
     except XaiError:

@@ -396,9 +396,20 @@ class Evaluation:
     def _method_params(self, method: str) -> dict[str, Any]:
         return EXPLAINERS.get(method).params_for(self.ds.modality, self.config.method_params.get(method, {}))
 
-    def _method_key(self, method: str) -> dict[str, Any]:
+    def method_key(self, method: str) -> dict[str, Any]:
         """The method's parameters as stored: with its implementation version, so a changed computation
-        is never served from results of the old one."""
+        is never served from results of the old one. The report reads stored cells by this key.
+
+        Parameters
+        ----------
+        method : str
+            An explainer name.
+
+        Returns
+        -------
+        dict
+            The parameters (with ``_version`` when the method's version is above 1).
+        """
         spec = EXPLAINERS.get(method)
         params = self._method_params(method)
         return params if spec.version == 1 else {**params, "_version": spec.version}
@@ -435,7 +446,7 @@ class Evaluation:
         ids = [self.ds.sample_ids[i] for i in idx]
         return self.store.get_attributions(dataset_fp=self.dataset_fp,
                                            model_hash=member[2] if member else self.model_hash, method=method,
-                                           method_params=self._method_key(method),
+                                           method_params=self.method_key(method),
                                            output=self.config.output, sample_ids=ids)
 
     def stored_curves(self, method: str, metric: str, idx: np.ndarray) -> np.ndarray | None:
@@ -455,7 +466,7 @@ class Evaluation:
         ndarray or None
         """
         return self.store.curves(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method,
-                                 method_params=self._method_key(method), output=self.config.output, metric=metric,
+                                 method_params=self.method_key(method), output=self.config.output, metric=metric,
                                  metric_params=self._metric_params(METRICS.get(metric)),
                                  sample_ids=[self.ds.sample_ids[i] for i in idx])
 
@@ -489,7 +500,7 @@ class Evaluation:
         ids = [self.ds.sample_ids[i] for i in idx]
         params = self._method_params(method)
         key = dict(dataset_fp=self.dataset_fp, model_hash=model_hash, method=method,
-                   method_params=self._method_key(method), output=self.config.output)
+                   method_params=self.method_key(method), output=self.config.output)
         arr, missing = self.store.get_attributions(sample_ids=ids, **key)
         if arr is not None:
             notify(progress, len(ids), len(ids), "explain", method=method, cached=True)
@@ -556,7 +567,7 @@ class Evaluation:
                 spec = METRICS.get(metric)
                 mparams = self._metric_params(spec)
                 key = dict(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method,
-                           method_params=self._method_key(method), output=self.config.output, metric=metric,
+                           method_params=self.method_key(method), output=self.config.output, metric=metric,
                            metric_params=mparams)
                 want = ["*"] if spec.scope == "set" else ids
                 missing = set(self.store.missing_scores(sample_ids=want, **key))
@@ -602,7 +613,7 @@ class Evaluation:
         frame = frame[frame["sample"].isin(ids)]
         keep = []
         for method in plan.methods:
-            mk = params_key(self._method_key(method))
+            mk = params_key(self.method_key(method))
             for metric in plan.metrics:
                 xk = params_key(self._metric_params(METRICS.get(metric)))
                 keep.append((method, mk, metric, xk))

@@ -182,3 +182,41 @@ def dna_per_position(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         (N, L).
     """
     return (a * x).sum(dim=1)
+
+
+NO_NORMALISATION = "none"  # the maps as stored, on their own scale
+
+
+def for_display(maps, x, modality: str, *, pooling: str = "sum", normalisation: str = "per_map_p99",
+                dna_view: str = "observed"):
+    """Stored maps (the input's shape) -> what a view draws: (N, H, W) pixels, (N, G) genes or (N, 4, L) logo
+    heights. One function for the Explanations page and the report, so both draw the same numbers.
+
+    Parameters
+    ----------
+    maps : ndarray or Tensor
+        Attributions with the input's shape.
+    x : ndarray or Tensor
+        The inputs of those maps (used for sequences: the observed nucleotide).
+    modality : str
+        ``"expression"``, ``"image"`` or ``"sequence"``.
+    pooling : str
+        How image channels are pooled (``pool_channels``).
+    normalisation : str
+        A normalisation strategy (``normalise``), or ``"none"`` for the maps as stored.
+    dna_view : str
+        ``"observed"`` (the observed nucleotide's attribution, ``dna_project``) or the gradient-corrected
+        four-letter view (``dna_gradient_correction``).
+
+    Returns
+    -------
+    ndarray
+    """
+    a = torch.as_tensor(maps)
+    if modality == "image":
+        a = pool_channels(a, pooling)
+    elif modality == "sequence":
+        a = dna_project(a, torch.as_tensor(x)) if dna_view == "observed" else dna_gradient_correction(a)
+    if normalisation != NO_NORMALISATION:
+        a = normalise(a, normalisation)
+    return a.numpy()
