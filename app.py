@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import pages, state
+from dashboard import pages, quality, report_view, state, ui
 
 st.set_page_config(page_title="Bio-XAI audit", page_icon=":material/genetics:", layout="wide")
 
@@ -51,11 +51,13 @@ def sidebar() -> None:
                                   "reused whichever device computed them.")
     st.sidebar.number_input("Seed", 0, 10_000, key=state.SEED, step=1,
                             help="Seeds the stochastic explainers (SmoothGrad noise, LIME samples, baselines).")
+    ui.presentation_toggle()  # for a projector: hides the controls, enlarges figures (?present=1)
     st.sidebar.caption("Results are stored and reused: a run computed once (here or with "
                        "`python -m xai_core evaluate`) shows instantly next time.")
+    report_view.sidebar_action()  # the one-click report of what is stored (computes nothing)
 
 
-LINK_KEYS = ("dataset", "model", state.METHODS, state.METRICS, state.SAMPLES)
+LINK_KEYS = ("dataset", "model", state.METHODS, state.METRICS, state.SAMPLES, ui.PRESENT)
 
 
 def _shown(items: list[str], n: int = 6) -> str:
@@ -240,6 +242,7 @@ _failed = False
 try:
     from_link()
     sidebar()
+    quality.banner()  # every page: a model near chance is flagged before its explanations are read
     nav.run()
 except Exception as _e:  # one page's failure must not break the session or the other pages
     from dashboard import ui

@@ -29,7 +29,7 @@ def ground_truth_text(ds) -> str:
         return "the position weight matrix each sequence was drawn from (planted JASPAR motifs)."
     if gt.feature_sets:
         n = sum(len(v) for v in gt.feature_sets.values())
-        kind = "true biomarkers (simulated)" if gt.strength == "exact" else "known marker genes (literature)"
+        kind = "true biomarkers (simulated)" if gt.strength == "exact" else "literature markers (weak ground truth)"
         return f"{n} {kind} over {len(gt.feature_sets)} classes. {gt.note}".strip()
     return gt.note or "none."
 
@@ -79,7 +79,7 @@ def sample_viewer(ev, preds: dict) -> None:
         idx = _balanced(ds, per)
         masks = ds.ground_truth.masks[idx] if show and ds.ground_truth is not None else None
         ui.figure(figs.image_samples(ds.X[idx], [name(i) for i in idx], masks, cols=min(6, max(3, per))),
-                  f"samples_{ds.name}", key="dm_images")
+                  "samples", key="dm_images")
     elif ds.modality == "expression":
         c1, c2 = st.columns(2)
         method = c1.radio("Embedding", ["pca", "umap"], horizontal=True, key="dm_embed",
@@ -87,11 +87,12 @@ def sample_viewer(ev, preds: dict) -> None:
         n = c2.slider("Samples shown", 200, min(5000, len(ds)), min(2000, len(ds)), step=100, key="dm_n")
         idx, coords = _embedding(ds.name, method, n)
         ui.figure(figs.embedding_scatter(coords, ds.y[idx], ds.class_names, method, [name(i) for i in idx]),
-                  f"{method}_{ds.name}", key="dm_embedding")
+                  f"{method}_embedding", key="dm_embedding")
         genes = top_variance_features(ds.X[ds.train_idx], 40)
         sub = _balanced(ds, 40)
         ui.figure(figs.expression_heatmap(ds.X[sub][:, genes], [ds.feature_names[g] for g in genes], ds.y[sub],
-                                          ds.class_names), f"expression_heatmap_{ds.name}", key="dm_heatmap")
+                                          ds.class_names), "expression_heatmap", key="dm_heatmap",
+                  scale="standardised expression")
     else:
         ids = [ds.sample_ids[i] for i in _balanced(ds, 20)]
         pos = {s: i for i, s in enumerate(ds.sample_ids)}
@@ -103,7 +104,7 @@ def sample_viewer(ev, preds: dict) -> None:
         st.caption("The sequence itself (one letter per position) above the planted motifs' information content: "
                    "background positions carry 0 bits, motif positions up to 2.")
         ui.figure(sequence_logos([("sequence", ds.X[i])], ic=ic, title=name(i), y_label="nucleotide"),
-                  f"sequence_{sid}", key="dm_logo")
+                  f"sequence_{sid}", key="dm_logo", scale="information content (bits)")
 
 
 def train_panel(ds) -> None:

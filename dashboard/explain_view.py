@@ -6,24 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-import torch
 
 from xai_core.data import GroundTruth
-from xai_core.explainers import (
-    AGGREGATE,
-    component_params,
-    dna_gradient_correction,
-    dna_project,
-    normalise,
-    plain_methods,
-    pool_channels,
-)
+from xai_core.explainers import AGGREGATE, EXPLAINERS, component_params, plain_methods
+from xai_core.explainers.postprocess import NO_NORMALISATION, for_display
 
 from . import state
-from xai_core.figures.explanations import gene_bars, image_grid
+from xai_core.figures.explanations import gene_bars, image_grid, map_scale, scale_caption
 from xai_core.figures.sequence import sequence_logos
 
-NO_NORMALISATION = "none"
 DNA_VIEWS = {"observed": "observed nucleotide (attribution × input)",
              "corrected": "all four nucleotides (gradient-corrected)"}
 
@@ -48,6 +39,30 @@ def sample_label(ev, i: int, preds: dict) -> str:
             f"{preds['proba'][i, p]:.2f})")
 
 
+def row_label(ev, i: int, preds: dict) -> str:
+    """A grid row's label on three lines: the sample id, its true class, the model's prediction and probability."""
+    ds = ev.ds
+    p = preds["pred"][i]
+    mark = "" if p == ds.y[i] else " ✗"
+    return (f"{ds.sample_ids[i]}<br>true: {ds.class_names[ds.y[i]]}<br>model: {ds.class_names[p]} "
+            f"({preds['proba'][i, p]:.2f}){mark}")
+
+
+def column_label(method: str, components: list[str] | tuple[str, ...] = ()) -> str:
+    """A grid column's title: the method's label; the aggregate names the methods it averages."""
+    if method in EXPLAINERS.names() and EXPLAINERS.get(method).components_param and components:
+        return f"Aggregate: mean of {', '.join(state.method_label(c) for c in components)}"
+    return state.method_label(method)
+
+
+def aggregate_cost(method: str, components: list[str] | tuple[str, ...]) -> dict[str, float] | None:
+    """The aggregate's own cost on this page: no pass at all, since it only averages its components' maps,
+    which are stored or computed (and costed) in their own rows. ``None`` for any other method."""
+    if components and method in EXPLAINERS.names() and EXPLAINERS.get(method).components_param:
+        return {"forward": 0.0, "backward": 0.0}
+    return None
+
+
 def default_samples(ev, preds: dict, per_class: int = 1, limit: int = 4) -> list[str]:
     """First correctly classified test sample of each class (motif class only for sequences)."""
     ds = ev.ds
@@ -61,23 +76,17 @@ def default_samples(ev, preds: dict, per_class: int = 1, limit: int = 4) -> list
 
 
 def process(ev, maps: np.ndarray, idx: np.ndarray, *, pooling: str, normalisation: str, dna_view: str) -> np.ndarray:
-    """Stored maps (input shape) -> what a view draws: (N,H,W) pixels, (N,G) genes or (N,4,L) logo heights."""
-    a = torch.as_tensor(maps)
-    if ev.ds.modality == "image":
-        a = pool_channels(a, pooling)
-    elif ev.ds.modality == "sequence":
-        x = torch.as_tensor(ev.ds.X[idx])
-        a = dna_project(a, x) if dna_view == "observed" else dna_gradient_correction(a)
-    if normalisation != NO_NORMALISATION:
-        a = normalise(a, normalisation)
-    return a.numpy()
+    """Stored maps (input shape) -> what a view draws (``xai_core.explainers.postprocess.for_display``)."""
+    return for_display(maps, ev.ds.X[idx], ev.ds.modality, pooling=pooling, normalisation=normalisation,
+                       dna_view=dna_view)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def grid_figure(dataset: str, model: str, seed: int, ids: tuple[str, ...], methods: tuple[str, ...],
                 aggregate_of: tuple[str, ...], pooling: str, normalisation: str, dna_view: str, k: int,
                 labels: tuple[str, ...], opacity: float = 0.7, content: tuple[str, str] = ("", "")):
-    """The side-by-side figure(s), built from the store; cached per choice (maps are immutable once stored).
+    """(the side-by-side figure(s), the caption saying how to read their shared scale), built from the store;
+    ``None`` when a map is missing. Cached per choice (maps are immutable once stored); ``labels`` are the rows'.
 
     ``content`` (dataset fingerprint, model hash) is only part of the cache key: a re-imported, changed dataset
     or a retrained model under the same name draws anew."""
@@ -89,25 +98,31 @@ def grid_figure(dataset: str, model: str, seed: int, ids: tuple[str, ...], metho
         arr, missing = ev.stored_attributions(m, idx)
         if arr is None:
             return None
-        processed[state.method_label(m)] = process(ev, arr, idx, pooling=pooling, normalisation=normalisation,
-                                                   dna_view=dna_view)
+        processed[column_label(m, aggregate_of)] = process(ev, arr, idx, pooling=pooling,
+                                                           normalisation=normalisation, dna_view=dna_view)
     ds = ev.ds
     gt = ds.ground_truth
     if ds.modality == "image":
         masks = gt.masks[idx] if gt is not None and gt.masks is not None else None
-        return [image_grid(ds.X[idx], processed, list(ids), masks=masks, opacity=opacity,
-                           colour_label="attribution" if normalisation == NO_NORMALISATION else "normalised")]
+        signed, top = map_scale(list(processed.values()), quantile=0.99)
+        return [image_grid(ds.X[idx], processed, list(labels), masks=masks, opacity=opacity,
+                           colour_label="attribution" if normalisation == NO_NORMALISATION else "normalised")], \
+            scale_caption(signed, top, normalisation=normalisation, pooling=pooling)
     if ds.modality == "expression":
         markers = set()
         if gt is not None and gt.feature_sets:
             for v in gt.feature_sets.values():
                 markers.update(int(g) for g in v)
-        label = "true biomarker" if gt is not None and gt.strength == "exact" else "known marker gene"
-        return [gene_bars(processed, ds.feature_names, list(ids), k=k, markers=markers, marker_label=label)]
+        label = "true biomarker (simulated)" if gt is not None and gt.strength == "exact" else "literature marker"
+        signed, top = map_scale(list(processed.values()))
+        return [gene_bars(processed, ds.feature_names, list(labels), k=k, markers=markers, marker_label=label)], \
+            scale_caption(signed, top, what="bar length", normalisation=normalisation)
     ics = GroundTruth(pwm=gt.pwm[idx]).information_content() if gt is not None and gt.pwm is not None else None
     figs = []
     for j, (_, lab) in enumerate(zip(ids, labels)):
         ic = None if ics is None else ics[j]
-        figs.append(sequence_logos([(m, v[j]) for m, v in processed.items()], ic=ic, title=lab,
+        figs.append(sequence_logos([(m, v[j]) for m, v in processed.items()], ic=ic,
+                                   title=lab.replace("<br>", " · "),
                                    y_label="attribution" if normalisation == NO_NORMALISATION else "normalised"))
-    return figs
+    signed, top = map_scale(list(processed.values()))
+    return figs, scale_caption(signed, top, what="letter height", normalisation=normalisation)

@@ -1,7 +1,9 @@
 """Screenshots of the dashboard for the README, taken in headless Debian chromium at 1280x800.
 
-Runs the real flows on a temporary results store: explanations on grain, DNA and simu-small, a metrics run and
-the method ranking on grain, gene rankings on simu-small, a quick model population on simu-small.
+Runs the real flows on a temporary results store, one ``Shot`` per state (``SHOTS``): explanations on grain
+(also pooled by magnitude on one scale), DNA, pbmc68k (labelled rows) and simu-small, pbmc68k's Data & model
+figures, a metrics run and the method ranking on grain, gene rankings on simu-small, a quick model population
+on simu-small, and the presentation view. ``--only NAME ...`` takes some of them.
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 """
@@ -10,10 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests import e2e
+from xai_core.cli import main as main_cli
 
 
 def shot(page, out: Path, name: str, anchor: str | None = None, full: bool = False) -> None:
@@ -26,26 +31,82 @@ def shot(page, out: Path, name: str, anchor: str | None = None, full: bool = Fal
 
 FIG = ".st-key-fig_x_fig_0"
 PLOT = ".js-plotly-plot"
-# (link to open, or None to click the sidebar; page title; run button key or None; screenshot; what to show)
-FLOWS = [
-    ("explanations?dataset=grain&methods=saliency,integrated_gradients,smoothgrad,gradcam,lrp_epsilon_plus_flat,random",
-     "Explanations", "x_run", "explanations_grain", FIG),
-    ("explanations?dataset=dna-motifs-small&methods=saliency,integrated_gradients,deeplift",
-     "Explanations", "x_run", "explanations_dna", FIG),
-    (None, "Data & model", None, "data_dna", ".st-key-fig_dm_logo"),
-    ("explanations?dataset=simu-small&methods=saliency,integrated_gradients,deeplift",
-     "Explanations", "x_run", "explanations_expression", FIG),
-    (None, "Gene rankings", "gr_run", "gene_rankings", PLOT),
-    ("metrics?dataset=grain&methods=saliency,integrated_gradients,smoothgrad,gradcam,random",
-     "Metrics", "metrics_run", "metrics_grain", PLOT),
-    (None, "Method ranking", "ranking_run", "ranking_grain", PLOT),
-    ("model_selection?dataset=simu-small", "Model selection", "sel_run", "model_selection", PLOT),
+GRAIN6 = "saliency,integrated_gradients,smoothgrad,gradcam,lrp_epsilon_plus_flat,random"
+
+
+def choose(page, key: str, option: str) -> None:
+    """Pick ``option`` (its shown text) in the selectbox with widget key ``key``, then wait for the rerun."""
+    page.locator(f".st-key-{key} [data-baseweb='select']").first.click()
+    page.locator("li[role='option']", has_text=option).first.click()
+    page.wait_for_timeout(300)
+    e2e.wait_idle(page)
+
+
+def pooled_abs(page) -> None:
+    """The pooled/abs state: channel pooling = magnitude, normalisation = one scale over all maps."""
+    choose(page, "x_pooling", "largest |channel| (magnitude)")
+    choose(page, "x_norm", "all maps: ÷ their largest")
+
+
+@dataclass
+class Shot:
+    """One state to photograph: open ``path`` (or click the sidebar's ``title``), press ``run`` if the page
+    offers it, apply ``setup``, scroll to ``anchor``. Add a state by adding one entry to ``SHOTS``."""
+    name: str
+    title: str
+    path: str | None = None
+    run: str | None = None
+    anchor: str | None = None
+    setup: Callable | None = None
+    full: bool = False
+
+
+SHOTS = [
+    Shot("explanations_grain", "Explanations", f"explanations?dataset=grain&methods={GRAIN6}", "x_run", FIG),
+    Shot("explanations_grain_abs", "Explanations", f"explanations?dataset=grain&methods={GRAIN6}", "x_run",
+         ".st-key-figcap_x_scale", pooled_abs),
+    Shot("explanations_dna", "Explanations", "explanations?dataset=dna-motifs-small&methods=saliency,"
+         "integrated_gradients,deeplift", "x_run", FIG),
+    Shot("data_dna", "Data & model", anchor=".st-key-fig_dm_logo"),
+    Shot("data_pbmc68k", "Data & model", "data_model?dataset=pbmc68k", anchor=".st-key-fig_dm_cm"),
+    Shot("data_pbmc68k_counts", "Data & model", "data_model?dataset=pbmc68k", anchor=".st-key-fig_dm_counts"),
+    Shot("data_pbmc68k_heatmap", "Data & model", "data_model?dataset=pbmc68k", anchor=".st-key-fig_dm_heatmap"),
+    Shot("explanations_pbmc68k", "Explanations", "explanations?dataset=pbmc68k&methods=saliency,"
+         "integrated_gradients,random", "x_run", FIG),
+    Shot("explanations_expression", "Explanations", "explanations?dataset=simu-small&methods=saliency,"
+         "integrated_gradients,deeplift", "x_run", FIG),
+    Shot("gene_rankings", "Gene rankings", run="gr_run", anchor=PLOT),
+    Shot("metrics_grain", "Metrics", "metrics?dataset=grain&methods=saliency,integrated_gradients,smoothgrad,gradcam,"
+         "random", "metrics_run", PLOT),
+    Shot("ranking_grain", "Method ranking", run="ranking_run", anchor=PLOT),
+    Shot("ranking_undecided", "Method ranking", "method_ranking?dataset=simu-small&methods=input_x_gradient,"
+         "integrated_gradients,deeplift,random", "ranking_run", PLOT),
+    Shot("model_selection", "Model selection", "model_selection?dataset=simu-small", "sel_run", PLOT),
+    Shot("presentation_grain", "Explanations", f"explanations?dataset=grain&methods={GRAIN6}&present=1",
+         anchor=FIG),
 ]
+
+
+def report_shots(page, out: Path, store: Path) -> None:
+    """The one-click report of what the shots above stored for grain, opened from a file:// URL offline."""
+    html = out / "report_grain.html"
+    if main_cli(["report", "--dataset", "grain", "--store", str(store), "--out", str(html)]) != 0:
+        print("no grain report: nothing stored for grain (take the grain shots first)")
+        return
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
+    page.goto(html.resolve().as_uri())
+    page.wait_for_timeout(1500)
+    shot(page, out, "report_grain")
+    shot(page, out, "report_grain_ranking", "#ranking")
+    page.unroute("**/*")
+    print(f"report: {html.stat().st_size / 1e6:.2f} MB (not kept)")
+    html.unlink()
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="docs/screenshots")
+    ap.add_argument("--only", nargs="*", help="names of the shots to take (default: all)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -53,16 +114,23 @@ def main(argv: list[str] | None = None) -> int:
         page.goto(url)
         e2e.wait_page(page, "Home")
         shot(page, out, "home")
-        for path, title, run_key, name, anchor in FLOWS:
-            if path:
-                page.goto(f"{url}/{path}")
-                e2e.wait_page(page, title)
+        only = set(args.only or [])
+        for sh in SHOTS:
+            if only and sh.name not in only:
+                continue
+            if sh.path:
+                page.goto(f"{url}/{sh.path}")
+                e2e.wait_page(page, sh.title)
             else:
-                e2e.goto_page(page, title)
-            if run_key:
-                e2e.run_if_needed(page, run_key, anchor)
-            shot(page, out, name, anchor)
+                e2e.goto_page(page, sh.title)
+            if sh.run:
+                e2e.run_if_needed(page, sh.run, sh.anchor or PLOT)
+            if sh.setup:
+                sh.setup(page)
+            shot(page, out, sh.name, sh.anchor, sh.full)
         print("errors on the last page:", e2e.exceptions(page))
+        if not only or "report_grain" in only:
+            report_shots(page, out, Path(d) / "results.sqlite")
     return 0
 
 

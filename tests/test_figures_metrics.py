@@ -26,10 +26,10 @@ def test_distribution_one_trace_per_scored_method_with_points(scores, kind, trac
     fig = fm.score_distribution(scores, "pf", kind=kind, direction="higher",
                                 methods=["saliency", "ig", "random", "dead"])
     assert [t.type for t in fig.data] == [trace] * 3
-    assert [t.name for t in fig.data] == ["saliency", "ig", "random"]
+    assert [t.name for t in fig.data] == [fm.method_label(m) for m in ("saliency", "ig", "random")]
     assert len(fig.data[0].y) == 4 and np.isfinite(fig.data[0].y).all()  # the NaN sample is left out
     assert (fig.data[0].points if kind == "violin" else fig.data[0].boxpoints) == "all"
-    assert list(fig.layout.xaxis.categoryarray) == ["saliency", "ig", "random", "dead"]  # the empty one keeps its place
+    assert list(fig.layout.xaxis.categoryarray) == [fm.method_label(m) for m in ("saliency", "ig", "random", "dead")]
     assert "higher is better" in fig.layout.yaxis.title.text
     assert any("dead" in a.text for a in fig.layout.annotations)
 
@@ -68,7 +68,7 @@ def test_perturbation_curves_band_and_line_per_method():
     assert [t.type for t in fig.data] == ["scatter"] * 4
     bands, lines = fig.data[0::2], fig.data[1::2]
     assert all(b.fill == "toself" and b.showlegend is False for b in bands)
-    assert [t.name for t in lines] == ["saliency", "random"]
+    assert [t.name for t in lines] == [fm.method_label("saliency"), fm.method_label("random")]
     np.testing.assert_allclose(lines[0].y, curves["saliency"].mean(0))
     assert "removal step" in fig.layout.xaxis.title.text
 

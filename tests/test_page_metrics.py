@@ -6,6 +6,8 @@ import numpy as np
 import streamlit as st
 from app_helpers import no_exception, open_page, plotly_figures
 
+from xai_core.figures.metrics import method_label
+
 FAST = ["saliency", "input_x_gradient", "random"]
 
 
@@ -42,7 +44,8 @@ def test_metrics_page_runs_then_reopens_from_the_store(app_store):
     metrics = ["pixel_flipping", "sparseness", "feature_agreement_local"]
     at = run_page("simu-small", FAST, metrics, n=6)
     violins = [v for v in traces(at, "violin") if v]
-    assert len(violins) == 3 and all([t["name"] for t in v] == FAST for v in violins)
+    shown = [method_label(m) for m in FAST]  # traces carry the methods' labels, not their identifiers
+    assert len(violins) == 3 and all([t["name"] for t in v] == shown for v in violins)
     assert all(len(values(t["y"])) == 6 for t in violins[0])  # every sample is a point
     curves = [f for f in plotly_figures(at) if "mean curve" in f["layout"]["title"]["text"]]
     assert len(curves) == 1 and len(curves[0]["data"]) == 2 * len(FAST)  # a band and a mean line per method

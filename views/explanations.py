@@ -11,6 +11,7 @@ from dashboard.progress import follow, progress_bar
 from xai_core import costs
 from xai_core.explain_files import stored_bundle
 from xai_core.explainers import AGGREGATE, estimate_cost
+from xai_core.figures.explanations import normalisation_label, pooling_label
 
 st.title("Explanations")
 ds_name, model, seed, ev = ui.current_evaluation()
@@ -29,18 +30,23 @@ with left:
                                 view.default_samples(ev, preds), format_func=labels.get, max_selections=8,
                                 help="Test samples the model did not see in training. The label gives the true "
                                      "class, then the model's prediction and its probability.")
+    if samples:  # the box cuts long labels: name every chosen sample in full
+        st.caption("Chosen: " + "; ".join(labels.get(s, s) for s in samples))
 with right:
     applicable = state.applicable_methods(ev)
     methods = state.multiselect("Methods", applicable, state.METHODS, list(state.DEFAULT_METHODS),
                                 format_func=state.method_label,
                                 help="Only methods that apply to this data and model are listed.")
+    if methods:
+        st.caption("Chosen: " + ", ".join(state.method_label(m) for m in methods))
 
 c1, c2, c3, c4 = st.columns(4)
 pooling = c1.selectbox("Channel pooling", ["sum", "mean", "max", "abs"], key="x_pooling",
-                       disabled=ds.modality != "image",
+                       disabled=ds.modality != "image", format_func=pooling_label,
                        help="How the colour channels of an image map become one value per pixel.")
 normalisation = c2.selectbox("Normalisation", [view.NO_NORMALISATION, "per_map_max", "per_map_p99", "dataset_max",
                                                "dataset_p99"], index=2, key="x_norm",
+                             format_func=normalisation_label,
                              help="Divide each map (or all shown maps) by its largest or 99th-percentile "
                                   "|value|, so methods with different units share one colour scale.")
 aggregate = c3.toggle("Aggregated explanation", key="x_aggregate",
@@ -59,6 +65,9 @@ opacity = st.session_state.get("x_opacity", 0.7)
 ui.need(bool(samples), "Pick at least one sample to explain.")
 ui.need(bool(methods), "Pick at least one method.")
 comps = view.aggregate_components(methods)
+if aggregate and len(comps) >= 2:
+    st.caption(f"Aggregate = the mean of the normalised maps of {', '.join(map(state.method_label, comps))} "
+               "(the chosen methods, controls left out); it reuses their maps, so it costs no extra pass.")
 if aggregate and len(comps) < 2:
     st.info("The aggregated explanation needs at least two non-control methods.")
 columns = methods + ([AGGREGATE] if aggregate and len(comps) >= 2 else [])
@@ -68,13 +77,18 @@ idx = np.array([pos[s] for s in samples])
 rows = []
 for m in columns:
     arr, missing = ev_run.stored_attributions(m, idx)
-    cost = estimate_cost(m, ev.ctx, len(missing))
-    rows.append({"method": state.method_label(m), "status": "stored" if not missing else f"{len(missing)} to compute",
+    own = view.aggregate_cost(m, comps) if missing else None
+    cost = own or estimate_cost(m, ev.ctx, len(missing))
+    status = ("stored" if not missing else f"{len(missing)} to average (no pass of its own)" if own is not None
+              else f"{len(missing)} to compute")
+    rows.append({"method": view.column_label(m, comps), "status": status,
                  "forward passes": int(cost["forward"]), "backward passes": int(cost["backward"])})
 plan = pd.DataFrame(rows)
 todo = [m for m, r in zip(columns, rows) if r["status"] != "stored"]
-with st.expander(f"Cost: {int(plan['forward passes'].sum()):,} forward and {int(plan['backward passes'].sum()):,} "
-                 f"backward passes to go" if todo else "Cost: everything shown is already stored", expanded=bool(todo)):
+to_go = costs.describe(plan["forward passes"].sum(), plan["backward passes"].sum(), state.pass_cost(ev_run)
+                       if todo else None)
+with st.expander(f"Cost: {to_go} to go on this machine" if todo else "Cost: everything shown is already stored",
+                 expanded=bool(todo)):
     st.dataframe(plan, hide_index=True, width="stretch")
 
 if todo:
@@ -100,26 +114,31 @@ if todo:
 
 if not todo:
     with ui.friendly("Drawing the explanations"):
-        figs = view.grid_figure(ds_name, model, seed, tuple(samples), tuple(columns), tuple(comps if aggregate else ()),
-                                pooling, normalisation, dna_view, k, tuple(labels[s] for s in samples), opacity,
-                                (ev.dataset_fp, ev.model_hash))
-        if figs is None:
+        drawn = view.grid_figure(ds_name, model, seed, tuple(samples), tuple(columns),
+                                 tuple(comps if aggregate else ()), pooling if ds.modality == "image" else "sum",
+                                 normalisation, dna_view, k,
+                                 tuple(view.row_label(ev, pos[s], preds) for s in samples), opacity,
+                                 (ev.dataset_fp, ev.model_hash))
+        if drawn is None:
             st.warning("Some maps disappeared from the results store; press Explain again.")
         else:
-            if ds.modality == "image":
-                st.caption("Heatmaps over the grey image; red pushes towards the explained class, blue against it. "
-                           "Outline: the expert lesion mask. One colour scale, centred at zero, for every map.")
-            elif ds.modality == "expression":
-                st.caption("The genes with the largest |attribution| in each map; red pushes towards the explained "
-                           "class, blue against it. All bars share one scale.")
-            else:
-                st.caption("Sequence logos of the attributions; letters above the line push towards the motif class. "
-                           "The grey track below marks the planted motifs (information content in bits).")
+            figs, scale = drawn
+            what = {"image": "Heatmaps over the grey image. Outline: the expert lesion mask (ground truth).",
+                    "expression": f"The {k} genes with the largest |attribution| in each map.",
+                    "sequence": "Sequence logos of the attributions; the grey track below marks the planted motifs "
+                                "(information content in bits)."}[ds.modality]
+            ui.figure_caption(f"{what} {scale}", key="x_scale")
+            short = (f"{normalisation_label(normalisation)}"
+                     + (f"; pooling {pooling_label(pooling)}" if ds.modality == "image" else ""))
+            shown = ", ".join(view.column_label(m, comps) for m in columns)
             for j, fig in enumerate(figs):
-                ui.figure(fig, f"explanations_{ds_name}_{j}", key=f"x_fig_{j}")
+                ui.figure(fig, "explanations" + (f"_{samples[j]}" if len(figs) > 1 else ""), key=f"x_fig_{j}",
+                          method="+".join(columns) if len(columns) <= 3 else f"{len(columns)} methods",
+                          scale=f"{short}; methods: {shown}")
             st.download_button("Download these maps (attributions.npz + manifest.json, zip)",
                                stored_bundle(ev_run, columns, idx, preds["pred"]),
-                               file_name=f"explanations_{ds_name}_{len(samples)}samples.zip", mime="application/zip",
+                               file_name=ui.file_name(f"explanations_{len(samples)}_samples", "zip"),
+                               mime="application/zip",
                                key="x_download", help="The raw maps of the shown samples and methods (input shape, "
                                                       "before pooling and normalisation), in the format "
                                                       "`python -m xai_core explain` writes, with what produced them.")

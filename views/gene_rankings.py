@@ -66,6 +66,8 @@ with c1:
     methods = state.multiselect("Methods", state.applicable_methods(ev), state.METHODS,
                                 default=list(state.DEFAULT_METHODS), format_func=state.method_label,
                                 help="Attribution methods whose gene rankings are compared.")
+    if methods:  # the box cuts long labels: name every chosen method in full
+        st.caption("Chosen: " + ", ".join(state.method_label(m) for m in methods))
 if st.session_state.get("gr_class", 0) >= ds.n_classes:
     st.session_state["gr_class"] = 0
 cls = c2.selectbox("Class", range(ds.n_classes), format_func=lambda c: ds.class_names[c], key="gr_class",
@@ -109,6 +111,9 @@ with ui.friendly("Checking stored attributions"):
 ui.need(bool(ready), "No attributions could be computed; try other methods.")
 
 idx_t, ready_t = tuple(int(i) for i in idx), tuple(ready)
+CLS = ds.class_names[cls]
+METHOD_ID = {state.method_label(m): m for m in ready}  # the page shows labels; the CSVs keep the identifiers too
+SHOWN = "+".join(ready) if len(ready) <= 3 else f"{len(ready)} methods"
 DE, t_c, scores = f"DE ({de_test})", truth.get(cls), None
 with ui.friendly("Ranking genes"):
     scores = view.class_rankings(ds_name, model, seed, ready_t, idx_t)
@@ -124,12 +129,13 @@ with ui.friendly("Top genes"):
     tables, long, wide = view.top_genes(scores, cls, k, ds.feature_names, t_c)
     shown = min(k, 30)
     ui.figure(gfig.top_genes({n: t.head(shown) for n, t in tables.items()}, known_label=KNOWN[:-1]),
-              f"top_genes_{ds_name}_{ds.class_names[cls]}", key="gr_top")
+              "top_genes", key="gr_top", method=SHOWN, cls=CLS, scale="mean attribution over the class's samples")
     st.caption(f"Each bar is a gene's average evidence for this class over the explained samples (longer = the model "
                f"relies on it more; top {shown} shown, all {k} in the table below)."
                + (f" Highlighted bars and ★ mark {KNOWN}." if t_c is not None else ""))
     st.dataframe(wide, width="stretch")
-    ui.csv_download(long, f"top_genes_{ds_name}", key="gr_csv_top")
+    ui.csv_download(long.assign(method_id=long["method"].map(METHOD_ID)), "top_genes", key="gr_csv_top",
+                    method=SHOWN, cls=CLS, label="Download top genes (CSV)")
 
 # -- overlap with known genes ---------------------------------------------------------------------------
 with ui.friendly("Overlap with known genes"):
@@ -144,10 +150,12 @@ with ui.friendly("Overlap with known genes"):
         ov, curves = view.overlap_with_known({**{n: s[cls] for n, s in scores.items()}, DE: de[cls]}, t_c, k, G)
         st.dataframe(ov.style.format({"precision": "{:.0%}", "recall": "{:.0%}", "expected": "{:.2f}",
                                       "p_value": "{:.2g}"}), width="stretch", hide_index=True)
-        ui.csv_download(ov, f"overlap_{ds_name}", key="gr_csv_ov")
+        ui.csv_download(ov, "overlap_with_known", key="gr_csv_ov", method=SHOWN, cls=CLS,
+                        label="Download overlap (CSV)")
         st.caption(f"hits = {KNOWN} among the top {k}; expected = hits a random gene list would get; p-value = "
                    "hypergeometric chance of at least that many hits at random.")
-        ui.figure(gfig.recovery(curves, len(t_c) / G, known_label=KNOWN), f"recovery_{ds_name}", key="gr_recovery")
+        ui.figure(gfig.recovery(curves, len(t_c) / G, known_label=KNOWN), "recovery", key="gr_recovery",
+                  method=SHOWN, cls=CLS, scale=f"share of {KNOWN} in the top k")
         st.caption(f"Walking down each ranking: the share of {KNOWN} among the top k genes. Curves far above the "
                    "dashed chance line find the known genes first.")
 
@@ -157,7 +165,8 @@ with ui.friendly("Local versus global rankings"):
     lv = view.local_view(ds_name, model, seed, ready_t, idx_t, cls, k)
     glob = view.class_precision(lv, t_c, G)
     ui.figure(gfig.local_vs_global({n: v["local"] for n, v in lv.items()}, {n: v["shared"] for n, v in lv.items()},
-                                   glob, k, known_label=KNOWN), f"local_global_{ds_name}", key="gr_local_global")
+                                   glob, k, known_label=KNOWN), "local_vs_global", key="gr_local_global",
+              method=SHOWN, cls=CLS)
     rhos = ", ".join(f"{n} {np.nanmedian(v['spearman']):.2f}" for n, v in lv.items())
     st.caption("Each dot is one sample. A single sample's explanation is noisier than the class average (diamond): "
                "if the dots sit well below the diamond, trust class-level gene lists more than single-cell ones. "
@@ -165,7 +174,8 @@ with ui.friendly("Local versus global rankings"):
     shown_method = st.selectbox("Method for the per-sample view", list(lv), key="gr_view")
     v = lv[shown_method]
     ui.figure(gfig.local_heatmap(v["heat"], v["ranks"], v["samples"], [ds.feature_names[g] for g in v["top"]]),
-              f"local_{ds_name}_{shown_method}", key="gr_local_heat")
+              "per_sample", key="gr_local_heat", method=METHOD_ID.get(shown_method, shown_method), cls=CLS,
+              scale="normalised attribution (red for the class, blue against)")
     st.caption("Rows are samples, columns the class's top genes: red = evidence for the class, blue = against. "
                "Hover to see where the gene ranks in that sample.")
 
@@ -176,7 +186,8 @@ with ui.friendly("Method stability"):
                          help="Off: correlate the rankings of the chosen class only.")
     sub = None if over_all else (cls,)
     ui.figure(gfig.correlation_heatmap(view.method_corr(ds_name, model, seed, ready_t, idx_t, de_test, sub)),
-              f"method_corr_{ds_name}", key="gr_mcorr")
+              "method_correlation", key="gr_mcorr", method=SHOWN, cls="all classes" if over_all else CLS,
+              scale="Spearman correlation")
     st.caption("Spearman correlation between the complete gene rankings (1 = same order, 0 = unrelated). Methods "
                "that agree with each other and with differential expression give more trustworthy gene lists.")
 
@@ -201,14 +212,16 @@ with ui.friendly("Training-seed stability"):
             genes.seed_scores(evp, seed_method, idx, update)
             bar.empty()
         per_seed, corr = view.seed_rankings(ds_name, model, seed, seed_method, idx_t, K, E, sub)
-        ui.figure(gfig.correlation_heatmap(corr, axis="model"), f"seed_corr_{ds_name}", key="gr_scorr")
+        ui.figure(gfig.correlation_heatmap(corr, axis="model"), "seed_correlation", key="gr_scorr",
+                  method=seed_method, cls="all classes" if over_all else CLS, scale="Spearman correlation")
         st.caption("Spearman correlation between the class rankings of models that differ only by their training "
                    "seed. Values near 1 mean the gene list is a property of the data, not of one training run.")
         if t_c is not None:
             sov = genes.overlap_table({n: s[cls] for n, s in per_seed.items()}, t_c, k, G)
             st.dataframe(sov[["ranking", "hits", "precision", "p_value"]].rename(columns={"ranking": "model"}),
                          hide_index=True)
-            ui.csv_download(sov, f"seed_overlap_{ds_name}", key="gr_csv_seed")
+            ui.csv_download(sov, "seed_overlap", key="gr_csv_seed", method=seed_method, cls=CLS,
+                            label="Download seed overlap (CSV)")
 
 # -- differential expression side by side -----------------------------------------------------------------
 with ui.friendly("Differential-expression comparison"):
@@ -221,10 +234,12 @@ with ui.friendly("Differential-expression comparison"):
     left.dataframe(a_tab, hide_index=True, width="stretch")
     right.markdown(f"**{DE}**, {ds.class_names[cls]} versus the rest")
     right.dataframe(dt, hide_index=True, width="stretch")
-    ui.csv_download(pd.concat([a_tab.assign(ranking=cmp_m), dt.assign(ranking=DE)]), f"de_vs_attr_{ds_name}",
-                    key="gr_csv_de")
+    ui.csv_download(pd.concat([a_tab.assign(ranking=cmp_m), dt.assign(ranking=DE)]), "de_vs_attribution",
+                    key="gr_csv_de", method=METHOD_ID.get(cmp_m, cmp_m), cls=CLS,
+                    label="Download both rankings (CSV)")
     ui.figure(gfig.de_scatter(side["rank_de"], side["rank_attribution"], ds.feature_names, side["known"], cmp_m,
-                              de_test, known_label=KNOWN[:-1]), f"de_scatter_{ds_name}", key="gr_de_scatter")
+                              de_test, known_label=KNOWN[:-1]), "de_scatter", key="gr_de_scatter",
+              method=METHOD_ID.get(cmp_m, cmp_m), cls=CLS, scale="rank (1 = top)")
     st.caption(f"Every gene, placed by its rank in differential expression (x) and in {cmp_m} (y); genes in the lower "
                f"left are top-ranked by both. Spearman ρ = {side['rho']:.2f}. Genes high for the model but not in DE "
                "may act in combination with others, or may be an artefact of the explanation.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,37 @@ from .provenance import now, package_versions
 
 MODEL_FIELDS = ("arch", "arch_kwargs", "checkpoint_hash", "path", "metric_name", "metric_value", "seed", "format",
                 "name", "checks")
+
+
+UNSAFE = re.compile(r"[^A-Za-z0-9+._ -]+")  # what a file name part may not hold (slashes, colons, quotes ...)
+
+
+def safe_part(text: Any) -> str:
+    """One part of a download's file name: letters, digits, ``+ . _ -`` and spaces kept (so "CD14+ Monocyte"
+    stays readable), every other run of characters (``/``, ``:``, quotes ...) becomes ``-``.
+
+    Parameters
+    ----------
+    text : Any
+        The dataset, model, method, class or content name (``str()`` of it).
+    """
+    out = UNSAFE.sub("-", str(text)).strip(" .-")
+    return re.sub(r"\s+", " ", out)[:80] or "x"
+
+
+def download_name(*parts: Any, ext: str) -> str:
+    """A download's file name: the non-empty ``parts`` (dataset, model, method, class, what it holds) slugged by
+    ``safe_part`` and joined by ``__``, e.g. ``pbmc68k__mlp__integrated_gradients__CD14+ Monocyte__top_genes.csv``.
+
+    Parameters
+    ----------
+    *parts : Any
+        The name's parts in order; ``None`` and empty parts are left out.
+    ext : str
+        The extension, without the dot.
+    """
+    kept = [safe_part(p) for p in parts if p is not None and str(p).strip()]
+    return "__".join(kept or ["download"]) + f".{ext.lstrip('.')}"
 
 
 def check_out_dir(out: str | Path) -> Path:

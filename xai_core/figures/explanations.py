@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 
 import numpy as np
 import plotly.graph_objects as go
@@ -50,9 +51,24 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return (g - lo) / (hi - lo) if hi > lo else np.zeros_like(g)
 
 
+def wrap_name(label: str, width: int = 12) -> str:
+    """``wrap`` that may also break after a slash ("CD4+/CD45RA+/CD25- Naive T" has few spaces)."""
+    return wrap(label.replace("/", "/ "), width).replace("/ ", "/")
+
+
+def wrap_row(label: str, width: int = 24) -> str:
+    """A row label ("id<br>true: class<br>model: prediction (p)", or "id · rest") with every line wrapped to
+    about ``width`` characters."""
+    lines = label.split("<br>") if "<br>" in label else label.split(" · ", 1)
+    return "<br>".join(wrap_name(line, width) for line in lines)
+
+
 def wrap(label: str, width: int = 12) -> str:
     """Break a long label onto lines of about ``width`` characters (plotly titles do not wrap)."""
-    words, lines, cur = label.split(), [], ""
+    words = label.split()
+    if any(len(w) > width for w in words):  # a long CamelCase word ("EpsilonPlusFlat") breaks before capitals
+        words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", label).split()
+    lines, cur = [], ""
     for w in words:
         if cur and len(cur) + 1 + len(w) > width:
             lines.append(cur)
@@ -60,6 +76,58 @@ def wrap(label: str, width: int = 12) -> str:
         else:
             cur = f"{cur} {w}".strip()
     return "<br>".join(lines + [cur])
+
+
+# Plain names for the post-processing choices (the names are those of xai_core.explainers' POOLINGS and
+# NORMALISATIONS registries; an unknown name is shown as it is).
+POOLING_LABELS = {"sum": "sum of channels", "mean": "mean of channels", "max": "largest channel (signed)",
+                  "abs": "largest |channel| (magnitude)"}
+NORMALISATION_LABELS = {"none": "none (raw values)", "per_map_max": "per map: ÷ its largest |value|",
+                        "per_map_p99": "per map: ÷ its 99th percentile",
+                        "dataset_max": "all maps: ÷ their largest |value|",
+                        "dataset_p99": "all maps: ÷ their 99th percentile"}
+
+
+def pooling_label(name: str) -> str:
+    """The plain name of a channel pooling (``POOLING_LABELS``)."""
+    return POOLING_LABELS.get(name, name)
+
+
+def normalisation_label(name: str) -> str:
+    """The plain name of a normalisation (``NORMALISATION_LABELS``)."""
+    return NORMALISATION_LABELS.get(name, name)
+
+
+def map_scale(maps: list[np.ndarray], quantile: float = 1.0) -> tuple[bool, float]:
+    """(whether any value is negative, the top of the shared scale): the scale every panel of a grid shares,
+    from −top to +top when signed, else from 0 to top."""
+    signed = any((np.asarray(m) < 0).any() for m in maps)
+    return signed, symmetric_range(*maps, quantile=quantile)
+
+
+def scale_caption(signed: bool, top: float, *, what: str = "colour", normalisation: str = "none",
+                  pooling: str | None = None) -> str:
+    """How to read a grid's shared scale, computed from what is drawn (``map_scale``).
+
+    Says which class is explained (each sample's true class: the engine explains the label), what the
+    ``what`` (colour or bar length) means for a signed or a magnitude-only scale, its numeric range, and the
+    post-processing behind it in plain words."""
+    rng = f"{-top:.3g} to {top:.3g}" if signed else f"0 to {top:.3g}"
+    towards = {"colour": ("Red pushes", "blue pushes"), "bar length": ("Red bars push", "blue bars push"),
+               "letter height": ("Letters above the line push", "letters below it push")
+               }.get(what, ("Positive values push", "negative values push"))
+    if signed:
+        meaning = (f"{towards[0]} towards the explained class, {towards[1]} against it; one {what} scale, "
+                   f"centred at zero, from {rng}, shared by every panel.")
+    else:
+        bigger = {"colour": "brighter", "bar length": "longer", "letter height": "taller"}.get(what, "larger")
+        meaning = (f"Every value is ≥ 0 (magnitude only, the sign is dropped): {bigger} = more influence on the "
+                   f"explained class, whether for or against it; one {what} scale from {rng}, shared by every panel.")
+    post = [f"normalisation: {normalisation_label(normalisation)}"]
+    if pooling:
+        post.insert(0, f"channel pooling: {pooling_label(pooling)}")
+    return (f"The explained class is each sample's **true class** (shown in its row label, beside the model's "
+            f"prediction). {meaning} ({'; '.join(post)}.)")
 
 
 def _colour_axis(maps: list[np.ndarray], signed: bool, quantile: float) -> dict:
@@ -76,8 +144,9 @@ def image_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_labels: list
     methods = list(maps)
     n, cols = len(images), 1 + len(methods)
     signed = any((m < 0).any() for m in maps.values())
+    titles = ["input"] + [wrap(m, 16) for m in methods]
     fig = make_subplots(rows=n, cols=cols, horizontal_spacing=0.008, vertical_spacing=0.03 / max(n, 1),
-                        column_titles=["input"] + [wrap(m) for m in methods], row_titles=row_labels)
+                        column_titles=titles, row_titles=[wrap_row(r) for r in row_labels])
     for i in range(n):
         img = images[i]
         fig.add_trace(go.Image(source=png_uri(to_rgb8(img)), hoverinfo="skip"), row=i + 1, col=1)
@@ -104,24 +173,32 @@ def image_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_labels: list
     ca = _colour_axis(list(maps.values()), signed, quantile)
     fig.update_layout(coloraxis=dict(colorbar=dict(title=colour_label), **ca))
     style(fig, height=int(110 + n * max(110, 880 / cols)), legend=True)
+    lines = max(t.count("<br>") + 1 for t in titles)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.02, xanchor="left", x=0),
-                      margin=dict(l=10, r=10, t=70, b=30))
-    fig.update_annotations(font_size=13)
+                      margin=dict(l=170, r=10, t=44 + 17 * lines, b=30))
+    fig.update_annotations(font_size=13 if cols < 7 else 12)
+    row_set = {wrap_row(r) for r in row_labels}
+    fig.for_each_annotation(lambda a: a.update(textangle=0, x=0, xref="paper", xanchor="right", xshift=-8,
+                                               align="right", font_size=12) if a.text in row_set else None)
     return fig
 
 
 def gene_bars(maps: dict[str, np.ndarray], gene_names: list[str], row_labels: list[str], *, k: int = 15,
               markers: set[int] | None = None, marker_label: str = "true biomarker") -> go.Figure:
-    """Top-``k`` genes by |attribution| per (sample, method) as signed horizontal bars; ``markers`` starred.
+    """Top-``k`` genes by |attribution| per (sample, method) as horizontal bars; ``markers`` starred.
 
-    ``maps``: method label -> (N, G). Bars share one symmetric x range; colour shows the sign.
+    ``maps``: method label -> (N, G). Every panel shares one x range (``map_scale``): −top to +top when a
+    value is negative (colour shows the sign), 0 to top when all are magnitudes. Row labels sit at the right,
+    horizontal; the marker legend is a note above the columns, clear of their titles.
     """
     methods = list(maps)
     n = len(row_labels)
     markers = markers or set()
-    fig = make_subplots(rows=n, cols=len(methods), column_titles=methods, row_titles=row_labels,
-                        horizontal_spacing=0.09, vertical_spacing=0.04)
-    r = symmetric_range(*maps.values())
+    titles = [wrap(m, 22) for m in methods]
+    fig = make_subplots(rows=n, cols=len(methods), column_titles=titles, row_titles=[wrap_row(r) for r in row_labels],
+                        horizontal_spacing=0.09, vertical_spacing=0.05)
+    signed, r = map_scale(list(maps.values()))
+    x_range = [-r * 1.05, r * 1.05] if signed else [0, r * 1.05]
     for i in range(n):
         for j, m in enumerate(methods, start=1):
             a = np.asarray(maps[m][i], dtype=np.float64)
@@ -130,9 +207,17 @@ def gene_bars(maps: dict[str, np.ndarray], gene_names: list[str], row_labels: li
             fig.add_trace(go.Bar(x=a[top], y=names, orientation="h", name=m, showlegend=False,
                                  marker_color=np.where(a[top] >= 0, "#B2182B", "#2166AC"),
                                  hovertemplate="%{y}<br>attribution %{x:.3g}<extra></extra>"), row=i + 1, col=j)
-            fig.update_xaxes(range=[-r * 1.05, r * 1.05], row=i + 1, col=j)
+    fig.update_xaxes(range=x_range)
     fig.update_yaxes(tickfont=dict(size=11))
-    fig.update_xaxes(title_text="attribution (red +, blue −)", row=n)
-    note = f"★ = {marker_label}" if markers else None
-    style(fig, height=max(320, (22 * k + 60) * n + 60), title=note)
+    fig.update_xaxes(title_text="attribution (red +, blue −)" if signed else "|attribution|", row=n,
+                     title_standoff=4)
+    style(fig, height=max(320, (22 * k + 70) * n + 90))
+    lines = max(t.count("<br>") + 1 for t in titles)
+    fig.update_layout(margin=dict(l=60, r=200, t=40 + 17 * lines + (22 if markers else 0), b=50))
+    row_set = {wrap_row(lab) for lab in row_labels}
+    fig.for_each_annotation(lambda a: a.update(textangle=0, x=1, xref="paper", xanchor="left", xshift=8,
+                                               align="left", font_size=12) if a.text in row_set else None)
+    if markers:
+        fig.add_annotation(text=f"★ = {marker_label}", xref="paper", yref="paper", x=0, y=1, yanchor="bottom",
+                           yshift=17 * lines + 12, showarrow=False, xanchor="left", font=dict(size=13))
     return fig

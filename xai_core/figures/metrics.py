@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..explainers import EXPLAINERS
 from ..metrics import METRICS
 
 from . import theme
@@ -34,6 +35,16 @@ class CurveLabels(Mapping[str, tuple[str, str, str]]):
 
 
 CURVES = CurveLabels()
+
+
+def method_label(name: str) -> str:
+    """The explainer registry's label of a method ("Integrated Gradients"), or the name when not registered."""
+    return EXPLAINERS.get(name).label if name in EXPLAINERS.names() else name
+
+
+def metric_label(name: str) -> str:
+    """The metric registry's label of a metric ("Pixel flipping"), or the name when not registered."""
+    return METRICS.get(name).label if name in METRICS.names() else name
 
 
 def direction_hint(direction: str) -> str:
@@ -66,12 +77,13 @@ def score_distribution(frame: pd.DataFrame, metric: str, *, kind: str = "violin"
     colours = colours or method_colours(methods)
     fig, empty = go.Figure(), []
     set_level = len(df) > 0 and (df["sample"].astype(str) == "*").all()
-    for m in methods:
-        rows = df[(df["method"] == m) & np.isfinite(df["score"].astype(float))]
+    for mid in methods:
+        rows = df[(df["method"] == mid) & np.isfinite(df["score"].astype(float))]
+        m = method_label(mid)
         if not len(rows):
             empty.append(m)
             continue
-        c = colours.get(m, GREY)
+        c = colours.get(mid, GREY)
         if set_level:
             se = rows["se"].astype(float).fillna(0.0).to_numpy() if "se" in rows else np.zeros(len(rows))
             fig.add_trace(go.Scatter(x=[m] * len(rows), y=rows["score"], mode="markers", name=m,
@@ -87,10 +99,11 @@ def score_distribution(frame: pd.DataFrame, metric: str, *, kind: str = "violin"
             fig.add_trace(go.Box(x=[m] * len(rows), y=rows["score"], name=m, marker_color=c, boxpoints="all",
                                  jitter=0.3, pointpos=0, boxmean=True, text=rows["sample"].astype(str),
                                  hovertemplate=f"{m}<br>sample %{{text}}<br>score %{{y:.3g}}<extra></extra>"))
-    name = label or metric
+    name = label or metric_label(metric)
     theme.style(fig, title=f"{name} ({direction_hint(direction)})", height=height, x="explanation method",
-                y=f"{metric} score ({direction_hint(direction)})", legend=False)
-    fig.update_xaxes(categoryorder="array", categoryarray=methods, type="category")
+                y=f"score ({direction_hint(direction)})", legend=False)
+    fig.update_xaxes(categoryorder="array", categoryarray=[method_label(m) for m in methods], type="category",
+                     tickangle=-30 if len(methods) > 4 else 0)
     if empty:
         fig.add_annotation(text="no finite score: " + ", ".join(empty) + " (see the table of reasons)",
                            xref="paper", yref="paper", x=0, y=-0.22, showarrow=False, xanchor="left",
@@ -125,13 +138,13 @@ def perturbation_curves(curves: dict[str, np.ndarray | None], metric: str, *, la
     colours = colours or method_colours(methods)
     x_label, y_label, good = CURVES.get(metric, ("step", "curve value", ""))
     fig = go.Figure()
-    for m in methods:
-        if curves[m] is None:
+    for mid in methods:
+        if curves[mid] is None:
             continue
-        mean, lo, hi = curve_summary(curves[m])
+        mean, lo, hi = curve_summary(curves[mid])
         if not len(mean) or not np.isfinite(mean).any():
             continue
-        c = colours.get(m, GREY)
+        c, m = colours.get(mid, GREY), method_label(mid)
         x = np.arange(1, len(mean) + 1)
         ok = np.isfinite(lo) & np.isfinite(hi)
         fig.add_trace(go.Scatter(x=np.r_[x[ok], x[ok][::-1]], y=np.r_[hi[ok], lo[ok][::-1]], fill="toself",
@@ -139,5 +152,5 @@ def perturbation_curves(curves: dict[str, np.ndarray | None], metric: str, *, la
                                  legendgroup=m, showlegend=False, name=f"{m} 95% band"))
         fig.add_trace(go.Scatter(x=x, y=mean, mode="lines", name=m, legendgroup=m, line=dict(color=c, width=2.5),
                                  hovertemplate=f"{m}<br>step %{{x}}<br>mean %{{y:.3g}}<extra></extra>"))
-    title = f"{label or metric}: mean curve per method, 95% band" + (f" ({good})" if good else "")
+    title = f"{label or metric_label(metric)}: mean curve per method, 95% band" + (f" ({good})" if good else "")
     return theme.style(fig, title=title, height=height, x=x_label, y=y_label, legend=True)

@@ -114,9 +114,14 @@ def sequence_logos(blocks: list[tuple[str, np.ndarray]], ic: np.ndarray | None =
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=heights,
                         subplot_titles=[b[0] for b in blocks]
                         + (["planted motifs (ground truth)"] if ic is not None else []))
+    # one y range for every logo (controls included), so letter heights compare across methods
+    hi = max([float(np.clip(np.asarray(h), 0, None).sum(0).max()) for _, h in blocks] + [1e-12])
+    lo = min([float(np.clip(np.asarray(h), None, 0).sum(0).min()) for _, h in blocks] + [0.0])
+    pad = 0.05 * (hi - lo)
     for r, (_, h) in enumerate(blocks, start=1):
         add_logo(fig, h, row=r, showlegend=r == 1)
-        fig.update_yaxes(title_text=y_label, row=r, col=1, zeroline=True, zerolinecolor="#999")
+        fig.update_yaxes(title_text=y_label, row=r, col=1, zeroline=True, zerolinecolor="#999",
+                         range=[lo - pad if lo < 0 else 0, hi + pad], title_standoff=4)
     if ic is not None:
         motif_track(fig, ic, rows)
         fig.update_yaxes(title_text="bits", range=[0, 2.05], row=rows, col=1)
@@ -125,6 +130,6 @@ def sequence_logos(blocks: list[tuple[str, np.ndarray]], ic: np.ndarray | None =
     if window and blocks:
         fig.update_xaxes(range=list(focus_window(ic, blocks[0][1], window)))
     style(fig, title=title, height=170 * len(blocks) + (110 if ic is not None else 0) + 110)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.08, xanchor="right", x=1),
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=0.995, yref="container", xanchor="center", x=0.6),
                       title=dict(x=0, xanchor="left", font=dict(size=15)), margin=dict(t=70))
     return fig
