@@ -237,7 +237,8 @@ def scores_csv(frame: pd.DataFrame) -> pd.DataFrame:
 
 # what the ranking table's identifiers mean on screen (the CSV keeps the identifiers)
 RANKING_COLUMNS = {
-    "method": ("method", "The method's identifier (as in the CLI and the CSV)"),
+    "name": ("method", "The method's name"),
+    "method": ("identifier", "The method's identifier, as the CLI and the CSV spell it"),
     "mrr": ("expected MRR", "mrr: expected mean reciprocal rank over the Monte Carlo draws (1 = always first)"),
     "mrr_lo": ("MRR low (2.5 %)", "mrr_lo: 2.5th percentile of the MRR draws"),
     "mrr_hi": ("MRR high (97.5 %)", "mrr_hi: 97.5th percentile of the MRR draws"),

@@ -170,7 +170,7 @@ def test_explanations_page_adds_the_aggregate_of_the_chosen_non_control_methods(
     no_exception(at)
     (plan,) = [d.value for d in at.dataframe if "status" in d.value.columns]
     assert list(plan["method"]) == ["Saliency (gradient)", "Input x Gradient", "Random (control)",
-                                    "Aggregate (mean of methods)"]
+                                    "Aggregate: mean of Saliency (gradient), Input x Gradient"]  # named by parts
     at.button(key="x_run").click().run()
     no_exception(at)
     assert not [i for i in at.info if "needs at least two non-control methods" in i.value]

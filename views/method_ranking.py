@@ -92,7 +92,9 @@ with ui.friendly("Drawing the ranking"):
         ui.figure(rf.score_bars(table.set_index("method")[col], label=col.replace("_", " "),
                                 higher_better=ranker == "borda", aggregate=agg, components=comps),
                   f"{ranker}_ranking", key="simple")
-    shown = table.assign(method=table["method"].map(label)) if "method" in table else table
+    shown = table.copy()
+    if "method" in shown:  # the method's name first; its identifier (as in the CLI and the CSV) beside it
+        shown.insert(shown.columns.get_loc("method"), "name", shown["method"].map(label))
     st.dataframe(shown, hide_index=True, width="stretch", column_config=evaluate.ranking_column_config(table))
     ui.csv_download(table, f"ranking_{ds}", label="Download ranking (CSV)", key="csv_ranking")
     ui.csv_download(evaluate.scores_csv(frame), f"scores_{ds}", label="Download scores (CSV)", key="csv_scores_rank")
