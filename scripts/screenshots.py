@@ -36,8 +36,8 @@ GRAIN6 = "saliency,integrated_gradients,smoothgrad,gradcam,lrp_epsilon_plus_flat
 
 def choose(page, key: str, option: str) -> None:
     """Pick ``option`` (its shown text) in the selectbox with widget key ``key``, then wait for the rerun."""
-    page.locator(f".st-key-{key} [data-baseweb='select']").first.click()
-    page.locator("li[role='option']", has_text=option).first.click()
+    page.locator(f".st-key-{key} [role='combobox']").first.click()
+    page.locator("[role='option']", has_text=option).first.click()
     page.wait_for_timeout(300)
     e2e.wait_idle(page)
 

@@ -98,7 +98,7 @@ def test_rank_probability_heatmap_in_percent():
 def test_metric_rank_heatmap_labels_directions():
     r = pd.DataFrame({"pf": [1, 2.5, 2.5], "complexity": [3, 1, 2]}, index=["a", "b", "c"])
     (h,) = fr.metric_rank_heatmap(r, {"pf": "higher", "complexity": "lower"}).data
-    assert list(h.x) == ["pf ↑", "complexity ↓"] and h.text[1][0] == "2.5"
+    assert list(h.x) == ["pf ↑", "Complexity (entropy) ↓"] and h.text[1][0] == "2.5"  # registry labels
 
 
 def test_agreement_heatmap_symmetric_scale_and_w_in_title():

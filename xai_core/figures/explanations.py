@@ -144,7 +144,7 @@ def image_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_labels: list
     methods = list(maps)
     n, cols = len(images), 1 + len(methods)
     signed = any((m < 0).any() for m in maps.values())
-    titles = ["input"] + [wrap(m, 16) for m in methods]
+    titles = ["input"] + [wrap(m, 10) for m in methods]
     fig = make_subplots(rows=n, cols=cols, horizontal_spacing=0.008, vertical_spacing=0.03 / max(n, 1),
                         column_titles=titles, row_titles=[wrap_row(r) for r in row_labels])
     for i in range(n):

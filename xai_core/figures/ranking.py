@@ -7,10 +7,17 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from . import theme
-from .metrics import GREY, direction_hint
+from .metrics import GREY, direction_hint, method_label, metric_label
 
 AGGREGATE_COLOUR, COMPONENT_COLOUR = theme.QUALITATIVE[3], theme.QUALITATIVE[0]
 COMPONENT_SYMBOLS = ["circle", "square", "triangle-up", "cross", "x", "star"]
+
+
+def _labelled(fig: go.Figure, axis: str, names, labeller) -> go.Figure:
+    """Show the registries' labels on ``axis`` while the traces keep the identifiers (hover, CSV, tests)."""
+    names = [str(n) for n in names]
+    getattr(fig, f"update_{axis}axes")(tickmode="array", tickvals=names, ticktext=[labeller(n) for n in names])
+    return fig
 
 
 def _ordinal(k: int) -> str:
@@ -37,10 +44,12 @@ def mrr_intervals(table: pd.DataFrame, *, aggregate: str | None = None, componen
         x=t["mrr"], y=methods, mode="markers", marker=dict(size=13, color=colours, symbol=symbols),
         error_x=dict(type="data", symmetric=False, array=(t["mrr_hi"] - t["mrr"]).clip(lower=0),
                      arrayminus=(t["mrr"] - t["mrr_lo"]).clip(lower=0), thickness=2),
-        customdata=np.c_[t["mrr_lo"], t["mrr_hi"]], name="E[MRR]",
-        hovertemplate="%{y}<br>E[MRR] %{x:.3f}<br>95%: %{customdata[0]:.3f} – %{customdata[1]:.3f}<extra></extra>"))
-    theme.style(fig, title="Expected mean reciprocal rank with 95% interval", x="E[MRR] (↑ higher is better; 1 = "
-                "best on every metric)", y="explanation method", height=height or 120 + 40 * len(methods), legend=False)
+        customdata=np.c_[t["mrr_lo"], t["mrr_hi"]], name="expected MRR",
+        hovertemplate=("%{y}<br>expected MRR %{x:.3f}<br>95%: %{customdata[0]:.3f} – %{customdata[1]:.3f}"
+                       "<extra></extra>")))
+    theme.style(fig, title="Expected mean reciprocal rank with 95% interval",
+                x="expected mean reciprocal rank (↑ higher is better; 1 = best on every metric)",
+                y="explanation method", height=height or 120 + 40 * len(methods), legend=False)
     fig.update_yaxes(categoryorder="array", categoryarray=methods, autorange="reversed")
     fig.update_xaxes(range=[0, 1.05])
     return fig
@@ -57,14 +66,14 @@ def rank_probability_heatmap(probs: pd.DataFrame, *, height: int | None = None) 
     theme.style(fig, title="How sure is the ranking? Probability of each rank (Monte Carlo draws)",
                 x="rank by MRR (1st = best)", y="explanation method", height=height or 140 + 40 * len(probs))
     fig.update_yaxes(autorange="reversed")
-    return fig
+    return _labelled(fig, "y", probs.index, method_label)
 
 
 def metric_rank_heatmap(ranks: pd.DataFrame, directions: dict[str, str] | None = None, *,
                         height: int | None = None) -> go.Figure:
     """Methods x metrics: each method's rank on each metric's mean score (1 = best, ties averaged)."""
     directions = directions or {}
-    cols = [f"{m} {'↓' if directions.get(m) == 'lower' else '↑'}" for m in ranks.columns]
+    cols = [f"{metric_label(m)} {'↓' if directions.get(m) == 'lower' else '↑'}" for m in ranks.columns]
     z = ranks.to_numpy(float)
     fig = go.Figure(go.Heatmap(z=z, x=cols, y=[str(m) for m in ranks.index], colorscale=theme.SEQUENTIAL,
                                reversescale=True, zmin=1, zmax=max(2, len(ranks)), colorbar=dict(title="rank"),
@@ -73,7 +82,7 @@ def metric_rank_heatmap(ranks: pd.DataFrame, directions: dict[str, str] | None =
     theme.style(fig, title="Rank on each metric (1 = best; ↑/↓: higher/lower score is better)", x="metric",
                 y="explanation method", height=height or 160 + 40 * len(ranks))
     fig.update_yaxes(autorange="reversed")
-    return fig
+    return _labelled(fig, "y", ranks.index, method_label)
 
 
 def agreement_heatmap(corr: pd.DataFrame, *, w: float | None = None, p_value: float | None = None,
@@ -109,7 +118,7 @@ def score_bars(values: pd.Series, *, label: str, higher_better: bool = True, agg
     theme.style(fig, title=label, x=f"{label} ({direction_hint('higher' if higher_better else 'lower')})",
                 y="explanation method", height=height or 120 + 40 * len(methods), legend=False)
     fig.update_yaxes(categoryorder="array", categoryarray=methods, autorange="reversed")
-    return fig
+    return _labelled(fig, "y", methods, method_label)
 
 
 def aggregate_vs_components(ranks: pd.DataFrame, aggregate: str, components, *, height: int | None = None
