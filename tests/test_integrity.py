@@ -261,7 +261,7 @@ def test_corrupted_blob_is_not_used_and_is_recomputed(tmp_path, monkeypatch, cap
     con.close()
     capsys.readouterr()
     arr, missing = store.get_attributions(**{**dict(dataset_fp=ev.dataset_fp, model_hash=ev.model_hash,
-                                                    method="saliency", method_params=ev._method_key("saliency"),
+                                                    method="saliency", method_params=ev.method_key("saliency"),
                                                     output="logit")}, sample_ids=[ev.ds.sample_ids[i] for i in idx])
     assert arr is None and missing == [sid]  # never returned
     line = _one_line(capsys.readouterr().err)
