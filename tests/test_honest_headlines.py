@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from xai_core.cli import main
-from xai_core.ranking import CONTROL_FLOOR, floor_sentence, headline, mc_mrr
+from xai_core.ranking import CONTROL_FLOOR, mc_mrr
+from xai_core.ranking_words import floor_sentence, headline
 
 METRICS = ["pixel_flipping", "sparseness", "roc_auc"]
 

@@ -8,7 +8,7 @@ from dashboard import evaluate, state, studies_view, ui
 from xai_core.figures import ranking as rf
 from xai_core.explainers import AGGREGATE
 from xai_core.explainers import components as components_of
-from xai_core.ranking import floor_sentence, headline
+from xai_core.ranking_words import floor_sentence, headline
 
 st.title("Method ranking: which explanation to trust here?")
 st.markdown(

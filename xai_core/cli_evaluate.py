@@ -4,8 +4,8 @@
 score in the results store (resumable), and writes ``DIR/scores.csv`` (tidy, one row per dataset,
 model, method, metric and sample) and ``DIR/ranking.csv`` (per method: expected MRR, its 95% interval,
 rank probabilities and, when the random control was ranked, ``p_above_control`` and
-``not_better_than_random``). It prints the headline worded by the evidence (``ranking.headline``) and the
-controls floor (``ranking.floor_sentence``). ``rank`` re-ranks stored or exported scores with other options.
+``not_better_than_random``). It prints the headline worded by the evidence (``ranking_words.headline``) and the
+controls floor (``ranking_words.floor_sentence``). ``rank`` re-ranks stored or exported scores with other options.
 """
 from __future__ import annotations
 
@@ -105,8 +105,9 @@ def _seconds(ev, plan) -> float:
 
 
 def _rank_and_write(scores, out: Path, args) -> None:
-    from .ranking import floor_sentence, get_ranker, headline, kendalls_w  # noqa: PLC0415 - torch (through the models): kept out of the CLI's start-up
+    from .ranking import get_ranker, kendalls_w  # noqa: PLC0415 - torch (through the models): kept out of the CLI's start-up
     from .runner import ranking_input  # noqa: PLC0415 - torch (through the models): kept out of the CLI's start-up
+    from .ranking_words import floor_sentence, headline  # noqa: PLC0415 - torch (through the explainers): kept out of the CLI's start-up
 
     ranked = ranking_input(scores)
     groups = list(ranked.groupby(["dataset", "model"])) if len(ranked) else []

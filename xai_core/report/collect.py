@@ -28,7 +28,8 @@ from ..figures.ranking import mrr_intervals, rank_probability_heatmap
 from ..figures.sequence import sequence_logos
 from ..metrics import METRICS, applicable_metrics
 from ..provenance import now, package_versions
-from ..ranking import floor_sentence, headline, mc_mrr
+from ..ranking import mc_mrr
+from ..ranking_words import floor_sentence, headline
 from ..runner import Plan, ranking_input
 from ..store import params_key
 
