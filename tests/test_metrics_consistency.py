@@ -244,3 +244,26 @@ def test_row_spearman_matches_scipy_with_ties():
     ref = [stats.spearmanr(u, v)[0] for u, v in zip(a, b)]
     assert np.max(np.abs(ours - ref)) < 1e-12
     assert np.array_equal(average_ranks(torch.tensor(a)).numpy(), np.stack([stats.rankdata(u) for u in a]))
+
+
+@pytest.mark.parametrize("as_coded", [True, False])
+def test_spherical_bootstrap_equals_recomputing_on_resampled_maps(seq_ctx, as_coded):
+    """The bootstrap scores every resample as a multiset of points computed once; it must equal resampling the
+    maps and computing the metric again (as coded: the notebook port on each resample)."""
+    from xai_core.metrics.consistency import spherical_kl, spherical_points
+
+    rng = np.random.default_rng(5)
+    n, length = 12, 60
+    x = np.eye(4, dtype="f4")[rng.integers(0, 4, (n, length))].transpose(0, 2, 1).copy()
+    a = rng.normal(size=(n, 4, length)).astype("f4")
+    a[:4, 1, 20:26] += 2.5
+    inp = make_inputs(seq_ctx, x, a, seed=3)
+    n_boot, cutoff = 6, 0.2
+    r = compute_metric("spherical_kld", inp, strict=True, as_coded=as_coded, radius_cutoff=cutoff, n_boot=n_boot)
+    g = inp.generator("spherical_kld")
+    draws = [torch.randint(0, n, (n,), generator=g).numpy() for _ in range(n_boot)]
+    if as_coded:
+        boots = [port_spherical_as_coded(a[d].transpose(0, 2, 1).astype("f8"), cutoff) for d in draws]
+    else:
+        boots = [spherical_kl(spherical_points(torch.as_tensor(a[d]), 3, False, True), cutoff) for d in draws]
+    assert r.se is not None and r.se == pytest.approx(float(np.std(boots, ddof=1)), rel=1e-9, abs=1e-12)

@@ -141,26 +141,12 @@ def spherical_points(a: torch.Tensor, window: int = 3, as_coded: bool = False, g
     return torch.stack([e1, e2, e3], dim=-1).reshape(-1, 3)
 
 
-def spherical_kl(points: torch.Tensor, radius_cutoff: float, box_length: float = 0.1, prior_range: int = 3,
-                 as_coded: bool = False) -> float:
-    """KL of the r²-weighted (φ₁, φ₂) histogram of the longest vectors against its local moving average."""
+def _spherical_bins(points: torch.Tensor, box_length: float, as_coded: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Per point: its radius r and its (φ₁, φ₂) histogram bin; and the bins per axis."""
     pi = 3.1416 if as_coded else math.pi
     pts = torch.nan_to_num(points)
     r = pts.norm(dim=1)
-    count = int(radius_cutoff * len(r))
-    if as_coded:  # keep r > the count-th largest r (count = 0 -> np.sort(r)[-0], the smallest)
-        cutoff = torch.sort(r).values[-count] if count > 0 else r.min()
-        sel = r > cutoff
-    else:
-        if count < 1:
-            return float("nan")
-        sel = torch.zeros_like(r, dtype=torch.bool)
-        sel[torch.topk(r, count).indices] = True
-        sel &= r > 0
-    e1, e2, e3 = pts[sel].unbind(1)
-    r = r[sel]
-    if not len(r):
-        return float("nan")
+    e1, e2, e3 = pts.unbind(1)
     xr, yr, zr = e2, e3, e1  # rotated axes
     if as_coded:
         phi1 = torch.atan(yr / xr)
@@ -170,31 +156,108 @@ def spherical_kl(points: torch.Tensor, radius_cutoff: float, box_length: float =
     else:
         phi1 = torch.atan2(yr, xr)
     phi1 = phi1 / 2 + pi / 2
-    phi2 = torch.arccos((zr / r).clamp(-1, 1))
+    phi2 = torch.arccos((zr / torch.where(r > 0, r, torch.ones_like(r))).clamp(-1, 1))
     nb = int(pi / box_length)
-    bv = box_length * box_length
     i1 = torch.floor(phi1 / box_length).long().clamp(0, nb - 1)
     i2 = torch.floor(phi2 / box_length).long().clamp(0, nb - 1)
-    counts = torch.bincount(i1 * nb + i2, weights=r * r, minlength=nb * nb).reshape(nb, nb).double()
-    if counts.sum() <= 0:
-        return float("nan")
-    pdf = counts / counts.sum() / bv
-    inside = torch.ones_like(pdf)
+    return r, i1 * nb + i2, nb
+
+
+def _kept_weights(r: torch.Tensor, counts: torch.Tensor, count: int, as_coded: bool) -> torch.Tensor:
+    """(B, P) weight of each point in the kept set of each (multi)set; ``counts`` (B, P) are its copies.
+
+    The kept set is the top ``count`` radii of the multiset (as coded: every copy with r above the count-th
+    largest r; ``count`` = 0 keeps r above the smallest). Resampling with replacement gives a point ``counts``
+    copies, so the top of the multiset is read off one descending sort of the distinct points.
+    """
+    order = torch.argsort(r, descending=True)
+    rs, cs = r[order], counts[:, order]
+    before = cs.cumsum(1) - cs  # copies ranked above each point's first copy
+    if as_coded:
+        if count > 0:  # the count-th largest value of the multiset, then strictly above it
+            at = (before < count) & (before + cs >= count) & (cs > 0)
+            cut = (rs[None, :] * at).sum(1, keepdim=True)
+        else:
+            cut = torch.where(cs > 0, rs[None, :], torch.full_like(cs, math.inf)).min(1, keepdim=True).values
+        w = torch.where(rs[None, :] > cut, cs, torch.zeros_like(cs))
+    else:
+        w = (count - before).clamp(min=0).minimum(cs) * (rs[None, :] > 0)
+    out = torch.zeros_like(w)
+    out[:, order] = w
+    return out
+
+
+def _kl_of_histograms(counts: torch.Tensor, nb: int, box_length: float, prior_range: int, as_coded: bool
+                      ) -> torch.Tensor:
+    """(B, nb·nb) r²-weighted histograms -> (B,) KL of each pdf against its local moving average (NaN if empty)."""
+    b = counts.shape[0]
+    counts = counts.reshape(b, nb, nb).double()
+    bv = box_length * box_length
+    total = counts.sum((1, 2), keepdim=True)
+    pdf = counts / torch.where(total > 0, total, torch.ones_like(total)) / bv
+    inside = torch.ones(nb, nb, dtype=pdf.dtype, device=pdf.device)
     inside[0, :] = 0
     inside[:, 0] = 0  # the prior window skips row / column 0 (as coded: 0 < i + a < n_bins)
     hi = prior_range if as_coded else prior_range + 1  # range(-3, 3) as coded, range(-3, 4) symmetric
     R = prior_range
     pp, pv = F.pad(pdf * inside, (R, R, R, R)), F.pad(inside, (R, R, R, R))
-    psum, pcnt = torch.zeros_like(pdf), torch.zeros_like(pdf)
+    psum, pcnt = torch.zeros_like(pdf), torch.zeros_like(inside)
     for da in range(-R, hi):  # window offsets: a few dozen whole-grid shifts
         for db in range(-R, hi):
-            psum += pp[R + da:R + da + nb, R + db:R + db + nb]
+            psum += pp[:, R + da:R + da + nb, R + db:R + db + nb]
             pcnt += pv[R + da:R + da + nb, R + db:R + db + nb]
     prior = psum / pcnt.clamp_min(1)
-    core = torch.zeros_like(pdf, dtype=torch.bool)
+    core = torch.zeros(nb, nb, dtype=torch.bool, device=pdf.device)
     core[1:nb - 1, 1:nb - 1] = True
     use = core & (pdf > 0) & (prior > 0)
-    return float((pdf[use] * torch.log(pdf[use] / prior[use])).sum() * bv)
+    terms = torch.where(use, pdf * torch.log(torch.where(use, pdf / prior, torch.ones_like(pdf))),
+                        torch.zeros_like(pdf))
+    kl = terms.sum((1, 2)) * bv
+    return torch.where(total.reshape(-1) > 0, kl, torch.full_like(kl, math.nan))
+
+
+def spherical_kl_weighted(points: torch.Tensor, counts: torch.Tensor, radius_cutoff: float, box_length: float = 0.1,
+                          prior_range: int = 3, as_coded: bool = False, group: torch.Tensor | None = None
+                          ) -> torch.Tensor:
+    """``spherical_kl`` of several multisets of the same points at once (a bootstrap, without recomputing).
+
+    Parameters
+    ----------
+    points : Tensor
+        (P, 3) vectors, as from ``spherical_points``.
+    counts : Tensor
+        (B, G) copies of each group of points in each multiset (a resample of G sequences: its counts).
+    radius_cutoff, box_length, prior_range, as_coded
+        As ``spherical_kl``.
+    group : Tensor, optional
+        (P,) the group (sequence) of each point; default each point its own group (G = P).
+
+    Returns
+    -------
+    Tensor
+        (B,) the KL of each multiset; NaN where nothing passes the cutoff.
+    """
+    r, bins, nb = _spherical_bins(points, box_length, as_coded)
+    per_point = counts if group is None else counts[:, group]
+    per_point = per_point.to(r)
+    count = int(radius_cutoff * len(r))
+    if count < 1 and not as_coded:
+        return torch.full((len(counts),), math.nan, dtype=torch.float64)
+    out = []
+    step = max(1, 20_000_000 // max(len(r), 1))  # multisets per chunk: (B, P) temporaries stay ~ 20 M doubles
+    for c in range(0, len(per_point), step):
+        w = _kept_weights(r, per_point[c:c + step], count, as_coded)
+        hist = torch.zeros(len(w), nb * nb, dtype=torch.float64, device=r.device)
+        hist.scatter_add_(1, bins[None].expand_as(w), (w * (r * r)[None]).double())
+        out.append(_kl_of_histograms(hist, nb, box_length, prior_range, as_coded))
+    return torch.cat(out)
+
+
+def spherical_kl(points: torch.Tensor, radius_cutoff: float, box_length: float = 0.1, prior_range: int = 3,
+                 as_coded: bool = False) -> float:
+    """KL of the r²-weighted (φ₁, φ₂) histogram of the longest vectors against its local moving average."""
+    ones = torch.ones(1, len(points), dtype=torch.float64, device=points.device)
+    return float(spherical_kl_weighted(points, ones, radius_cutoff, box_length, prior_range, as_coded)[0])
 
 
 @register_metric(
@@ -216,16 +279,19 @@ def spherical_kld(inp: MetricInputs, radius_cutoff: float = 0.10, window: int = 
                   prior_range: int = 3, as_coded: bool = False, gradient_correct: bool = True, n_boot: int = 20
                   ) -> MetricOutput:
     """KLD of the pooled (over all sequences and positions) direction histogram vs its smoothed prior."""
-    def score(a: torch.Tensor) -> float:
-        pts = spherical_points(a, window, as_coded, gradient_correct)
-        return spherical_kl(pts, radius_cutoff, box_length, prior_range, as_coded)
-
-    value = score(inp.a)
+    # The points of a sequence depend on that sequence only: compute them once, and score the original set and
+    # every bootstrap resample (the same draws as resampling the maps) as multisets of the same points.
+    pts = spherical_points(inp.a, window, as_coded, gradient_correct)
+    group = torch.arange(inp.n, device=pts.device).repeat_interleave(inp.a.shape[-1])
+    g = inp.generator("spherical_kld")
+    draws = [torch.randint(0, inp.n, (inp.n,), generator=g) for _ in range(n_boot)]
+    counts = torch.stack([torch.ones(inp.n, dtype=torch.float64)]
+                         + [torch.bincount(d, minlength=inp.n).double() for d in draws]).to(pts.device)
+    values = spherical_kl_weighted(pts, counts, radius_cutoff, box_length, prior_range, as_coded, group=group)
+    value = float(values[0])
     if not math.isfinite(value):
         return MetricOutput(float("nan"), reasons=["no attribution vector passed the radius cutoff"])
-    g = inp.generator("spherical_kld")
-    boots = [score(inp.a[torch.randint(0, inp.n, (inp.n,), generator=g).to(inp.device)]) for _ in range(n_boot)]
-    return MetricOutput(value, se=_se(boots))
+    return MetricOutput(value, se=_se(values[1:].tolist()))
 
 
 # -- ranking stability across training seeds ------------------------------------------------------------------
