@@ -8,7 +8,8 @@ from xai_core.metrics import compute_metric
 from xai_core.metrics.fastpath import split_linear_head
 from xai_core.metrics.perturb import FAST_PATH
 
-METRICS = ["pixel_flipping", "irof", "pgi_local", "pgu_local", "pgi_global", "pgu_global", "pgr"]
+METRICS = ["pixel_flipping", "irof", "pgi_local", "pgu_local", "pgi_global", "pgu_global", "pgr",
+           "faithfulness_correlation"]
 
 
 def _both(name, inp, **kw):
@@ -29,7 +30,9 @@ def test_fast_path_equals_perturbed_inputs(dataset, name):
     if dataset == "breast-cancer" and name in ("irof",):
         kw["gene_segments"] = "clusters"  # no pathways known for the microarray probes
     slow, fast = _both(name, inp, **kw)
-    np.testing.assert_allclose(fast.scores, slow.scores, atol=2e-5, equal_nan=True)
+    # a correlation of small float32 probability differences (saturated samples) amplifies their rounding
+    atol = 1e-4 if name == "faithfulness_correlation" else 2e-5
+    np.testing.assert_allclose(fast.scores, slow.scores, atol=atol, equal_nan=True)
     if slow.curves is not None:
         np.testing.assert_allclose(fast.curves, slow.curves, atol=2e-5, equal_nan=True)
 

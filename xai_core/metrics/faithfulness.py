@@ -23,7 +23,8 @@ from skimage.segmentation import slic
 
 from ..errors import NotApplicable
 from .base import CurveAxes, MetricInputs, MetricOutput, register_metric
-from .perturb import (inverse_permutation, make_baseline, order_units, removal_curve, stacked_outputs,
+from .fastpath import linear_subset_outputs
+from .perturb import (FAST_PATH, inverse_permutation, make_baseline, order_units, removal_curve, stacked_outputs,
                       steps_from_order, unit_relevance, units_for_cost)
 
 # baseline: a name in perturb.BASELINES; baseline_param: its knob (blur sigma, uniform_noise half-width)
@@ -299,21 +300,22 @@ def faithfulness_correlation(inp: MetricInputs, nr_runs: int = 100, subset_size:
     r = _relevance(inp, abs, pooling, dna_score)
     n, units = r.shape
     size = min(subset_size, units)
-    att: list[torch.Tensor] = []
-    # every run's subset is drawn up front from one generator, 8 runs per draw (bounded memory), so the
-    # subsets do not depend on how the forward passes are chunked
+    # every run's subset is drawn up front from one generator, so the subsets do not depend on how the forward
+    # passes are chunked
     rng = np.random.default_rng(inp.generator("faithfulness_correlation").initial_seed())
     subsets = torch.from_numpy(random_subsets(rng, (nr_runs, n), units, size))
+    on = subsets.to(r.device)
+    s = r[None].expand(nr_runs, -1, -1).gather(2, on).sum(2).T  # (N, runs): Σ relevance of each subset
 
     def masks(k0: int, k1: int) -> torch.Tensor:
-        m = torch.zeros(k1 - k0, n, units, dtype=torch.bool).scatter_(2, subsets[k0:k1], True).to(inp.device)
-        att.extend((r[None] * m).sum(2).unbind(0))
-        return m
+        return torch.zeros(k1 - k0, n, units, dtype=torch.bool).scatter_(2, subsets[k0:k1], True).to(inp.device)
 
     base = make_baseline(baseline, inp, knob=baseline_param)
     f0 = inp.output(inp.x, kind=output)
-    delta = f0[:, None] - stacked_outputs(inp, base, masks, nr_runs, output)
-    s = torch.stack(att, 1)
+    per_feature = inp.x.ndim == 2 and units == inp.x.shape[1]  # expression: a unit is one gene
+    fast = (linear_subset_outputs(inp, base, subsets, output)
+            if FAST_PATH["enabled"] and nr_runs and per_feature else None)
+    delta = f0[:, None] - (fast if fast is not None else stacked_outputs(inp, base, masks, nr_runs, output))
     delta, s = delta - delta.mean(1, keepdim=True), s - s.mean(1, keepdim=True)
     den = delta.norm(dim=1) * s.norm(dim=1)
     corr = torch.where(den > 0, (delta * s).sum(1) / den.clamp(min=1e-30), torch.full_like(den, math.nan))

@@ -60,3 +60,37 @@ def linear_removal_curve(inp: MetricInputs, base: torch.Tensor, step_of_unit: to
         t = inp.target[c].repeat_interleave(n_steps)
         out.append(z.gather(1, t[:, None])[:, 0].reshape(-1, n_steps))
     return torch.cat(out)
+
+
+@torch.no_grad()
+def linear_subset_outputs(inp: MetricInputs, base: torch.Tensor, subsets: torch.Tensor, kind: str = "probability"
+                          ) -> torch.Tensor | None:
+    """f(x with the features of one subset replaced by the baseline), for every subset: (N, R).
+
+    ``subsets`` (R, N, S) holds feature indices (S distinct per entry). Replacing them moves the first layer's
+    pre-activation by ``-Σ_{j∈S} W[:, j] d_j``: S columns of W per perturbation instead of a forward over all G
+    features. None if the model or the data do not allow it (then the caller builds the perturbed inputs).
+    """
+    split = split_linear_head(inp.ctx.model)
+    if split is None or inp.x.ndim != 2 or subsets.ndim != 3 or subsets.shape[1] != len(inp.x):
+        return None
+    lin, rest = split
+    x = inp.x
+    d = x - base.expand_as(x)
+    w_t = lin.weight.T  # (G, H)
+    h = w_t.shape[1]
+    h0 = lin(x)  # (N, H)
+    subsets = subsets.to(x.device)
+    r_all, n, size = subsets.shape
+    per = max(1, CHUNK_BYTES // (4 * n * size * h))
+    out = []
+    for k in range(0, r_all, per):
+        sub = subsets[k:k + per]  # (r, N, S)
+        ds = d[None].expand(len(sub), -1, -1).gather(2, sub)  # (r, N, S)
+        pre = h0[None] - torch.einsum("rns,rnsh->rnh", ds, w_t[sub])
+        z = rest(pre.reshape(-1, h))
+        if kind == "probability":
+            z = torch.sigmoid(z) if z.shape[1] == 1 else torch.softmax(z, dim=1)
+        t = inp.target.repeat(len(sub))
+        out.append(z.gather(1, t[:, None])[:, 0].reshape(len(sub), n))
+    return torch.cat(out).T
