@@ -1,10 +1,13 @@
-"""The model-quality banner every page shows when the chosen model is near chance.
+"""The model-quality banners every page shows when the chosen model is near chance, as a whole or for some classes.
 
-The rule (also in docs/platform.md): a model is *weak* when its test balanced accuracy is below chance
-(1 / number of classes) + ``BALANCED_MARGIN`` (0.2), or its test AUROC is below ``AUROC_FLOOR`` (0.8), or its
-load check found it at chance level (a user's model: ``checks.chance_level``). The numbers are the ones recorded
-in the checkpoint's metadata when it was trained (read from the file's header, without loading the model), so
-the banner costs no model pass.
+The rules live in the engine (``xai_core.model_quality``; stated in docs/report.md):
+
+* whole model (``assess``): test balanced accuracy below chance (1 / number of classes) + 0.2, or test AUROC below
+  0.8, or the load check of a user's model found it at chance level. Read from the checkpoint's recorded
+  metadata (the file's header, without loading the model), so it costs no model pass.
+* per class (``class_weakness``): a class whose test recall is below chance + 0.1, or whose one-vs-rest AUROC is
+  below 0.6. This needs one pass of the model over the test split, made once per model and dataset and kept in
+  the cache folder (``xai_core.model_quality.cached_class_quality``) and in this process.
 """
 from __future__ import annotations
 
@@ -13,32 +16,15 @@ from typing import Any
 
 import streamlit as st
 
-from . import state
+from xai_core.model_quality import cached_class_quality, class_warning, model_weakness
 
-BALANCED_MARGIN = 0.2  # balanced accuracy below chance + this is "near chance"
-AUROC_FLOOR = 0.8  # a test AUROC below this is "near chance"
+from . import state
 
 
 def assess(meta: dict[str, Any]) -> str | None:
-    """Why a model with metadata ``meta`` is weak, in one sentence; None when it is not (or nothing is known).
-
-    Reads ``test_balanced_accuracy`` (else ``test_accuracy``), ``n_classes``, ``test_auroc`` and
-    ``checks.chance_level``."""
-    why: list[str] = []
-    n = meta.get("n_classes") or len(meta.get("class_names") or []) or None
-    bal = meta.get("test_balanced_accuracy")
-    bal = meta.get("test_accuracy") if bal is None else bal
-    if n and bal is not None and n >= 2:
-        chance = 1.0 / float(n)
-        if float(bal) < chance + BALANCED_MARGIN:
-            why.append(f"test balanced accuracy {float(bal):.2f}, where chance is {chance:.2f} (the warning shows "
-                       f"below chance + {BALANCED_MARGIN:.2f})")
-    auroc = meta.get("test_auroc")
-    if auroc is not None and float(auroc) < AUROC_FLOOR:
-        why.append(f"test AUROC {float(auroc):.2f} (the warning shows below {AUROC_FLOOR:.2f})")
-    if not why and (meta.get("checks") or {}).get("chance_level"):
-        why.append("its test accuracy is not above the majority-class share")
-    return "; ".join(why) or None
+    """Why a model with metadata ``meta`` is weak as a whole, in one sentence; None when it is not (or nothing is
+    known). ``xai_core.model_quality.model_weakness``."""
+    return model_weakness(meta)
 
 
 def _metadata(dataset: str, model: str) -> dict[str, Any]:
@@ -65,17 +51,43 @@ def _weakness(dataset: str, model: str, version: str | None) -> str | None:
 
 
 def weakness(dataset: str, model: str | None) -> str | None:
-    """Why the model is near chance (``assess`` of its recorded metadata), or None."""
+    """Why the model is near chance as a whole (``assess`` of its recorded metadata), or None."""
     if not model:
         return None
     return _weakness(dataset, model, state.model_version(model, dataset))
 
 
+@st.cache_data(show_spinner="Checking the model on each class of the test set…", max_entries=64)
+def _class_weakness(dataset: str, model: str, version: str | None, fp: str | None) -> str | None:
+    from xai_core.data import load_dataset  # noqa: PLC0415 - scipy: dashboard pages stay light until needed
+    from xai_core.models import load_model  # noqa: PLC0415 - torch: as above
+
+    try:
+        ds = load_dataset(dataset)
+        net, meta = load_model(dataset, model, ds=ds)
+        return class_warning(cached_class_quality(net, ds, meta["checkpoint_hash"]))
+    except Exception:  # noqa: BLE001 - a model that does not load is reported by the page that loads it
+        return None
+
+
+def class_weakness(dataset: str, model: str | None) -> str | None:
+    """The classes the model is at or near chance on, with their test recall and one-vs-rest AUROC
+    (``xai_core.model_quality.class_warning``), or None. One pass over the test split per model, then cached."""
+    if not model:
+        return None
+    return _class_weakness(dataset, model, state.model_version(model, dataset), state.fingerprint(dataset))
+
+
 def banner() -> None:
-    """The warning drawn on every page (called by app.py after the sidebar) when the chosen model is weak."""
+    """The warnings drawn on every page (called by app.py after the sidebar) when the chosen model is weak, as a
+    whole or on some classes."""
     ds, model, _ = state.current()
     why = weakness(ds, model)
     if why:
         st.warning(f"**This model is close to chance on {ds}** ({why}). The explanations of a weak model explain "
                    "a weak model: they show what it picked up, not necessarily the biology. Read them with care, "
                    "or train a better one on the Data & model page.", icon=":material/report:")
+    per_class = class_weakness(ds, model)
+    if per_class:
+        st.warning(f"**Model quality per class on {ds}**: {per_class}",
+                   icon=":material/report:")
