@@ -80,13 +80,23 @@ def cmd_explain(args) -> int:
     from .explainers import EXPLAINERS, estimate_cost, explain_many, make_context, resolve_methods  # noqa: PLC0415 - torch, captum (xai_core.explainers): kept out of the CLI's start-up
 
     torch.manual_seed(args.seed)
-    out = explain_files.check_out_dir(args.out)  # before any work: a file or an unwritable folder is refused
     modality = DATASETS.get(args.dataset).modality
+    if args.samples is not None and (args.n is not None or args.split is not None):
+        raise XaiError("--samples names the samples itself; give it without --n and --split (or drop --samples to "
+                       "explain the first --n samples of --split)")
+    if args.list_samples:
+        return _list_samples(load_dataset(args.dataset), args.split or "test", args.n)
+    if not args.out:
+        raise XaiError("explain needs --out DIR: the folder where attributions.npz and manifest.json are written")
+    out = explain_files.check_out_dir(args.out)  # before any work: a file or an unwritable folder is refused
+    wanted_ids = _sample_list(args.samples) if args.samples is not None else None
     wanted = name_list(args.methods, "--methods", EXPLAINERS.names(), "method")
     params = parse_method_params(args.param, wanted, modality)  # names, types and ranges: before any work
     device = resolve_device(args.device)
     model_options(args)  # before any work: --weights / --model-meta / --model-code files exist, flags combine
     ds = load_dataset(args.dataset)
+    idx, split = (_samples_idx(ds, wanted_ids) if wanted_ids is not None  # before the model: ids are checked
+                  else _split_idx(ds, args.split or "test", args.n or DEFAULT_N))
     model, meta = load_model(args.dataset, args.weights or args.model, device=device, ds=ds, **model_options(args))
     if (meta.get("checks") or {}).get("warning"):
         print(f"warning: {meta['checks']['warning']}", file=sys.stderr)
@@ -95,12 +105,6 @@ def cmd_explain(args) -> int:
     for m in params:
         if m not in methods:
             raise XaiError(f"--param names method '{m}', which is not among the methods run: {', '.join(methods)}")
-    idx = {"test": ds.test_idx, "train": ds.train_idx}[args.split][: args.n]
-    if not len(idx):
-        raise XaiError(f"--split {args.split}: {args.dataset} has no {args.split} samples; use the other split")
-    if len(idx) < args.n:  # not silent: say that fewer samples than asked for are explained
-        print(f"note: --n {args.n}: only {len(idx)} {args.split} samples are available; using {len(idx)}",
-              file=sys.stderr)
     x = torch.as_tensor(ds.X[idx], device=device)
     with torch.no_grad():
         z = model(x)
@@ -127,11 +131,59 @@ def cmd_explain(args) -> int:
     info = {m: {"params": e.params, "seconds": round(e.seconds, 4), "cost": costs[m], "wraps": EXPLAINERS.get(m).wraps,
                 **_summarise(e.extras)} for m, e in results.items()}
     manifest = explain_files.manifest(ds, meta, idx=idx, targets=targets, predictions=pred, methods=info,
-                                      output=args.output, split=args.split, target=args.target, seed=args.seed,
+                                      output=args.output, split=split, target=args.target, seed=args.seed,
                                       device=device, command=" ".join(sys.argv),
                                       seconds_total=time.perf_counter() - t0)
     explain_files.write(out, arrays, manifest)
     print(f"wrote {out / 'attributions.npz'} and {out / 'manifest.json'} ({manifest['seconds_total']:.1f} s)")
+    return 0
+
+
+DEFAULT_N = 32  # explain: samples when neither --n nor --samples is given
+
+
+def _split_idx(ds, split: str, n: int) -> tuple[np.ndarray, str]:
+    """The first ``n`` samples of ``split`` (a note when fewer are available)."""
+    idx = {"test": ds.test_idx, "train": ds.train_idx}[split][:n]
+    if not len(idx):
+        raise XaiError(f"--split {split}: {ds.name} has no {split} samples; use the other split")
+    if len(idx) < n:  # not silent: say that fewer samples than asked for are explained
+        print(f"note: --n {n}: only {len(idx)} {split} samples are available; using {len(idx)}", file=sys.stderr)
+    return idx, split
+
+
+def _sample_list(value: str) -> list[str]:
+    """``--samples``: a comma list of ids, empty items dropped, duplicates removed, order kept."""
+    names = list(dict.fromkeys(s.strip() for s in value.split(",") if s.strip()))
+    if not names:
+        raise XaiError("--samples names no sample; give a comma list of sample ids, e.g. --samples grain:1,grain:8 "
+                       "(list them with --list-samples)")
+    return names
+
+
+def _samples_idx(ds, names: list[str]) -> tuple[np.ndarray, str]:
+    """``--samples``: the row of each id, in the order given, and the split(s) they belong to; an unknown id is one
+    error naming it and how to list the valid ones."""
+    pos = {sid: i for i, sid in enumerate(ds.sample_ids)}
+    unknown = [s for s in names if s not in pos]
+    if unknown:
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise XaiError(f"--samples: unknown sample id(s) of {ds.name}: {', '.join(unknown[:5])}{more}; its ids look "
+                       f"like {', '.join(ds.sample_ids[:3])}; list them with python -m xai_core explain --dataset "
+                       f"{ds.name} --list-samples [--split train]")
+    idx = np.array([pos[s] for s in names], dtype=np.int64)
+    test = np.isin(idx, ds.test_idx)
+    split = "test" if test.all() else "train" if np.isin(idx, ds.train_idx).all() else "test+train"
+    return idx, split
+
+
+def _list_samples(ds, split: str, n: int | None) -> int:
+    """``--list-samples``: one line per sample of ``split`` (the first ``n``): id, class, split."""
+    idx = {"test": ds.test_idx, "train": ds.train_idx}[split][:n]
+    print("sample_id\tclass\tsplit")
+    for i in idx:
+        print(f"{ds.sample_ids[i]}\t{ds.class_names[ds.y[i]]}\t{split}")
+    print(f"{len(idx)} {split} sample(s) of {ds.name}; explain some with --samples ID,ID,...", file=sys.stderr)
     return 0
 
 
@@ -228,14 +280,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", help="an architecture with a checkpoint, a model name of yours, or a model file "
                                     "(.safetensors, .pt2, TorchScript, .pt)")
     e.add_argument("--methods", default="all", help="'all' or a comma list")
-    e.add_argument("--n", type=positive_int, default=32, help="number of samples")
-    e.add_argument("--split", choices=["test", "train"], default="test")
+    e.add_argument("--n", type=positive_int, help=f"explain the first N samples of --split (default {DEFAULT_N})")
+    e.add_argument("--split", choices=["test", "train"], help="the split --n counts from (default test)")
+    e.add_argument("--samples", metavar="ID[,ID...]",
+                   help="explain exactly these samples, in this order (any split; instead of --n and --split)")
+    e.add_argument("--list-samples", action="store_true", dest="list_samples",
+                   help="print the sample ids of --split (id, class, split; the first --n with --n) and exit")
     e.add_argument("--target", choices=["label", "pred"], default="label", help="explain the true or predicted class")
     e.add_argument("--output", choices=["logit", "probability"], default="logit", help="model output explained")
     e.add_argument("--batch-size", type=positive_int, default=BATCH.explain_batch)
     e.add_argument("--seed", type=seed_int, default=0)
     e.add_argument("--param", action="append", metavar="METHOD.KEY=VALUE", help="e.g. integrated_gradients.n_steps=100")
-    e.add_argument("--out", required=True)
+    e.add_argument("--out", help="the folder for attributions.npz and manifest.json (required unless --list-samples)")
     add_device_flag(e)
     add_model_flags(e)
     add_yes_flag(e)
