@@ -1,5 +1,6 @@
 """The sidebar's Report action: one self-contained HTML report (and a PDF of it) of the current dataset and model,
-for the selections held in the session (methods, metrics, samples), offered as downloads.
+for the selections held in the session (methods, metrics, samples, and the Explanations page's drawing choices),
+offered as downloads.
 
 It never computes: ``xai_core.report`` reads the results store only; what is not there is listed in the report and,
 when nothing is, said here with the page or command that computes it. The same engine call writes
@@ -12,6 +13,7 @@ import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -23,18 +25,56 @@ from . import state
 # the sidebar is drawn on every run of every page and stays light.
 
 RESULT = "_report_result"  # session key: the last report built (file name stem, HTML, what was not computed, key)
+VIEW = "_report_view"  # session key: the Explanations page's drawing choices, as last seen
+# The Explanations page's widget keys (views/explanations.py) -> the report's Selection fields, and their types
+VIEW_KEYS = {"pooling": ("x_pooling", str), "normalisation": ("x_norm", str), "aggregate": ("x_aggregate", bool),
+             "dna_view": ("x_dna", str), "genes_per_map": ("x_k", int), "opacity": ("x_opacity", float)}
+
+
+def _typed(value: Any, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float)) if kind is float else isinstance(value, kind)
+
+
+def remember_view() -> None:
+    """Keep the Explanations page's drawing choices (pooling, normalisation, aggregate, logo view, genes per map,
+    opacity) in a plain session key. Streamlit drops a widget's key on a run of a page that does not draw it; the
+    sidebar runs before the page, so on every run it still sees the choices of the run before, and a report built
+    from any page draws the maps as they were last drawn on the Explanations page."""
+    seen = dict(st.session_state.get(VIEW) or {})
+    for name, (key, kind) in VIEW_KEYS.items():
+        value = st.session_state.get(key)
+        if _typed(value, kind):
+            seen[name] = value
+    st.session_state[VIEW] = seen
+
+
+def view_choices() -> dict[str, Any]:
+    """The remembered drawing choices as ``Selection`` fields (empty: the page's defaults)."""
+    return dict(st.session_state.get(VIEW) or {})
 
 
 def selection():
-    """The methods, metrics and samples chosen on the pages (None where a page never set them: all stored), as an
-    ``xai_core.report.Selection``."""
+    """The methods, metrics and samples chosen on the pages (None where a page never set them: all stored) and the
+    Explanations page's drawing choices, as an ``xai_core.report.Selection``; a choice the report refuses (out of
+    range) falls back to the page's default."""
     from xai_core.report import Selection  # noqa: PLC0415 - torch, plotly (xai_core.report): the sidebar stays light
 
     def chosen(key: str) -> list[str] | None:
         return state.clean_list(st.session_state[key], state.SELECTION_LIMITS[key]) or None \
             if key in st.session_state else None
 
-    return Selection(methods=chosen(state.METHODS), metrics=chosen(state.METRICS), samples=chosen(state.SAMPLES))
+    view = view_choices()
+    for name in list(view):
+        try:
+            Selection(**{name: view[name]}).check()
+        except (XaiError, TypeError):
+            view.pop(name)
+    return Selection(methods=chosen(state.METHODS), metrics=chosen(state.METRICS), samples=chosen(state.SAMPLES),
+                     **view)
 
 
 def file_stem(dataset: str, model: str, day: date | None = None) -> str:
@@ -68,14 +108,17 @@ def pdf_of(html: str) -> bytes:
 
 def sidebar_action() -> None:
     """The Report block of the sidebar: build, then download HTML (and PDF when chromium is there)."""
+    remember_view()
     dataset, model, seed = state.current()
     if model is None:
         return
     key = (dataset, model, seed, *(tuple(st.session_state.get(k) or ()) for k in (state.METHODS, state.METRICS,
-                                                                                   state.SAMPLES)))
+                                                                                   state.SAMPLES)),
+           tuple(sorted(view_choices().items())))
     with st.sidebar.expander("Report", icon=":material/description:"):
-        st.caption("One HTML file with the data, the chosen explanations, metrics, ranking and provenance of this "
-                   "dataset and model, read from the stored results (nothing is computed).")
+        st.caption("One HTML file with the data, the explanations as drawn on the Explanations page (samples, "
+                   "methods, pooling, normalisation, aggregate), metrics, ranking and provenance of this dataset and "
+                   "model, read from the stored results (nothing is explained or scored).")
         if st.button("Build report", key="report_build", width="stretch"):
             with st.spinner("Reading the stored results…"):
                 try:

@@ -13,6 +13,7 @@ import pytest
 
 from tests import e2e
 from xai_core.cli import main
+from xai_core.explainers import AGGREGATE, component_params, plain_methods
 from xai_core.report import Selection, build_report, report_data
 from xai_core.runner import EvalConfig, Evaluation
 from xai_core.store import ResultStore
@@ -30,6 +31,9 @@ def grain(tmp_path_factory):
     ev = Evaluation(EvalConfig(dataset="grain", methods=METHODS, metrics=METRICS, n=3), store)
     plan = ev.plan()
     ev.run(plan)
+    # the aggregate of the plain methods, as the Explanations page stores it (reusing their maps: no pass)
+    ev.with_config(method_params={AGGREGATE: component_params(AGGREGATE, plain_methods(METHODS))}).attributions(
+        AGGREGATE, plan.sample_idx[:2])
     yield path, ev, [ev.ds.sample_ids[i] for i in plan.sample_idx]
     store.close()
 
@@ -116,11 +120,13 @@ def test_cli_report_equals_dashboard_report(grain, tmp_path, monkeypatch, capsys
     from dashboard import report_view
 
     path, ev, ids = grain
-    samples = ids[:2]
+    samples = ids[1::-1]  # two samples, not in the stored order
+    view = {"pooling": "abs", "normalisation": "dataset_max", "aggregate": True, "opacity": 0.5}
     out = tmp_path / "cli.html"
     pdf = tmp_path / "cli.pdf"
     argv = ["report", "--dataset", "grain", "--store", str(path), "--methods", ",".join(METHODS),
-            "--metrics", ",".join(METRICS), "--samples", ",".join(samples), "--out", str(out)]
+            "--metrics", ",".join(METRICS), "--samples", ",".join(samples), "--pooling", "abs", "--scale",
+            "dataset_max", "--aggregate", "--opacity", "0.5", "--out", str(out)]
     if e2e.chromium_path():
         argv += ["--pdf", str(pdf)]
     assert main(argv) == 0
@@ -132,13 +138,23 @@ def test_cli_report_equals_dashboard_report(grain, tmp_path, monkeypatch, capsys
     st.cache_data.clear()
     try:
         _, html = report_view.build("grain", "simplenet", 0,
-                                    Selection(methods=list(METHODS), metrics=list(METRICS), samples=samples))
+                                    Selection(methods=list(METHODS), metrics=list(METRICS), samples=samples, **view))
     finally:
         st.cache_resource.clear()
         st.cache_data.clear()
     cli, dash = report_data(out.read_text(encoding="utf-8")), report_data(html)
-    assert cli["explanations"]["samples"] == samples
+    ex = cli["explanations"]
+    assert ex["samples"] == samples and ex["methods"] == [*METHODS, AGGREGATE]
+    assert (ex["pooling"], ex["normalisation"], ex["opacity"]) == ("abs", "dataset_max", 0.5)
+    assert ex["aggregate_of"] == plain_methods(METHODS) and "magnitude" in ex["caption"]
+    assert all(min(v) >= 0 for v in ex["drawn_abs_sum"].values())
     assert _comparable(cli) == _comparable(dash)
+    # the drawing choices change the drawn numbers, not the stored maps
+    default = report_data(build_report(ev, Selection(methods=list(METHODS), metrics=list(METRICS),
+                                                     samples=samples))[1])["explanations"]
+    assert default["maps"]["saliency"] == ex["maps"]["saliency"]
+    assert default["drawn_abs_sum"]["saliency"] != ex["drawn_abs_sum"]["saliency"]
+    assert AGGREGATE not in default["methods"]
 
 
 def test_report_file_name():
@@ -158,10 +174,17 @@ def test_report_file_name():
     (["--dataset", "grain", "--store", "{tmp}/absent.sqlite"], 1, "no results store at"),
     (["--dataset", "grain", "--store", "{tmp}/empty.sqlite"], 1, "python -m xai_core evaluate"),
     (["--dataset", "grain", "--store", "{grain}", "--methods", "lime"], 1, "holds no scores or maps"),
+    (["--dataset", "grain", "--pooling", "median"], 2, "--pooling: unknown choice 'median'"),
+    (["--dataset", "grain", "--scale", "p95"], 2, "--normalisation: unknown choice 'p95'"),
+    (["--dataset", "grain", "--dna-view", "both"], 2, "--dna-view: unknown choice 'both'"),
+    (["--dataset", "grain", "--genes-per-map", "3"], 2, "--genes-per-map"),
+    (["--dataset", "grain", "--opacity", "2"], 2, "--opacity"),
+    (["--dataset", "grain", "--store", "{grain}", "--samples", "{id},nope"], 2, "unknown sample id(s) of grain: nope"),
 ])
 def test_bad_input_is_one_line(argv, code, says, grain, tmp_path, capsys):
     ResultStore(tmp_path / "empty.sqlite").close()
-    argv = [a.replace("{tmp}", str(tmp_path)).replace("{grain}", str(grain[0])) for a in argv]
+    argv = [a.replace("{tmp}", str(tmp_path)).replace("{grain}", str(grain[0])).replace("{id}", grain[2][0])
+            for a in argv]
     out = tmp_path / "r.html"
     assert main(["report", *argv, "--out", str(out)]) == code
     err = capsys.readouterr().err.strip()
@@ -189,3 +212,42 @@ def test_sidebar_report_action(grain, monkeypatch):
     finally:
         st.cache_resource.clear()
         st.cache_data.clear()
+
+
+def test_report_draws_what_the_explanations_page_shows(grain, monkeypatch):
+    """Choose samples, methods, pooling and normalisation on the Explanations page, switch to another page, build
+    the report from the sidebar: it draws those choices (the page's widget keys are gone by then)."""
+    import streamlit as st
+
+    from tests.app_helpers import no_exception, open_page
+
+    path, ev, ids = grain
+    monkeypatch.setenv("XAI_CORE_STORE", str(path))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    try:
+        chosen = ["saliency", "gradcam", "random"]
+        at = open_page("explanations", dataset="grain")
+        at.session_state["methods"], at.session_state["samples"] = chosen, ids[:2]
+        at.run()
+        at.selectbox(key="x_pooling").set_value("abs").run()
+        at.selectbox(key="x_norm").set_value("dataset_p99").run()
+        no_exception(at)
+        at.switch_page("views/metrics.py").run()
+        at.button(key="report_build").click().run()
+        no_exception(at)
+        ex = report_data(at.session_state["_report_result"]["html"])["explanations"]
+        assert ex["methods"] == chosen and ex["samples"] == ids[:2]
+        assert (ex["pooling"], ex["normalisation"]) == ("abs", "dataset_p99")
+        cli = _engine_drawn(ev, chosen, ids[:2])
+        assert ex["drawn_abs_sum"] == cli
+    finally:
+        st.cache_resource.clear()
+        st.cache_data.clear()
+
+
+def _engine_drawn(ev, methods, samples) -> dict:
+    """The drawn numbers of the same choices, from the engine directly."""
+    sel = Selection(methods=methods, samples=samples, pooling="abs", normalisation="dataset_p99",
+                    sections=("explanations",))
+    return report_data(build_report(ev, sel)[1])["explanations"]["drawn_abs_sum"]

@@ -1,141 +1,61 @@
-"""What a report holds, read from the results store only: it never runs a model, an explainer or a metric.
+"""What a report holds, read from the results store: it never runs an explainer or a metric.
 
-``collect(ev, selection)`` takes a loaded ``Evaluation`` (dataset, model metadata, store; loading the model is the
-only model work, and nothing is predicted) and returns a ``Report``: sections of text, tables and plotly figures
-drawn with the same builders as the dashboard's pages (``xai_core.figures``), the numbers as one JSON-able dict
-(``Report.data``, embedded in the HTML so tests and scripts can compare reports), what was not computed and why,
-and the provenance with the command line that reproduces each part.
+``collect(ev, selection)`` takes a loaded ``Evaluation`` (dataset, model, store) and returns a ``Report``: sections
+of text, tables and plotly figures drawn with the same builders as the dashboard's pages (``xai_core.figures``),
+the numbers as one JSON-able dict (``Report.data``, embedded in the HTML so tests and scripts can compare reports),
+what was not computed and why, and the provenance with the command line that reproduces each part. The ranking is
+drawn from the stored scores as the Method ranking page draws it (same draws, same seed). The model runs only for
+two small things the store does not hold: the per-class test quality (one pass over the test split, cached per
+checkpoint and dataset, ``xai_core.model_quality``) and the drawn rows' predictions (at most 8 samples).
 """
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from .. import genes
-from ..data import GroundTruth
 from ..errors import XaiError
 from ..explainers import EXPLAINERS, applicable_methods, is_control
-from ..explainers.postprocess import for_display
-from ..figures.explanations import gene_bars, image_grid
 from ..figures.genes import top_genes
 from ..figures.metrics import score_distribution
 from ..figures.ranking import mrr_intervals, rank_probability_heatmap
-from ..figures.sequence import sequence_logos
 from ..metrics import METRICS, applicable_metrics
+from ..model_quality import (CLASS_AUROC_FLOOR, RECALL_MARGIN, cached_class_quality, class_warning, model_weakness,
+                             weak_classes)
 from ..provenance import now, package_versions
 from ..ranking import mc_mrr
 from ..ranking_words import floor_sentence, headline
 from ..runner import Plan, ranking_input
 from ..store import params_key
+from .base import (MAX_EXPLAINED, SECTION_TITLES, SECTIONS, Part, Report, Selection, label, metric_label,
+                   model_arg)
+from .base import finite as _finite
+from .maps import explain_command, explanations_section
 
-SECTIONS = ("data", "explanations", "genes", "metrics", "ranking", "provenance")
-SECTION_TITLES = {"data": "Data and model", "explanations": "Explanations", "genes": "Gene rankings",
-                  "metrics": "Metric distributions", "ranking": "Method ranking",
-                  "provenance": "Provenance and how to reproduce"}
-# How the maps are drawn: the Explanations page's defaults (channel sum, each map over its 99th percentile |value|)
-POOLING, NORMALISATION, DNA_VIEW, TOP_K = "sum", "per_map_p99", "observed", 15
-MAX_EXPLAINED = 8  # samples drawn in the explanations section (the Explanations page's limit)
+__all__ = ["SECTIONS", "SECTION_TITLES", "Part", "Report", "Selection", "collect", "evaluate_command",
+           "explain_command", "label", "metric_label", "report_command", "stored_frame"]
+
 DEFAULT_EXPLAINED = 3  # samples drawn when none are chosen: the first scored (or stored) ones
 RANK_DRAWS = 10_000  # the Method ranking page's and ``evaluate``'s default number of Monte Carlo draws
 GENES_K = 10  # top genes per method and class
-
-
-@dataclass
-class Selection:
-    """What to report; None means "whatever the store holds" (methods, metrics) or "the first scored" (samples).
-
-    Attributes
-    ----------
-    methods : list of str, optional
-        Explanation methods.
-    metrics : list of str, optional
-        Metrics.
-    samples : list of str, optional
-        Sample ids drawn in the explanations section.
-    sections : tuple of str
-        Which of ``SECTIONS``, in that order.
-    """
-    methods: list[str] | None = None
-    metrics: list[str] | None = None
-    samples: list[str] | None = None
-    sections: tuple[str, ...] = SECTIONS
-
-
-@dataclass
-class Part:
-    """One block of a section: a heading, sentences, a table and/or a figure."""
-    title: str = ""
-    text: list[str] = field(default_factory=list)
-    table: pd.DataFrame | None = None
-    figure: go.Figure | None = None
-    command: str | None = None  # the command line that reproduces this part
-    warn: bool = False  # the text is a caveat (drawn as a warning)
-
-
-@dataclass
-class Report:
-    """A collected report: what ``render_html`` draws."""
-    title: str
-    subtitle: str
-    sections: dict[str, list[Part]]  # section name -> its parts, in ``SECTIONS`` order
-    data: dict[str, Any]  # every number shown, JSON-able (embedded as ``report-data``)
-    missing: list[str]  # what was not computed and why (one sentence each)
-
-    def has_results(self) -> bool:
-        """Whether the store held anything for the selection (scores or maps)."""
-        return bool(self.data.get("scored_cells") or self.data.get("explanations", {}).get("drawn"))
-
-
-def label(method: str) -> str:
-    """A method's display name (its registered label), the identifier itself when unknown."""
-    return EXPLAINERS.get(method).label if method in EXPLAINERS else method
-
-
-def metric_label(metric: str) -> str:
-    """A metric's display name with its direction arrow."""
-    if metric not in METRICS:
-        return metric
-    spec = METRICS.get(metric)
-    return f"{spec.label} ({'↑' if spec.direction == 'higher' else '↓'})"
-
-
-def _finite(v) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if np.isfinite(f) else None
-
-
-def _model_arg(ev) -> str:
-    return ev.config.model or ev.model_meta.get("arch") or ev.model_name
+SEARCH = 3000  # samples per split looked up for stored maps when none are chosen or scored
 
 
 def evaluate_command(ev, methods: list[str], metrics: list[str], n: int) -> str:
     """The ``python -m xai_core evaluate`` line that computes (or finds stored) these cells."""
     c = ev.config
-    return (f"python -m xai_core evaluate --dataset {shlex.quote(ev.ds.name)} --model {shlex.quote(_model_arg(ev))} "
+    return (f"python -m xai_core evaluate --dataset {shlex.quote(ev.ds.name)} --model {shlex.quote(model_arg(ev))} "
             f"--methods {','.join(methods)} --metrics {','.join(metrics)} --n {max(n, 1)} --seed {c.seed}"
             + (f" --output {c.output}" if c.output != "logit" else "")
             + f" --out runs/{ev.ds.name}-eval")
 
 
-def explain_command(ev, methods: list[str], n: int) -> str:
-    """The ``python -m xai_core explain`` line that draws maps of the same methods (first ``n`` test samples)."""
-    c = ev.config
-    return (f"python -m xai_core explain --dataset {shlex.quote(ev.ds.name)} --model {shlex.quote(_model_arg(ev))} "
-            f"--methods {','.join(methods)} --n {max(n, 1)} --seed {c.seed} --output {c.output} "
-            f"--out runs/{ev.ds.name}-maps")
-
-
 def report_command(ev, selection: Selection) -> str:
     """The ``python -m xai_core report`` line that writes this report again."""
-    parts = [f"python -m xai_core report --dataset {shlex.quote(ev.ds.name)} --model {shlex.quote(_model_arg(ev))}"]
+    parts = [f"python -m xai_core report --dataset {shlex.quote(ev.ds.name)} --model {shlex.quote(model_arg(ev))}"]
     if selection.methods:
         parts.append(f"--methods {','.join(selection.methods)}")
     if selection.metrics:
@@ -144,8 +64,11 @@ def report_command(ev, selection: Selection) -> str:
         parts.append(f"--samples {shlex.quote(','.join(selection.samples))}")
     if tuple(selection.sections) != SECTIONS:
         parts.append(f"--sections {','.join(selection.sections)}")
+    parts += selection.view_flags()
     if ev.config.seed:
         parts.append(f"--seed {ev.config.seed}")
+    if ev.config.output != "logit":
+        parts.append(f"--output {ev.config.output}")
     return " ".join(parts + ["--out report.html"])
 
 
@@ -179,19 +102,18 @@ def _scored_samples(ev, frame: pd.DataFrame) -> list[str]:
     return sorted({s for s in frame["sample"] if s in pos}, key=pos.get)
 
 
-def process(ev, maps: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Stored maps (input shape) -> what the Explanations page draws at its defaults: (N,H,W) channel-summed
-    pixels, (N,G) genes or (N,4,L) logo heights (nucleotide observed), each map over its 99th percentile."""
-    return for_display(maps, ev.ds.X[idx], ev.ds.modality, pooling=POOLING, normalisation=NORMALISATION,
-                       dna_view=DNA_VIEW)
+def quality(ev) -> dict[str, Any]:
+    """The model's quality as the report shows it: the whole-model rule on its recorded numbers and the per-class
+    test recall / one-vs-rest AUROC (``xai_core.model_quality``; one pass over the test split, cached per
+    checkpoint and dataset)."""
+    per_class = cached_class_quality(ev.model, ev.ds, ev.model_hash, device=str(ev.ctx.device),
+                                     dataset_fp=ev.dataset_fp)
+    meta = {**ev.model_meta, "n_classes": ev.model_meta.get("n_classes") or ev.ds.n_classes}
+    return {"model_warning": model_weakness(meta), "per_class": per_class, "weak_classes": weak_classes(per_class),
+            "class_warning": class_warning(per_class)}
 
 
-def _row_label(ds, i: int) -> str:
-    return f"{ds.sample_ids[i]} · {ds.class_names[ds.y[i]]}"
-
-
-# -- sections -------------------------------------------------------------------------------------------------
-def _data_section(ev, data: dict) -> list[Part]:
+def _data_section(ev, data: dict, q: dict[str, Any]) -> list[Part]:
     ds, meta = ev.ds, ev.model_meta
     counts = np.bincount(ds.y, minlength=ds.n_classes)
     d = {"dataset": ds.name, "modality": ds.modality, "samples": int(len(ds)),
@@ -202,12 +124,12 @@ def _data_section(ev, data: dict) -> list[Part]:
          "test_accuracy": _finite(meta.get("test_accuracy")),
          "test_balanced_accuracy": _finite(meta.get("test_balanced_accuracy")),
          "test_auroc": _finite(meta.get("test_auroc")), "model_seed": meta.get("seed"),
-         "chance_level": bool((meta.get("checks") or {}).get("chance_level"))}
+         "chance_level": bool((meta.get("checks") or {}).get("chance_level")), **q}
     data["data"] = d
     rows = [("Dataset", f"{ds.name} ({ds.modality})"),
             ("Samples", f"{len(ds):,} ({len(ds.train_idx):,} train, {len(ds.test_idx):,} test)"),
             ("Input", " × ".join(str(s) for s in ds.input_shape)),
-            ("Classes", ", ".join(f"{c} ({n:,})" for c, n in zip(ds.class_names, counts))),
+            ("Classes", "; ".join(f"{c} ({n:,})" for c, n in zip(ds.class_names, counts))),
             ("Model", f"{ev.model_name} (architecture {meta.get('arch', '?')}, checkpoint {ev.model_hash})")]
     for key, name in (("test_accuracy", "Test accuracy"), ("test_balanced_accuracy", "Test balanced accuracy"),
                       ("test_auroc", "Test AUROC")):
@@ -217,62 +139,19 @@ def _data_section(ev, data: dict) -> list[Part]:
     if d["chance_level"]:
         parts.append(Part(text=["This model predicts at chance level on its test set: its explanations describe "
                                 "noise, and so do the metrics and the ranking below."], warn=True))
-    return parts
-
-
-def _explanations_section(ev, methods: list[str], samples: list[str], data: dict, missing: list[str]) -> list[Part]:
-    ds = ev.ds
-    out = {"methods": [], "samples": samples, "drawn": False, "pooling": POOLING if ds.modality == "image" else None,
-           "normalisation": NORMALISATION, "maps": {}}
-    data["explanations"] = out
-    if not samples:
-        return [Part(text=["No samples were chosen and none are scored in the store, so no maps are drawn."])]
-    pos = {sid: i for i, sid in enumerate(ds.sample_ids)}
-    idx = np.array([pos[s] for s in samples], dtype=np.int64)
-    processed: dict[str, np.ndarray] = {}
-    for m in methods:
-        arr, miss = ev.stored_attributions(m, idx)
-        if arr is None:
-            missing.append(f"Explanations: {label(m)} has no stored map for {len(miss)} of the {len(samples)} chosen "
-                           f"sample(s) ({', '.join(miss[:3])}{'…' if len(miss) > 3 else ''}); compute them on the "
-                           f"Explanations page or with `{explain_command(ev, [m], len(ds.test_idx))}`.")
-            continue
-        processed[label(m)] = process(ev, arr, idx)
-        out["methods"].append(m)
-        flat = np.abs(arr.reshape(len(arr), -1).astype(np.float64))
-        out["maps"][m] = {"abs_sum": [float(v) for v in flat.sum(1)], "abs_max": [float(v) for v in flat.max(1)]}
-    if not processed:
-        return [Part(text=["None of the chosen methods has stored maps for the chosen samples (see 'What was not "
-                           "computed')."])]
-    out["drawn"] = True
-    rows = [_row_label(ds, i) for i in idx]
-    gt = ds.ground_truth
-    cmd = explain_command(ev, out["methods"], len(samples))
-    note = ("Maps are read from the results store and drawn as on the Explanations page: "
-            + ("channels summed, " if ds.modality == "image" else "")
-            + "each map divided by its 99th percentile |value| (so methods share one scale from −1 to 1); "
-              "red pushes towards the sample's true class (the explained class), blue against it.")
-    if ds.modality == "image":
-        masks = gt.masks[idx] if gt is not None and gt.masks is not None else None
-        fig = image_grid(ds.X[idx], processed, rows, masks=masks, colour_label="normalised")
-        return [Part(text=[note + (" Outline: the expert lesion mask." if masks is not None else "")], figure=fig,
-                     command=cmd)]
-    if ds.modality == "expression":
-        markers: set[int] = set()
-        if gt is not None and gt.feature_sets:
-            for v in gt.feature_sets.values():
-                markers.update(int(g) for g in v)
-        marker = "true biomarker" if gt is not None and gt.strength == "exact" else "literature marker"
-        fig = gene_bars(processed, ds.feature_names, rows, k=TOP_K, markers=markers, marker_label=marker)
-        return [Part(text=[note + f" The {TOP_K} genes with the largest |attribution| per map; ★ {marker}."],
-                     figure=fig, command=cmd)]
-    ics = GroundTruth(pwm=gt.pwm[idx]).information_content() if gt is not None and gt.pwm is not None else None
-    parts = [Part(text=[note + " Letters above the line push towards the motif class; the grey track marks the "
-                               "planted motifs (information content in bits)."], command=cmd)]
-    for j, row in enumerate(rows):
-        fig = sequence_logos([(m, v[j]) for m, v in processed.items()], ic=None if ics is None else ics[j],
-                             title=row, y_label="normalised")
-        parts.append(Part(figure=fig))
+    if q["model_warning"]:
+        parts.append(Part(text=[f"This model is close to chance as a whole: {q['model_warning']}."], warn=True))
+    pc = q["per_class"]
+    weak = {w["index"] for w in q["weak_classes"]}
+    table = pd.DataFrame({"class": pc["classes"], "test samples": pc["n"], "recall": pc["recall"],
+                          "one-vs-rest AUROC": pc["auroc"],
+                          "at or near chance": ["yes" if c in weak else "" for c in range(len(pc["classes"]))]})
+    text = [f"Per class, on the {pc['n_test']:,} test samples: recall (the share of the class's samples the model "
+            f"predicts as it; chance is {pc['chance']:.2f}) and one-vs-rest AUROC. A class is at or near chance when "
+            f"its recall is below chance + {RECALL_MARGIN:.2f} or its AUROC below {CLASS_AUROC_FLOOR:.2f}."]
+    parts.append(Part(title="Quality per class", text=text, table=table.round(3)))
+    if q["class_warning"]:
+        parts.append(Part(text=[q["class_warning"]], warn=True))
     return parts
 
 
@@ -303,12 +182,12 @@ def _genes_section(ev, methods: list[str], scored: list[str], data: dict, missin
     parts = [Part(text=[f"Per class, genes ranked by the mean of the L2-normalised attributions of that class's "
                         f"{len(idx)} evaluated sample(s) (the Gene rankings page's global ranking); the {GENES_K} top "
                         f"genes per method, {known}s highlighted."])]
+    empty = []
     for c, cname in enumerate(ds.class_names):
         heading = cname if cname.lower().startswith("class") else f"class {cname}"
         present = {m: s[c] for m, s in scores.items() if np.isfinite(s[c]).all()}
         if not present:
-            missing.append(f"Gene rankings: {heading} has no evaluated sample (the scored samples are of other "
-                           f"classes; evaluate more samples, --n).")
+            empty.append(cname)
             continue
         tables = {label(m): genes.top_table(s, GENES_K, ds.feature_names, truth.get(c)) for m, s in present.items()}
         out["classes"][cname] = {m: {"genes": t["gene"].tolist(), "scores": [float(v) for v in t["score"]]}
@@ -322,6 +201,11 @@ def _genes_section(ev, methods: list[str], scored: list[str], data: dict, missin
                                                 for r in ov.to_dict("records")}
             part.table = ov.round(4)
         parts.append(part)
+    if empty:
+        line = (f"{len(empty)} of {ds.n_classes} classes have no evaluated sample, so no gene ranking: "
+                f"{'; '.join(empty)}. The scored samples are of other classes; evaluate more samples (--n) for them.")
+        missing.append(f"Gene rankings: {line}")
+        parts.append(Part(text=[line]))
     return parts
 
 
@@ -474,15 +358,48 @@ def _jsonable(v):
 
 
 # -- the whole report --------------------------------------------------------------------------------------------
+def stored_map_methods(ev) -> list[str]:
+    """The methods with maps in the store for this dataset, model and output, at their default parameters."""
+    recs = ev.store.provenance(kind="attributions", dataset_fp=ev.dataset_fp, model_hash=ev.model_hash,
+                               output=ev.config.output)
+    found = []
+    for r in recs:
+        m = r["method"]
+        if m in EXPLAINERS and m not in found and r["method_key"] == params_key(ev.method_key(m)):
+            found.append(m)
+    return found
+
+
+def stored_map_samples(ev, methods: list[str], limit: int) -> list[str]:
+    """The first ``limit`` test samples (then training samples) whose maps of every one of ``methods`` are stored;
+    only the first ``SEARCH`` samples of each split are looked up (the Explanations page offers the first 3,000)."""
+    ds = ev.ds
+    out: list[str] = []
+    for split in (ds.test_idx[:SEARCH], ds.train_idx[:SEARCH]):
+        ids = [ds.sample_ids[i] for i in split]
+        have = set(ids)
+        for m in methods:
+            _, miss = ev.stored_attributions(m, np.asarray(split))
+            have -= set(miss)
+        out += [s for s in ids if s in have][: limit - len(out)]
+        if len(out) >= limit:
+            break
+    return out
+
+
 def collect(ev, selection: Selection | None = None) -> Report:
-    """Everything a report shows, read from ``ev.store``; nothing is computed.
+    """Everything a report shows, read from ``ev.store``; no explainer, metric or ranking is run.
+
+    The model runs twice, briefly: once over the test split for the per-class quality (cached per checkpoint and
+    dataset, ``xai_core.model_quality``), and once over the drawn samples (at most 8) for their rows' predictions.
 
     Parameters
     ----------
     ev : xai_core.runner.Evaluation
         The dataset, model and results store (its ``config.seed`` and ``config.output`` select the stored cells).
     selection : Selection, optional
-        Methods, metrics, samples and sections (default: everything stored, all sections).
+        Methods, metrics, samples, sections and how the maps are drawn (default: everything stored, all sections,
+        the Explanations page's default drawing).
 
     Returns
     -------
@@ -491,18 +408,18 @@ def collect(ev, selection: Selection | None = None) -> Report:
     Raises
     ------
     XaiError
-        For an unknown section or sample id.
+        For an unknown section, sample id or drawing choice.
     """
     sel = selection or Selection()
-    bad = [s for s in sel.sections if s not in SECTIONS]
-    if bad:
-        raise XaiError(f"unknown section(s) {', '.join(bad)}; valid choices: {', '.join(SECTIONS)}")
+    sel.check()
     ds = ev.ds
     if sel.samples:
-        unknown = [s for s in sel.samples if s not in set(ds.sample_ids)]
+        ids = set(ds.sample_ids)
+        unknown = [s for s in sel.samples if s not in ids]
         if unknown:
             raise XaiError(f"unknown sample id(s) of {ds.name}: {', '.join(unknown[:5])}; sample ids look like "
-                           f"{', '.join(ds.sample_ids[:3])}")
+                           f"{', '.join(ds.sample_ids[:3])} (list them with python -m xai_core explain --dataset "
+                           f"{ds.name} --list-samples)")
     frame = stored_frame(ev, sel.methods, sel.metrics)
     methods = _order(frame["method"], sel.methods) if not frame.empty else []
     metrics = _order(frame["metric"], sel.metrics) if not frame.empty else []
@@ -510,11 +427,10 @@ def collect(ev, selection: Selection | None = None) -> Report:
     missing: list[str] = _not_applicable(ev, sel.metrics)
     n = len(scored)
     # what was asked and is not in the store
-    if sel.methods:
-        applicable = set(applicable_methods(ev.ctx))
-        for m in sel.methods:
-            if m not in applicable:
-                missing.append(f"{label(m)}: does not apply to this data or model.")
+    applicable = set(applicable_methods(ev.ctx))
+    for m in sel.methods or []:
+        if m not in applicable:
+            missing.append(f"{label(m)}: does not apply to this data or model, so it has no maps or scores.")
     want_methods = sel.methods or methods
     want_metrics = [m for m in (sel.metrics or metrics) if m in METRICS]
     counts = frame.groupby(["method", "metric"]).size() if not frame.empty else pd.Series(dtype=int)
@@ -532,35 +448,45 @@ def collect(ev, selection: Selection | None = None) -> Report:
         for (me, mt, why), g in bad.assign(reason=bad["reason"].fillna("no reason recorded")).groupby(
                 ["method", "metric", "reason"]):
             missing.append(f"{label(me)} × {mt}: {len(g)} score(s) not finite: {why}")
-    explained_methods = [m for m in (sel.methods or methods) if m in EXPLAINERS]
-    samples = list(sel.samples or scored[:DEFAULT_EXPLAINED])[:MAX_EXPLAINED]
-    commands = {"this report": report_command(ev, sel)}
-    if methods and metrics:
-        commands["metrics and ranking"] = evaluate_command(ev, methods, metrics, n)
-    if explained_methods:
-        commands["explanations (maps of the first --n test samples; the report's maps are read from the store)"] = \
-            explain_command(ev, explained_methods, max(len(samples), 1))
+    explained_methods = [m for m in (sel.methods or methods or stored_map_methods(ev)) if m in applicable]
+    samples = list(sel.samples or scored[:DEFAULT_EXPLAINED]
+                   or (stored_map_samples(ev, explained_methods, DEFAULT_EXPLAINED) if explained_methods else []))
+    if len(samples) > MAX_EXPLAINED:
+        missing.append(f"Explanations: {len(samples)} samples were chosen; the first {MAX_EXPLAINED} are drawn (the "
+                       f"Explanations page's limit).")
+        samples = samples[:MAX_EXPLAINED]
     meta = ev.model_meta
+    q = quality(ev)
     data: dict[str, Any] = {"dataset": ds.name, "model": ev.model_name, "checkpoint_hash": ev.model_hash,
                             "dataset_fingerprint": ev.dataset_fp, "sections": list(sel.sections),
                             "methods": methods, "metrics": metrics, "scored_samples": scored,
-                            "scored_cells": int(len(frame.groupby(["method", "metric"]))) if not frame.empty else 0}
+                            "scored_cells": int(len(frame.groupby(["method", "metric"]))) if not frame.empty else 0,
+                            "model_quality": {"model_warning": q["model_warning"], "class_warning": q["class_warning"]}}
     sections: dict[str, list[Part]] = {}
     for s in sel.sections:
         if s == "data":
-            sections[s] = _data_section(ev, data)
+            sections[s] = _data_section(ev, data, q)
         elif s == "explanations":
-            sections[s] = _explanations_section(ev, explained_methods, samples, data, missing)
+            sections[s] = explanations_section(ev, sel, explained_methods, samples, data, missing)
         elif s == "genes":
             parts = _genes_section(ev, methods or explained_methods, scored, data, missing)
             if parts:
                 sections[s] = parts
         elif s == "metrics":
             sections[s] = (_metrics_section(ev, frame, methods, metrics, data) if not frame.empty
-                           else [Part(text=["No stored scores for this selection."])])
+                           else [Part(text=["No stored scores for this selection: compute them on the Metrics page "
+                                            "or with python -m xai_core evaluate (see 'What was not computed')."])])
         elif s == "ranking":
             sections[s] = (_ranking_section(ev, frame, data, missing) if not frame.empty
-                           else [Part(text=["No stored scores for this selection."])])
+                           else [Part(text=["No stored scores for this selection, so no ranking: it needs scores of "
+                                            "at least two methods (see 'What was not computed')."])])
+    commands = {"this report": report_command(ev, sel)}
+    if methods and metrics:
+        commands["metrics and ranking"] = evaluate_command(ev, methods, metrics, n)
+    drawn = (data.get("explanations") or {}).get("methods") or []
+    if drawn:
+        commands["explanations: exactly the drawn maps (raw, before pooling and normalisation)"] = explain_command(
+            ev, drawn, samples, data["explanations"]["aggregate_of"])
     if "provenance" in sel.sections:
         sections["provenance"] = _provenance_section(ev, frame, methods or explained_methods, metrics, sel, data,
                                                      commands)
@@ -568,6 +494,14 @@ def collect(ev, selection: Selection | None = None) -> Report:
     acc = _finite(meta.get("test_accuracy"))
     subtitle = (f"{ds.name} ({ds.modality}) · model {ev.model_name} (checkpoint {ev.model_hash})"
                 + (f" · test accuracy {acc:.3f}" if acc is not None else "")
-                + f" · {len(methods)} method(s), {len(metrics)} metric(s), {n} scored sample(s)")
+                + (f" · {len(methods)} method(s) × {len(metrics)} metric(s) scored on {n} sample(s)" if n
+                   else " · no stored scores")
+                + (f" · maps of {len(drawn)} method(s) × {len(samples)} sample(s)" if drawn else ""))
+    weak = q["weak_classes"]
+    warnings = [w for w in (q["model_warning"] and f"This model is close to chance on {ds.name}: "
+                            f"{q['model_warning']}. Its explanations explain a weak model.",
+                            weak and f"This model is at or near chance on {len(weak)} of {ds.n_classes} classes "
+                            f"({'; '.join(w['class'] for w in weak)}): explanations of their samples describe a model "
+                            f"that does not recognise them. See 'Quality per class' under Data and model.") if w]
     return Report(title=f"Explanation report: {ds.name}, {ev.model_name}", subtitle=subtitle, sections=sections,
-                  data=data, missing=missing)
+                  data=data, missing=missing, warnings=warnings)

@@ -11,11 +11,12 @@ import tempfile
 from pathlib import Path
 
 from ..errors import XaiError
+from .render import PRINT_WIDTH_PX
 
 BROWSERS = ("chromium", "chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
-         "--no-pdf-header-footer", "--window-size=1240,1600", "--virtual-time-budget=20000",
+         "--no-pdf-header-footer", f"--window-size={PRINT_WIDTH_PX},1400", "--virtual-time-budget=20000",
          "--run-all-compositor-stages-before-draw", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
 TIMEOUT_S = 180
 

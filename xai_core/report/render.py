@@ -15,7 +15,7 @@ import re
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from .collect import SECTION_TITLES, Report
+from .base import SECTION_TITLES, Report
 
 DATA_ID = "report-data"
 PLOT_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -36,9 +36,14 @@ font-size:.8rem;white-space:pre-wrap;word-break:break-all}
 .figure{width:100%;margin:6px 0 18px}
 .missing li{margin:3px 0}
 footer{margin-top:40px;color:#7b8794;font-size:.8rem}
-@media print{main{max-width:none;padding:0 6px}h2{break-before:auto}.figure{break-inside:avoid}
-table{break-inside:auto}.toc{display:none}}
+@page{size:A4;margin:12mm}
+@media print{html{zoom:0.72}main{max-width:none;padding:0 4px}h2{break-before:auto;break-after:avoid}
+h3{break-after:avoid}.figure{break-inside:avoid}tr{break-inside:avoid}.modebar-container{display:none}
+.toc{display:none}.warn,.cmd{break-inside:avoid}}
 """
+# The PDF: A4 portrait, 12 mm margins, printed at 72 %: the page is then 186 mm / 0.72 = 976 CSS px wide, the width
+# ``pdf.py`` lays the figures out at (plotly draws at the window's width and does not redraw for print).
+PRINT_WIDTH_PX = 976
 
 
 def _table(df) -> str:
@@ -104,6 +109,7 @@ def render_html(report: Report) -> str:
         body.append("</section>")
     if "provenance" not in report.sections:
         body.append(_missing(report))
+    warnings = "".join(f'<div class="warn top">{html.escape(w)}</div>' for w in report.warnings)
     data = _safe_json(json.dumps(report.data, allow_nan=False, default=str))
     draw = ("document.querySelectorAll('div.figure').forEach(function(d){"
             "var s=JSON.parse(document.getElementById(d.id+'-spec').textContent);"
@@ -113,9 +119,9 @@ def render_html(report: Report) -> str:
             f"<title>{html.escape(report.title)}</title><style>{CSS}</style>"
             f"<script>{get_plotlyjs()}</script></head><body><main>"
             f"<h1>{html.escape(report.title)}</h1><p class=\"sub\">{html.escape(report.subtitle)}</p>"
-            f"<p class=\"toc\">{toc}</p>{''.join(body)}"
+            f"{warnings}<p class=\"toc\">{toc}</p>{''.join(body)}"
             f"<footer>Written by xai_core from its results store on {html.escape(_created(report))}; "
-            f"nothing in this file was recomputed, and it needs no network.</footer></main>"
+            f"no explanation or score was computed for it, and it needs no network.</footer></main>"
             f"<script type=\"application/json\" id=\"{DATA_ID}\">{data}</script>{''.join(scripts)}"
             f"<script>{draw}</script></body></html>\n")
 
