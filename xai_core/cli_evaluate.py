@@ -6,6 +6,10 @@ model, method, metric and sample) and ``DIR/ranking.csv`` (per method: expected 
 rank probabilities and, when the random control was ranked, ``p_above_control`` and
 ``not_better_than_random``). It prints the headline worded by the evidence (``ranking_words.headline``) and the
 controls floor (``ranking_words.floor_sentence``). ``rank`` re-ranks stored or exported scores with other options.
+
+``evaluate --until decided`` adds samples in rounds until the ranking is decided, the ``--budget`` is spent or the
+cap (``--n``, default 64) is reached (``xai_core.adaptive``; the rules in ``xai_core.racing`` and
+docs/adaptive.md), prints one line per round, and also writes ``DIR/decision.json``.
 """
 from __future__ import annotations
 
@@ -20,8 +24,8 @@ from tqdm import tqdm
 
 from . import costs
 from .batching import BATCH
-from .cli_common import (add_device_flag, add_yes_flag, check_cost, check_out_path, int_range, name_list,
-                         parse_sets, positive_int, seed_int)
+from .cli_common import (add_device_flag, add_yes_flag, check_cost, check_out_path, float_range, int_range,
+                         name_list, parse_sets, positive_int, seed_int)
 from .cli_models import add_model_flags, model_options, resolve_for_evaluation
 from .modalities import MODALITIES
 from .devices import resolve_device
@@ -29,6 +33,9 @@ from .errors import XaiError
 from .progress import Progress
 
 RANK_COLUMNS = ["dataset", "model", "method", "metric", "sample", "score"]  # what rank needs of a scores.csv
+FIXED_N, ADAPTIVE_CAP = 32, 64  # --n when not given: a fixed run's samples; the cap of --until decided
+ADAPTIVE_FLAGS = {"confidence": "--confidence", "top_k": "--top-k", "budget": "--budget", "round": "--round",
+                  "min_samples": "--min-samples", "race_alpha": "--race-alpha"}
 
 
 def _dotted(items: list[str] | None, flag: str, registry=None, modalities=()) -> dict[str, dict[str, Any]]:
@@ -157,7 +164,92 @@ def _rank_and_write(scores, out: Path, args) -> None:
     print(f"wrote {out / 'ranking.csv'}", file=sys.stderr)
 
 
+def _rule(args, datasets: list[str]):
+    """The adaptive run's ``DecisionRule`` from the flags, checked before any work (None without --until)."""
+    given = [flag for key, flag in ADAPTIVE_FLAGS.items() if getattr(args, key) is not None]
+    if args.until is None:
+        if given:
+            raise XaiError(f"{', '.join(given)} only apply with --until decided; add --until decided or leave "
+                           f"{'them' if len(given) > 1 else 'it'} out")
+        return None
+    from .racing import DecisionRule, parse_budget  # noqa: PLC0415 - torch (through the explainers): kept out of the CLI's start-up
+
+    if len(datasets) != 1:
+        raise XaiError(f"--until decided adapts to one dataset's ranking; give a single --dataset (got "
+                       f"{', '.join(datasets)})")
+    if args.ranker != "mrr":
+        raise XaiError(f"--until decided decides on the Monte Carlo ranking; drop --ranker {args.ranker} (use "
+                       "`rank --ranker ...` on the result afterwards)")
+    secs, passes = parse_budget(args.budget) if args.budget is not None else (None, None)
+    cap = args.n if args.n is not None else ADAPTIVE_CAP
+    opt = {k: getattr(args, k) for k in ("confidence", "top_k", "race_alpha") if getattr(args, k) is not None}
+    if args.round is not None:
+        opt["round_size"] = args.round
+    if args.min_samples is not None:
+        opt["min_samples"] = args.min_samples
+    elif cap < DecisionRule.min_samples:
+        opt["min_samples"] = cap
+    if opt.get("min_samples", DecisionRule.min_samples) > cap:
+        raise XaiError(f"--min-samples {opt['min_samples']} is above the cap --n {cap}; raise --n or lower "
+                       "--min-samples")
+    return DecisionRule(max_samples=cap, budget_s=secs, budget_passes=passes, n_draws=args.draws, dist=args.dist,
+                        missing=args.missing, seed=args.seed, weights=_weights(args.weight),
+                        per_family=args.per_family, **opt).check()
+
+
+class _RoundBar:
+    """A terminal bar over the cells an adaptive run computes, and one printed line per round."""
+
+    def __init__(self, label: str):
+        self.bar = tqdm(desc=label, unit="cell", file=sys.stderr, dynamic_ncols=True)
+
+    def __call__(self, ev: Progress) -> None:
+        if ev.stage == "round":
+            self.bar.set_description_str(ev.message, refresh=True)
+            return
+        self.bar.set_postfix_str(f"{ev.method} / {ev.metric or '(explain)'} {ev.done}/{ev.total}"
+                                 + (" (stored)" if ev.cached else ""), refresh=False)
+        if ev.finished and ev.stage != "train":
+            self.bar.update(1)
+
+    def write(self, line: str) -> None:
+        self.bar.write(line)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _run_adaptive(ev, plan, rule, out: Path, per_pass, started: float) -> tuple:
+    """Run ``ev`` in rounds until decided (the budget counts from ``started``, the command's start); print a line
+    per round; write decision.json. Returns (all scores of the samples used, the scores ranked)."""
+    from .adaptive import AdaptiveRun, EvaluationGrid  # noqa: PLC0415 - torch (through the runner): kept out of the CLI's start-up
+
+    run = AdaptiveRun(EvaluationGrid(ev, rule.max_samples, per_pass, plan=plan), rule, started=started)
+    bar = _RoundBar(ev.ds.name)
+    run.progress = bar
+    try:
+        for rec in run.rounds():
+            bar.write(f"{ev.ds.name}: {rec.line()}")
+    finally:
+        bar.close()
+    print(f"{ev.ds.name}: {run.sentence}")
+    decision = {"dataset": ev.ds.name, "model": ev.model_name, **run.decision()}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "decision.json").write_text(json.dumps(decision, indent=2, default=_json_value))
+    print(f"wrote {out / 'decision.json'} (stopped because: {run.stopped_because})", file=sys.stderr)
+    return run.scores, run.ranked_scores
+
+
+def _json_value(v):
+    """numpy numbers and other odd values in decision.json: as plain numbers, else as text."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return str(v)
+
+
 def cmd_evaluate(args) -> int:
+    started = time.perf_counter()  # an adaptive run's time budget counts from here: loading and planning count
     import pandas as pd  # noqa: PLC0415 - pandas: kept out of the CLI's start-up
 
     from .data import DATASETS  # noqa: PLC0415 - scipy (xai_core.data): kept out of the CLI's start-up
@@ -180,6 +272,8 @@ def cmd_evaluate(args) -> int:
     method_params = _dotted(args.param, "--param", EXPLAINERS, modalities)
     metric_params = _dotted(args.metric_param, "--metric-param", METRICS, modalities)
     _weights(args.weight)
+    rule = _rule(args, datasets)
+    n = (rule.max_samples if rule else args.n) or FIXED_N
     check_out_path(args.out, "--out", kind="dir")
     check_out_path(args.store, "--store", kind="file")
     device = resolve_device(args.device)
@@ -189,11 +283,11 @@ def cmd_evaluate(args) -> int:
     model = resolve_for_evaluation(args) if model_options(args) else args.model
     store_path = Path(args.store) if args.store else default_store_path()
     out = Path(args.out)
-    frames = []
+    frames, ranked = [], []
     with ResultStore(store_path) as store:
         planned = []  # every dataset is planned (and its cost checked) before any is computed
         for d in datasets:
-            cfg = EvalConfig(dataset=d, model=model, methods=methods, metrics=metrics, n=args.n,
+            cfg = EvalConfig(dataset=d, model=model, methods=methods, metrics=metrics, n=n,
                              split=args.split, only_correct=not args.include_misclassified, output=args.output,
                              batch_size=args.batch_size, forward_batch=args.forward_batch, seed=args.seed,
                              method_params=method_params, metric_params=metric_params,
@@ -204,32 +298,44 @@ def cmd_evaluate(args) -> int:
                 print(f"warning: {d}: {ev.model_meta['checks']['warning']}", file=sys.stderr)
             plan = ev.plan()
             took = _seconds(ev, plan)
+            passes = plan.total_forward + plan.total_backward
+            if rule is not None:  # at most the cap's grid, at most the budget
+                bound = min([passes, rule.budget_passes or passes]
+                            + ([passes * rule.budget_s / took] if rule.budget_s and took > 0 else []))
+                took, passes = took * bound / passes if passes else took, bound
             if not args.dry_run:  # before any plan is printed or run: a refusal is one line
-                check_cost(plan.total_forward + plan.total_backward,
-                           f"evaluating {d} ({costs.format_seconds(took)} on this machine)", args.yes)
+                check_cost(passes, f"evaluating {d} ({costs.format_seconds(took)} on this machine)", args.yes)
             planned.append((d, ev, plan, took))
         total = sum(p.total_forward + p.total_backward for _, _, p, _ in planned)
-        if not args.dry_run and len(planned) > 1:
+        if not args.dry_run and len(planned) > 1:  # (never adaptive: --until takes one dataset)
             took = sum(t for *_, t in planned)
             check_cost(total, f"evaluating {len(planned)} datasets ({', '.join(datasets)}; "
                               f"{costs.format_seconds(took)} on this machine)", args.yes)
         for d, ev, plan, _took in planned:
-            if len(plan.sample_idx) < args.n:  # not silent: fewer samples than asked for
-                print(f"note: {d}: --n {args.n}: only {len(plan.sample_idx)} {args.split} samples (of those "
+            if len(plan.sample_idx) < n:  # not silent: fewer samples than asked for
+                print(f"note: {d}: --n {n}: only {len(plan.sample_idx)} {args.split} samples (of those "
                       f"eligible) are available; using {len(plan.sample_idx)}", file=sys.stderr)
             print(plan.describe(), file=sys.stderr)
+            if rule is not None:
+                print(f"{d}: adaptive, at most the grid above: {rule.describe()}", file=sys.stderr)
             print(f"{d}: {costs.describe(plan.total_forward, plan.total_backward, _per_pass(ev))} on this machine, "
                   "before reuse of stored results", file=sys.stderr)
             if args.dry_run:
                 per = plan.cost.groupby("metric")[["forward", "backward"]].sum().sort_values("forward", ascending=False)
                 print(per.to_string(float_format=lambda v: f"{v:,.0f}"), file=sys.stderr)
                 continue
-            bars = _Bars(len(plan.methods) * (1 + len(plan.metrics)), d)
             t0 = time.perf_counter()
-            try:
-                frames.append(ev.run(plan, progress=bars))
-            finally:
-                bars.close()
+            if rule is not None:
+                done, used = _run_adaptive(ev, plan, rule, out, _per_pass(ev), started)
+                frames.append(done)
+                ranked.append(used)
+            else:
+                bars = _Bars(len(plan.methods) * (1 + len(plan.metrics)), d)
+                try:
+                    frames.append(ev.run(plan, progress=bars))
+                finally:
+                    bars.close()
+                ranked.append(frames[-1])
             print(f"{d}: done in {time.perf_counter() - t0:.1f} s (store: {store_path})", file=sys.stderr)
     if args.dry_run:
         return 0
@@ -238,7 +344,7 @@ def cmd_evaluate(args) -> int:
     scores[[c for c in SCORE_COLUMNS if c in scores.columns]].to_csv(out / "scores.csv", index=False)
     n_nan = int(scores["score"].isna().sum())
     print(f"wrote {out / 'scores.csv'} ({len(scores)} rows, {n_nan} NaN with reasons)", file=sys.stderr)
-    _rank_and_write(scores, out, args)
+    _rank_and_write(pd.concat(ranked, ignore_index=True), out, args)
     return 0
 
 
@@ -371,7 +477,8 @@ def add_parsers(sub) -> None:
     e.add_argument("--model", help="an architecture with a checkpoint, a model name of yours, or a model file")
     e.add_argument("--methods", default="all")
     e.add_argument("--metrics", default="all", help="'all' (every applicable metric) or a comma list")
-    e.add_argument("--n", type=positive_int, default=32, help="samples per dataset")
+    e.add_argument("--n", type=positive_int, help=f"samples per dataset (default {FIXED_N}); with --until decided the "
+                                                  f"cap (default {ADAPTIVE_CAP})")
     e.add_argument("--split", choices=["test", "train", "all"], default="test")
     e.add_argument("--include-misclassified", action="store_true",
                    help="also evaluate samples the model gets wrong (default: correct ones only, as the studies)")
@@ -389,6 +496,21 @@ def add_parsers(sub) -> None:
     e.add_argument("--store", help="results database (default: $XAI_CORE_STORE or ~/.cache/xai_core/results.sqlite)")
     e.add_argument("--dry-run", action="store_true", help="print the plan and its cost, compute nothing")
     e.add_argument("--out", required=True)
+    a = e.add_argument_group("adaptive evaluation (docs/adaptive.md)")
+    a.add_argument("--until", choices=["decided"],
+                   help="add samples in rounds until the ranking is decided, the budget is spent or the cap --n is "
+                        "reached; writes decision.json")
+    a.add_argument("--confidence", type=float_range(0.5, 1, lo_open=True, hi_open=True),
+                   help="stop when the leader's P(rank 1) or P(top-k set) reaches this (default 0.9)")
+    a.add_argument("--top-k", type=int_range(1, 1000), help="the k of the top-k rule and of racing (default 3)")
+    a.add_argument("--budget", metavar="10m|600s|5000passes",
+                   help="stop when this is spent: a time (s, m, h) and/or forward+backward passes, comma-separated")
+    a.add_argument("--round", type=int_range(1, 10_000), help="samples added per round (default 4)")
+    a.add_argument("--min-samples", type=int_range(1, 100_000),
+                   help="no decision and no racing before this many samples (default 8)")
+    a.add_argument("--race-alpha", type=float_range(0, 0.5, hi_open=True),
+                   help="racing: a method whose P(rank <= k) is below this / rounds loses the re-explaining "
+                        "metrics (default 0.01; 0 turns racing off)")
     add_device_flag(e)
     add_model_flags(e)
     ranking_options(e)

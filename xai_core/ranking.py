@@ -20,8 +20,8 @@ the CLI and the report).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +60,10 @@ class RankingResult:
         Metric -> why it was left out.
     params : dict
         The settings of the ranking (draws, distribution, seed, weights, directions, families).
+    p_top_set : dict of int to float
+        For each k asked for (``mc_mrr(top_k=...)``): the share of draws whose top k by MRR (rank <= k, ties
+        sharing the best rank) is exactly the first k methods of ``table``: how sure the top-k *set* is. Empty
+        when no k was asked for.
     """
     table: pd.DataFrame  # index method; mrr, mrr_lo, mrr_hi, mean_rank, rank; sorted by mrr desc
     rank_probabilities: pd.DataFrame  # index method (same order); columns 1..M; rows sum to 1
@@ -67,6 +71,7 @@ class RankingResult:
     metrics_used: list[str]
     dropped: dict[str, str]  # metric -> reason
     params: dict
+    p_top_set: dict[int, float] = field(default_factory=dict)  # k -> P(the first k of table are the top k)
 
     def to_frame(self) -> pd.DataFrame:
         """The table joined with the rank probabilities as ``p_rank_1..p_rank_M``; index method.
@@ -292,7 +297,8 @@ def _rank_best_first(values: np.ndarray, axis: int, method: str = "average") -> 
 
 def mc_mrr(scores: pd.DataFrame, *, directions: dict[str, str] | None = None, families: dict[str, str] | None = None,
            weights: dict[str, float] | None = None, per_family: bool = False, n_draws: int = 10_000,
-           dist: str = "normal", seed: int = 0, missing: str = "drop") -> RankingResult:
+           dist: str = "normal", seed: int = 0, missing: str = "drop",
+           top_k: int | Sequence[int] = ()) -> RankingResult:
     """Monte Carlo mean reciprocal rank (study §2.6).
 
     Per draw, every method's score on every metric is redrawn: ``dist="normal"`` draws N(mu, sigma^2) with sigma
@@ -307,7 +313,9 @@ def mc_mrr(scores: pd.DataFrame, *, directions: dict[str, str] | None = None, fa
     2.5/97.5 percentiles, and the distribution of its rank by MRR within a draw (ties share the best rank,
     "min"). All T draws are ranked at once per metric. When a control (``is_control``, e.g. ``random``) is among
     the methods, every other method's ``p_above_control`` is the share of draws in which its MRR is strictly above
-    the best control's, and ``not_better_than_random`` is ``p_above_control < CONTROL_FLOOR`` (0.95).
+    the best control's, and ``not_better_than_random`` is ``p_above_control < CONTROL_FLOOR`` (0.95). For each k of
+    ``top_k``, ``result.p_top_set[k]`` is the share of draws in which the methods of rank <= k are exactly the first
+    k methods of the table (the top-k set is separated from the rest); a tie across the k-th place counts against.
 
     Parameters
     ----------
@@ -330,6 +338,8 @@ def mc_mrr(scores: pd.DataFrame, *, directions: dict[str, str] | None = None, fa
         Seeds the draws.
     missing : str
         ``"drop"``: drop a metric on which some method has no finite mean; ``"worst"``: that method ranks last.
+    top_k : int or sequence of int
+        The k (1 <= k < number of methods) for which to measure how sure the top-k set is (``p_top_set``).
 
     Returns
     -------
@@ -338,9 +348,9 @@ def mc_mrr(scores: pd.DataFrame, *, directions: dict[str, str] | None = None, fa
     Raises
     ------
     XaiError
-        For an unknown ``dist`` or a bad ``n_draws``; an empty or malformed frame (missing columns, duplicated
-        rows), fewer than 2 methods, an unknown direction, a bad weight or one for an unknown family, or no metric
-        left to rank on.
+        For an unknown ``dist``, a bad ``n_draws`` or ``top_k``; an empty or malformed frame (missing columns,
+        duplicated rows), fewer than 2 methods, an unknown direction, a bad weight or one for an unknown family, or no
+        metric left to rank on.
     """
     if dist not in DISTS:
         raise XaiError(f"unknown dist='{dist}'; use one of {list(DISTS)}")
@@ -371,6 +381,7 @@ def mc_mrr(scores: pd.DataFrame, *, directions: dict[str, str] | None = None, fa
         table["p_above_control"] = np.where(is_ctrl, np.nan, above)
         table["not_better_than_random"] = ~is_ctrl & (above < CONTROL_FLOOR)
     order = table.sort_values(["rank", "mean_rank"], kind="stable").index
+    p_top_set = _p_top_set(r, [P.methods.index(m) for m in order], top_k)
     rank_probs = pd.DataFrame(probs, index=table.index, columns=range(1, M + 1)).loc[order]
     params = dict(n_draws=T, dist=dist, seed=seed, missing=missing, per_family=per_family, weights=weights,
                   metric_weights=dict(zip(P.metrics, w.tolist())),
@@ -380,7 +391,22 @@ def mc_mrr(scores: pd.DataFrame, *, directions: dict[str, str] | None = None, fa
     if dist == "bootstrap":
         params["paired"] = paired
     return RankingResult(table.loc[order], rank_probs, _metric_ranks(P).loc[order], list(P.metrics),
-                         dict(P.dropped), params)
+                         dict(P.dropped), params, p_top_set)
+
+
+def _p_top_set(r: np.ndarray, order: list[int], top_k: int | Sequence[int]) -> dict[int, float]:
+    """k -> share of draws (rows of the (T, M) rank matrix ``r``) whose ranks <= k are exactly ``order[:k]``."""
+    ks = [top_k] if isinstance(top_k, (int, np.integer)) else list(top_k)
+    out = {}
+    for k in ks:
+        if isinstance(k, bool) or int(k) != k or not 1 <= k < r.shape[1]:
+            raise XaiError(f"top_k must be whole numbers from 1 to {r.shape[1] - 1} (fewer than the {r.shape[1]} "
+                           f"methods ranked), got {k}")
+        k = int(k)
+        inside = r <= k
+        exact = inside[:, order[:k]].all(axis=1) & (inside.sum(axis=1) == k)
+        out[k] = float(exact.mean())
+    return out
 
 
 def _metric_ranks(P: _Prepared) -> pd.DataFrame:

@@ -166,6 +166,7 @@ class Evaluation:
         self.dataset_fp = self.ds.fingerprint()
         self.model_hash = self.model_meta["checkpoint_hash"]
         self._notes: list[str] = []
+        self._versions: dict[str, str] | None = None  # package versions, read once (0.1 s per read)
 
     def with_config(self, **changes: Any) -> Evaluation:
         """A shallow copy with other settings that shares the loaded dataset, model, context and store.
@@ -387,7 +388,9 @@ class Evaluation:
     # -- running -----------------------------------------------------------------------------
     def _provenance(self, **extra) -> dict[str, Any]:
         c = self.config
-        return {"created": now(), "versions": package_versions(), "seed": c.seed, "output": c.output,
+        if self._versions is None:
+            self._versions = package_versions()
+        return {"created": now(), "versions": self._versions, "seed": c.seed, "output": c.output,
                 "dataset_params": self.ds.params,
                 "model": {k: self.model_meta.get(k)
                           for k in ("arch", "arch_kwargs", "checkpoint_hash", "path", "seed")},
@@ -469,6 +472,29 @@ class Evaluation:
                                  method_params=self.method_key(method), output=self.config.output, metric=metric,
                                  metric_params=self._metric_params(METRICS.get(metric)),
                                  sample_ids=[self.ds.sample_ids[i] for i in idx])
+
+    def missing_scores(self, method: str, metric: str, idx: np.ndarray) -> list[str]:
+        """The sample ids of ``idx`` without a stored score of (``method``, ``metric``), without computing anything.
+
+        Parameters
+        ----------
+        method : str
+            The method.
+        metric : str
+            The metric.
+        idx : ndarray
+            Row indices of the dataset.
+
+        Returns
+        -------
+        list of str
+            The missing sample ids in ``idx``'s order; for a set-level metric ``["*"]`` or ``[]``.
+        """
+        spec = METRICS.get(metric)
+        want = ["*"] if spec.scope == "set" else [self.ds.sample_ids[i] for i in idx]
+        return self.store.missing_scores(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method,
+                                         method_params=self.method_key(method), output=self.config.output,
+                                         metric=metric, metric_params=self._metric_params(spec), sample_ids=want)
 
     def attributions(self, method: str, idx: np.ndarray, progress: ProgressFn | None = None,
                      member: tuple[str, torch.nn.Module, str] | None = None) -> torch.Tensor:
