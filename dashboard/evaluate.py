@@ -1,6 +1,11 @@
 """The run panel shared by the Metrics and Method ranking pages: choose methods, metrics and samples, see
 the cost, run (with progress) or read the results straight from the store; plus the cached ranking.
 
+With ``adaptive=True`` (the Method ranking page) the panel offers "Stop when decided": the samples become the
+cap, and Run adds them in rounds through ``xai_core.adaptive`` until the ranking is decided or the budget is
+spent, redrawing the ranking after each round; the decision (``AdaptiveRun.decision``, as the CLI's
+decision.json) is kept for the session and returned with the results.
+
 Results are keyed in the store by content, so a grid computed once (here or with
 ``python -m xai_core evaluate``) is read back without computing anything.
 """
@@ -14,10 +19,13 @@ import pandas as pd
 import streamlit as st
 
 from xai_core import costs
+from xai_core.adaptive import AdaptiveRun, EvaluationGrid
 from xai_core.errors import XaiError
+from xai_core.figures import ranking as rf
 from xai_core.figures.metrics import metric_label
 from xai_core.metrics import METRICS
 from xai_core.progress import Progress
+from xai_core.racing import DecisionRule
 from xai_core.ranking import get_ranker, kendalls_w, mc_mrr, metric_agreement
 from xai_core.runner import ranking_input
 from xai_core.store import SCORE_COLUMNS
@@ -38,6 +46,7 @@ class Results:
     scores: pd.DataFrame  # tidy, one row per method, metric and sample ("*" for set-level metrics)
     ev: Any  # the Evaluation (dataset, model, store)
     plan: Any  # the Plan: samples, methods, metrics, cost
+    decision: dict | None = None  # an adaptive run's decision (why it stopped, the rounds), as decision.json
 
 
 def metric_info(name: str) -> dict[str, Any]:
@@ -100,8 +109,67 @@ def _progress(plan):
     return progress_bar("Starting…", describe)
 
 
-def run_panel(page: str, *, extra_methods: list[str] | tuple = ()) -> Results | None:
-    """Choices, cost and Run button; the stored results when every cell of the plan is in the store."""
+def adaptive_controls(page: str, n: int) -> DecisionRule | None:
+    """The "Stop when decided" toggle and its rule (the CLI's --until decided, --confidence, --top-k, --budget,
+    --round); None when it is off. ``n`` (the samples chosen) is the cap."""
+    if not st.toggle("Stop when decided", key=f"{page}_until",
+                     help="Add samples in rounds (up to the number above) and stop as soon as the ranking is "
+                          "decided or the budget is spent; methods with no chance of the top k stop getting the "
+                          "costly re-explaining metrics. The CLI's `evaluate --until decided`."):
+        return None
+    c1, c2, c3, c4 = st.columns(4)
+    confidence = c1.slider("Confidence", 0.6, 0.99, 0.9, 0.01, key=f"{page}_confidence",
+                           help="Stop when the leader is first in this share of the Monte Carlo draws, or the top k "
+                                "are separated from the rest in it.")
+    k = int(c2.number_input("Top k", 1, 20, 3, key=f"{page}_top_k", help="The top-k set that may decide the run, "
+                                                                          "and that racing protects."))
+    minutes = float(c3.number_input("Budget (minutes, 0 = none)", 0.0, 600.0, 0.0, step=1.0, key=f"{page}_budget"))
+    size = int(c4.number_input("Samples per round", 1, 64, 4, key=f"{page}_round"))
+    return DecisionRule(confidence=confidence, top_k=k, round_size=size, max_samples=n, min_samples=min(8, n),
+                        budget_s=minutes * 60 or None)
+
+
+def rounds_table(rounds: list[dict]) -> pd.DataFrame:
+    """One row per round of an adaptive run (``RoundRecord.to_dict()`` or decision.json's ``rounds``)."""
+    return pd.DataFrame([{
+        "round": r["round"], "samples": r["n"], "leader": state.method_label(r["leader"]) if r["leader"] else "–",
+        "P(rank 1)": r["p_leader"], f"top {len(r['top'])}": ", ".join(map(state.method_label, r["top"])),
+        "P(top set)": r["p_top"], "raced out": ", ".join(state.method_label(x["method"]) for x in r["raced_out"]),
+        "seconds": round(r["seconds"], 1), "complete": r["complete"]} for r in rounds])
+
+
+def _until_decided(page: str, ev, plan, rule: DecisionRule, per_pass) -> dict:
+    """Run ``plan`` adaptively, redrawing the rounds and the ranking after each one; returns the decision."""
+    total = max(1, len(rule.schedule(len(plan.sample_idx))))
+    where = {"round": 0, "text": "Starting…"}
+
+    def describe(e: Progress) -> tuple[float, str]:
+        if e.stage == "round":
+            where.update(round=e.done, text=e.message)
+        else:
+            what = f"{state.method_label(e.method)} · {e.metric or 'attributions'}"
+            where["text"] = f"{where['text'].split(' · ')[0]} · {what}"
+        return where["round"] / total, where["text"]
+
+    bar, update = progress_bar("Starting…", describe)
+    live = st.empty()
+    run = AdaptiveRun(EvaluationGrid(ev, len(plan.sample_idx), per_pass, plan=plan), rule, progress=update,
+                      label=state.method_label)
+    for rec in run.rounds():
+        with live.container():
+            st.caption(rec.sentence or f"Round {rec.round}: {rec.n} samples per method; the ranking so far:")
+            st.dataframe(rounds_table([r.to_dict() for r in run.records]), hide_index=True, width="stretch")
+            if rec.ranking is not None:
+                ui.figure(rf.mrr_intervals(rec.ranking.table), "adaptive_mrr", key=f"{page}_live_{rec.round}",
+                          downloads=False)
+    bar.empty()
+    return run.decision()
+
+
+def run_panel(page: str, *, extra_methods: list[str] | tuple = (), adaptive: bool = False) -> Results | None:
+    """Choices, cost and Run button; the stored results when every cell of the plan is in the store. With
+    ``adaptive``, also "Stop when decided" (``adaptive_controls``), whose finished run's results are returned with
+    its decision."""
     ds, model, seed = state.current()
     ui.need(model is not None, "No model for this dataset yet: train one on the Data & model page.")
     ev = state.evaluation(ds, model, seed)
@@ -127,6 +195,7 @@ def run_panel(page: str, *, extra_methods: list[str] | tuple = ()) -> Results | 
         st.session_state[N_KEY] = n
     with st.expander("What the metrics measure (family, which direction is better, meaning)"):
         st.table(metric_table(names).set_index("name"))  # a table wraps the long meanings; a dataframe cuts them
+    rule = adaptive_controls(page, n) if adaptive else None
     ui.need(bool(methods), "Choose at least one explanation method above.")
     ui.need(bool(metrics), "Choose at least one metric above.")
     methods = list(methods) + [m for m in extra_methods if m in options and m not in methods]
@@ -151,6 +220,17 @@ def run_panel(page: str, *, extra_methods: list[str] | tuple = ()) -> Results | 
         st.caption("Forward passes of the model per cell ('(explain)' = computing the attributions).")
         st.dataframe(cost.round(0), width="stretch")
         st.code(cli_command(ds, model, seed, plan.methods, plan.metrics, n), language="bash")
+    if rule is not None:
+        ui.need(rule.top_k < len(plan.methods), f"Top k is {rule.top_k}: choose more than {rule.top_k} methods, or "
+                                                "a smaller top k.")
+        decisions = st.session_state.setdefault(f"{page}_decisions", {})
+        key = repr((ds, model, seed, tuple(plan.methods), tuple(plan.metrics), n, rule))
+        done = decisions.get(key)
+        if done is not None and done["samples"] and done["leader"]:
+            used = _plan(ds, model, seed, ev.model_hash, tuple(methods), tuple(metrics), done["samples"])
+            return Results(run_ev.scores(used), run_ev, used, done)
+        if done is not None:
+            st.warning(done["sentence"], icon=":material/timer_off:")
     if not missing:
         st.success(f"All {cells} method × metric results are in the store (computed earlier here or with "
                    f"`python -m xai_core evaluate`); nothing to compute.")
@@ -170,11 +250,19 @@ def run_panel(page: str, *, extra_methods: list[str] | tuple = ()) -> Results | 
                    f"{costs.COST_LIMIT:,.0f} the command line runs without --yes; it may take a long time. "
                    "Fewer samples, methods or metrics cost less.", icon=":material/warning:")
         confirmed = st.checkbox(f"Run anyway (about {passes:,.0f} passes{took})", key=f"{page}_confirm")
-    if not st.button("Run", type="primary", key=f"{page}_run", disabled=not confirmed,
+    if not st.button("Run until decided" if rule else "Run", type="primary", key=f"{page}_run", disabled=not confirmed,
                      help="Compute the missing attributions and scores; every result is stored as it is done, "
                           "so an interrupted run resumes where it stopped."):
         st.info("Press **Run** to compute the scores (or run the command under 'Cost' in a terminal; "
                 "the results then show here without computing).")
+        return None
+    if rule is not None:
+        decision = None
+        with ui.friendly("Running the evaluation until decided"):
+            decision = _until_decided(page, run_ev, plan, rule, per_pass)
+        if decision is not None:
+            decisions[key] = decision
+            st.rerun()  # redraw from the store with the decision
         return None
     bar, update = _progress(plan)
     done = None

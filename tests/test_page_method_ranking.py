@@ -98,3 +98,38 @@ def test_other_ranker_and_options_without_aggregate(app_store, ranker):
     no_exception(at)
     assert any(t.startswith("mean rank") for t in titles(at))
     assert not any("aggregated explanation" in t for t in titles(at))
+
+
+def test_stop_when_decided_runs_in_rounds_says_why_and_ranks_what_it_stored(app_store):
+    from xai_core.runner import EvalConfig, Evaluation
+
+    methods, metrics = ["saliency", "input_x_gradient", "random"], ["sparseness", "pixel_flipping"]
+    at = open_page("method_ranking", methods=methods, metrics=metrics, eval_n=12, rank_agg=False,
+                   ranking_until=True, ranking_top_k=1)
+    no_exception(at)
+    (run,) = [b for b in at.button if b.key == "ranking_run"]
+    assert run.label == "Run until decided"
+    run.click().run()
+    no_exception(at)
+
+    (decision,) = at.session_state["ranking_decisions"].values()
+    assert decision["stopped_because"] in ("decided", "samples exhausted") and decision["cap"] == 12
+    said = [i.value for i in at.info if i.value.startswith("Stopped after")]
+    assert said == [decision["sentence"]]
+    rounds = next(d.value for d in at.dataframe if "P(top set)" in d.value.columns)
+    assert list(rounds["round"]) == list(range(1, len(decision["rounds"]) + 1))
+    assert list(rounds["samples"]) == [r["n"] for r in decision["rounds"]]
+    assert not [b for b in at.button if b.key == "ranking_run"], "the decided run's results are shown"
+
+    # the ranking shown is the engine's, on the samples the run used, all read back from the store
+    with ResultStore(app_store) as store:
+        ev = Evaluation(EvalConfig(dataset="simu-small", methods=methods, metrics=metrics,
+                                   n=decision["samples"]), store)
+        events = []
+        frame = ev.run(progress=events.append)
+    assert all(e.cached for e in events)
+    engine = mc_mrr(ranking_input(frame), n_draws=10_000, dist="normal", seed=0, missing="worst")
+    shown = next(d.value for d in at.dataframe if "mrr" in d.value.columns).set_index("method")
+    assert list(shown.index) == list(engine.table.index)
+    np.testing.assert_allclose(shown["mrr"], engine.table["mrr"], rtol=1e-12)
+    assert engine.rank_probabilities[1].max() == pytest.approx(decision["p_leader"])

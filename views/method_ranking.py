@@ -1,6 +1,9 @@
 """Method ranking: which explanation method to trust on this dataset and model, with Monte Carlo uncertainty;
-per-metric ranks, metric agreement, and the aggregated explanation against its components."""
+per-metric ranks, metric agreement, and the aggregated explanation against its components. "Stop when decided"
+runs the evaluation in rounds (``xai_core.adaptive``) and says why it stopped."""
 from __future__ import annotations
+
+import json
 
 import streamlit as st
 
@@ -39,9 +42,21 @@ with_comp = with_agg and st.toggle("Also evaluate all of its components", value=
                                    help="Their attributions are computed for the aggregate anyway; this adds "
                                         "only their metric scores.")
 extra = ([AGGREGATE] if with_agg else []) + (components if with_comp else [])
-res = evaluate.run_panel("ranking", extra_methods=extra)
+res = evaluate.run_panel("ranking", extra_methods=extra, adaptive=True)
 if res is None:
     st.stop()
+if res.decision:  # an adaptive run: why it stopped, round by round, and what it did not compute
+    decision = res.decision
+    st.info(decision["sentence"], icon=":material/flag:")
+    with st.expander(f"Round by round: {len(decision['rounds'])} rounds, {decision['samples']} of at most "
+                     f"{decision['cap']} samples per method (the CLI writes this as decision.json)"):
+        st.dataframe(evaluate.rounds_table(decision["rounds"]), hide_index=True, width="stretch")
+        for item in decision["not_computed"]:
+            who = "every method" if item["method"] == "all" else label(item["method"])
+            st.caption(f"Not computed — {who}: {', '.join(item['metrics'])} on samples {item['samples']}: "
+                       f"{item['why']}")
+        st.download_button("Download decision.json", json.dumps(decision, indent=2, default=str), "decision.json",
+                           mime="application/json", key="dl_decision", on_click="ignore")
 frame = res.scores
 ui.need(frame["method"].nunique() >= 2, "Ranking needs at least two methods: choose more above.")
 
