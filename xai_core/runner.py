@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -417,10 +418,14 @@ class Evaluation:
         params = self._method_params(method)
         return params if spec.version == 1 else {**params, "_version": spec.version}
 
-    def _metric_params(self, spec) -> dict[str, Any]:
-        """The metric's parameters as stored: population metrics also key on the population used, and a
-        metric whose computation changed (``version`` > 1) on its version."""
+    def _metric_params(self, spec, idx: np.ndarray) -> dict[str, Any]:
+        """The metric's parameters as stored: population metrics also key on the population used, a metric
+        whose computation changed (``version`` > 1) on its version, and a metric of the whole set (``scope="set"``
+        or ``of_set``) on the evaluated samples, so a run on other samples never reuses its score."""
         p = spec.params_for(self.ds.modality, self.config.metric_params.get(spec.name, {}))
+        if spec.scope == "set" or spec.of_set:
+            ids = sorted(str(self.ds.sample_ids[i]) for i in idx)
+            p = {**p, "_samples": f"{len(ids)}:{hashlib.sha256(chr(10).join(ids).encode()).hexdigest()[:16]}"}
         if spec.population:
             p = {**p, "population_seeds": self.config.population_seeds,
                  "population_epochs": self.config.population_epochs}
@@ -470,7 +475,7 @@ class Evaluation:
         """
         return self.store.curves(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method,
                                  method_params=self.method_key(method), output=self.config.output, metric=metric,
-                                 metric_params=self._metric_params(METRICS.get(metric)),
+                                 metric_params=self._metric_params(METRICS.get(metric), idx),
                                  sample_ids=[self.ds.sample_ids[i] for i in idx])
 
     def missing_scores(self, method: str, metric: str, idx: np.ndarray) -> list[str]:
@@ -494,7 +499,7 @@ class Evaluation:
         want = ["*"] if spec.scope == "set" else [self.ds.sample_ids[i] for i in idx]
         return self.store.missing_scores(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method,
                                          method_params=self.method_key(method), output=self.config.output,
-                                         metric=metric, metric_params=self._metric_params(spec), sample_ids=want)
+                                         metric=metric, metric_params=self._metric_params(spec, idx), sample_ids=want)
 
     def attributions(self, method: str, idx: np.ndarray, progress: ProgressFn | None = None,
                      member: tuple[str, torch.nn.Module, str] | None = None) -> torch.Tensor:
@@ -591,7 +596,7 @@ class Evaluation:
             population = self.population_attributions(method, idx, progress)
             for metric in plan.metrics:
                 spec = METRICS.get(metric)
-                mparams = self._metric_params(spec)
+                mparams = self._metric_params(spec, idx)
                 key = dict(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method,
                            method_params=self.method_key(method), output=self.config.output, metric=metric,
                            metric_params=mparams)
@@ -641,7 +646,7 @@ class Evaluation:
         for method in plan.methods:
             mk = params_key(self.method_key(method))
             for metric in plan.metrics:
-                xk = params_key(self._metric_params(METRICS.get(metric)))
+                xk = params_key(self._metric_params(METRICS.get(metric), plan.sample_idx))
                 keep.append((method, mk, metric, xk))
         keys = pd.MultiIndex.from_tuples(keep, names=["method", "method_key", "metric", "metric_key"])
         sel = pd.MultiIndex.from_frame(frame[["method", "method_key", "metric", "metric_key"]]).isin(keys)

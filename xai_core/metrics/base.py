@@ -77,6 +77,7 @@ class MetricSpec:
     population: bool = False  # uses ``inp.population`` (maps of other training seeds); its key includes them
     version: int = 1  # bump when the computation changes: stored scores are keyed by it
     curve: CurveAxes | None = None  # a perturbation curve per sample, drawn on the Metrics page with these axes
+    of_set: bool = False  # per-sample scores that depend on the whole evaluated set (a global order over it)
 
     def params_for(self, modality: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """The metric's parameters for ``modality``: defaults, then ``overrides`` (unknown or bad values refused)."""
@@ -106,7 +107,8 @@ def register_metric(name: str, *, label: str, family: str, direction: str, modal
                     needs: str = "explanation", scope: str = "sample", ground_truth: str | None = None,
                     cost: Cost = _no_cost, defaults: dict[str, dict[str, Any]] | None = None,
                     description: str = "", reference: str = "", needs_conv: bool = False, in_ranking: bool = True,
-                    population: bool = False, version: int = 1, curve: CurveAxes | None = None):
+                    population: bool = False, version: int = 1, curve: CurveAxes | None = None,
+                    of_set: bool = False):
     """Register ``fn(inp: MetricInputs, **params)`` as metric ``name`` (a decorator returning ``fn`` unchanged).
 
     Parameters
@@ -147,6 +149,9 @@ def register_metric(name: str, *, label: str, family: str, direction: str, modal
         Bump when the computation changes: stored scores are keyed by it.
     curve : CurveAxes, optional
         The axes of the perturbation curve it returns per sample, drawn on the Metrics page.
+    of_set : bool
+        Its per-sample scores depend on the whole evaluated set (e.g. one feature order from all samples' maps):
+        stored scores are then keyed by the set, like those of a ``scope="set"`` metric.
 
     Returns
     -------
@@ -166,7 +171,7 @@ def register_metric(name: str, *, label: str, family: str, direction: str, modal
         raise ValueError(f"bad metadata for metric {name}")
     return METRICS.decorator(name, lambda fn: MetricSpec(
         name, label, family, direction, frozenset(modalities), fn, defaults or {}, needs, scope, ground_truth,
-        cost, description, reference, needs_conv, in_ranking, population, version, curve))
+        cost, description, reference, needs_conv, in_ranking, population, version, curve, of_set))
 
 
 @dataclass

@@ -130,7 +130,7 @@ def pgu_local(inp: MetricInputs, gap: int = 10, baseline: str = "train_mean", ba
     "pgi_global", label="PGI (global feature order)", family="faithfulness", direction="higher", needs="model",
     curve=CurveAxes("chunks removed (most important first, one order for all samples)", "drop in class probability",
                     "a good map gives a large drop"),
-    cost=_cost, defaults=_defaults(),
+    of_set=True, cost=_cost, defaults=_defaults(),
     description="Like PGI, but with one feature order for all samples (features ranked by their summed "
                 "normalised relevance over the evaluated samples); high means the explanation finds the "
                 "features the model uses across the data set (0-1; the paper reports x100).",
@@ -146,7 +146,7 @@ def pgi_global(inp: MetricInputs, gap: int = 10, baseline: str = "train_mean", b
     "pgu_global", label="PGU (global feature order)", family="faithfulness", direction="lower", needs="model",
     curve=CurveAxes("chunks removed (least important first, one order for all samples)", "drop in class probability",
                     "a good map gives a small drop"),
-    cost=_cost, defaults=_defaults(adjusted=False),
+    of_set=True, cost=_cost, defaults=_defaults(adjusted=False),
     description="Like PGU, but with one feature order for all samples (lowest summed normalised relevance "
                 "first); low means the features the explanation dismisses across the data set are unimportant "
                 "(0-1; the paper reports x100).",
