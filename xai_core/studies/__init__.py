@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..determinism import DEFAULT_THREADS, reproducible
 from ..errors import XaiError
 from ..progress import ProgressFn, as_progress_fn
 from ..provenance import now
@@ -71,9 +72,11 @@ def write_result(result: StudyResult, out_dir: Path) -> Path:
 
 # options a study reads beyond its QUICK / FULL / COMMON / CONFIGS settings (``cfg.get(...)`` with a fallback)
 _EXTRA_OPTIONS: dict[str, dict[str, Any]] = {
-    "ig-expression": {"threads": 1, "epochs": 25},
-    "dna-consistency": {"threads": 1, "store": None, "lr_exp_nobn": 1e-3, "accuracy_window": 1.0, "tolerance": 1.0},
+    "ig-expression": {"epochs": 25},
+    "dna-consistency": {"store": None, "lr_exp_nobn": 1e-3, "accuracy_window": 1.0, "tolerance": 1.0},
 }
+# options of every study, taken by the runner (``threads``: torch threads of the run, ``determinism.reproducible``)
+_RUNNER_OPTIONS: dict[str, Any] = {"threads": DEFAULT_THREADS}
 # whole-number options that count something (so must be >= 1); other whole numbers must be >= 0
 _COUNTS = {"seeds", "diffuse_seeds", "real_seeds", "n", "n_robust", "n_values", "nr_samples", "draws", "n_boot",
            "epochs", "batch_size", "compare_n", "pgr_samples", "n_random", "start_steps", "threads"}
@@ -98,7 +101,7 @@ def study_options(name: str) -> dict[str, Any]:
     """
     _load()
     mod = sys.modules[STUDIES.get(name).run.__module__]
-    out: dict[str, Any] = dict(_EXTRA_OPTIONS.get(name, {}))
+    out: dict[str, Any] = {**_RUNNER_OPTIONS, **_EXTRA_OPTIONS.get(name, {})}
     for attr in ("COMMON", "FULL", "QUICK"):
         out.update(getattr(mod, attr, None) or {})
     for cfg in (getattr(mod, "CONFIGS", None) or {}).values():
@@ -173,13 +176,16 @@ def run_study(name: str, quick: bool = False, out_dir: Path | str | None = None,
     mode = "quick" if quick else "full"
     result = StudyResult(spec.name, spec.title, spec.section, spec.paper, mode)
     result.command = command or ("python -m xai_core study " + " ".join(
-        [name] + (["--quick"] if quick else []) + [f"--{k.replace('_', '-')} {v}" for k, v in options.items()]))
+        [name] + (["--quick"] if quick else []) + [f"--set {k}={json.dumps(v)}" for k, v in options.items()]))
     result.started = now()
-    result.machine = machine_info()
+    threads = int(options.pop("threads", DEFAULT_THREADS))
     ctx = StudyContext(quick=quick, result=result, progress=as_progress_fn(progress) or (lambda e: None), seed=seed,
                        options=dict(options))
     t0 = time.perf_counter()
-    spec.run(ctx)
+    with reproducible(seed, threads) as settings:  # seeds, threads and deterministic kernels, recorded
+        result.machine = machine_info()
+        result.provenance = {"determinism": settings, **result.provenance}
+        spec.run(ctx)
     result.duration_s = round(time.perf_counter() - t0, 1)
     result.timings = {k: round(v, 1) for k, v in result.timings.items()}
     write_result(result, Path(out_dir) if out_dir is not None else default_out(name, quick))

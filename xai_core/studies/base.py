@@ -119,6 +119,15 @@ class StudyResult:
     claims: list[dict[str, Any]] = field(default_factory=list)
     figures: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    # what decided the numbers beyond the code: seed, threads, kernels, versions (``determinism.record``), and
+    # the study's own (e.g. the trained weights' hashes)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    # paths of entries that measure time or the cache's state, not the science, e.g. "tables/timing": a re-run
+    # is not expected to reproduce them (``determinism.compare_results`` leaves them out)
+    volatile: list[str] = field(default_factory=list)
+    # path -> {"rel", "abs", "why"}: numbers another machine may move by more than ``determinism.REL_TOL``, with
+    # the tolerance a re-run is held to and the reason (``tolerate``)
+    tolerances: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def table(self, name: str, title: str, columns: list[str], rows: list[list[Any]], note: str = "") -> None:
         """A result table; cells are numbers or strings (numbers are shown rounded in the report)."""
@@ -149,6 +158,11 @@ class StudyResult:
         if kind not in FIGURE_KINDS:
             raise ValueError(f"figure kind '{kind}' is not one of {FIGURE_KINDS}")
         self.figures.append({"name": name, "title": title, "kind": kind, "caption": caption, "data": json_safe(data)})
+
+    def tolerate(self, path: str, rel: float, abs_tol: float, why: str) -> None:
+        """State that the numbers under ``path`` (a ``determinism.leaves`` path, e.g. ``tables/scores/rows/random``)
+        may move on another machine by ``rel`` / ``abs_tol``, and why; the report lists it."""
+        self.tolerances[path] = {"rel": rel, "abs": abs_tol, "why": why}
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-safe data (``results.json``)."""

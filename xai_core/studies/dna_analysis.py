@@ -93,6 +93,7 @@ class _Correlations:
     near: pd.DataFrame                              # the models within ``window`` pp of the best test AUROC
     window: float
     near_pop: str                                   # the name of that population
+    spread: dict[str, tuple[list[float], float]]     # column -> (r within each seed's population, their sd)
 
 
 @dataclass(frozen=True)
@@ -105,13 +106,17 @@ class _Pair:
     snr_ratio: float
 
 
-def analyse(ctx: StudyContext, ds, cfg, df: pd.DataFrame, idx, per_sample, maps) -> None:
+def analyse(ctx: StudyContext, ds, cfg, df: pd.DataFrame, idx, per_sample, maps,
+            reference: dict[str, Any] | None = None) -> None:
     """Fill ``ctx.result`` from the scored population: protocol, correlations with SNR, the pair, the Pareto
-    front and selection, then the claims and the summary (in that order, as the report lists them)."""
+    front and selection, then the claims and the summary (in that order, as the report lists them).
+    ``reference``: the shipped checkpoint's row (scored with the same protocol), or None."""
     res, n, n_seq = ctx.result, len(df), len(idx)
     setup = (f"{n} models ({cfg['arch']}, {cfg['epochs']} epochs, {n_seq} positive test sequences scored) vs the "
              f"paper's {PAPER_N_MODELS} (100 epochs with early stopping, ~2,000 sequences)")
     _protocol(res, ds, cfg, df, n_seq)
+    if reference is not None:
+        _reference(res, reference)
     corr = _correlations(res, df, cfg, setup)
     pair = _pair(res, ds, df, idx, per_sample, maps, setup)
     best_acc, gains = _pareto_and_selection(res, df, cfg, corr)
@@ -136,7 +141,7 @@ def _protocol(res, ds, cfg, df: pd.DataFrame, n_seq: int) -> None:
         "training_time": f"{int(df['trained_now'].sum())} of {n} models trained in this run, the others "
                          f"reused from the cache; training the whole population took "
                          f"{df['train_seconds'].sum() / 60:.1f} min (sum over the checkpoints' records, "
-                         f"{res.machine.get('cpus')} CPUs, {cfg.get('threads', 1)} torch thread)",
+                         f"{res.machine.get('cpus')} CPUs, {res.machine.get('torch_threads')} torch thread)",
         "training": {"optimizer": "adam", **{k: cfg[k] for k in ("epochs", "lr", "batch_size") if k in cfg},
                      "lr (exponential without BatchNorm)": cfg.get("lr_exp_nobn", cfg["lr"]),
                      "early_stopping": "best validation AUROC epoch kept", "regularizer_params": REG_PARAMS},
@@ -162,7 +167,18 @@ def _protocol(res, ds, cfg, df: pd.DataFrame, n_seq: int) -> None:
             "motif_snr", "kmer_kld", "spherical_kld", "kmer_kld_corrected", "spherical_kld_corrected", "best_epoch"]
     res.table("population", "Population: test AUROC (%), ground-truth interpretability, consistency", cols,
               df[cols].values.tolist(), note="KLD1/KLD2 with the paper's synthetic settings; *_corrected: "
-              "gradient-corrected KLD1, KLD2 with the orthonormal projection. Motif metrics: mean over sequences.")
+              "gradient-corrected KLD1, KLD2 with the orthonormal projection. Motif metrics: mean over sequences. "
+              "Every number here passes through training: a CPU with another instruction set trains other weights "
+              "(docs/determinism.md); the spread over seeds below says how much that matters.")
+
+
+def _reference(res, ref: dict[str, Any]) -> None:
+    """The shipped checkpoint scored with the population's protocol: numbers that pass through no training."""
+    cols = ["auroc", "motif_auroc", "motif_aupr", "motif_snr", *KLDS, *(f"{k}_corrected" for k in KLDS)]
+    res.table("reference", "Reference: the shipped checkpoint scored with the same protocol",
+              ["model", "test AUROC (%)", *cols[1:]], [[ref["member"], *(ref[c] for c in cols)]],
+              note="Not a population member (trained longer, with its own recipe; docs/checkpoints.md). Its weights "
+                   "are fixed, so these numbers depend on the scoring alone and reproduce on any machine.")
 
 
 # -- correlations with SNR: the whole population, and the models near the best accuracy (the paper's 327
@@ -173,6 +189,7 @@ def _correlations(res, df: pd.DataFrame, cfg, setup: str) -> _Correlations:
     near = df[df["auroc"] >= df["auroc"].max() - window]
     near_pop = f"within {window:g} pp of the best AUROC"
     corr_rows, rs = [], {}
+    spread = _seed_spread(res, df)
     for pop, d, grp in (("all", df, "correlation with SNR"),
                         (near_pop, near, "correlation with SNR, near-best models")):
         for kld in KLDS:
@@ -182,15 +199,40 @@ def _correlations(res, df: pd.DataFrame, cfg, setup: str) -> _Correlations:
                 corr_rows.append([pop, LABEL[kld], variant, r, p, len(d), PAPER_R[kld][0], PAPER_R[kld][1]])
                 note = "as coded (e2 without z)" if kld == "spherical_kld" and variant == "paper settings" \
                     else variant
+                per_seed = spread.get(col) if pop == "all" else None
                 res.compare(f"Pearson r, {LABEL[kld]} ({variant}) vs SNR", r, PAPER_R[kld][0],
+                            ours_sd=per_seed[1] if per_seed else None,
                             verdict=_r_verdict(r, p, PAPER_R[kld][0]), group=grp,
-                            explanation=f"p = {p:.2g}; {len(d)} of {setup}; {note}. A smaller, shorter-trained "
-                                        "population spans a different range of SNR and KLD, which changes r.")
+                            explanation=f"p = {p:.2g}; {len(d)} of {setup}; {note}. "
+                                        + (f"± is the spread (sd) of r over the training seeds, each seed's "
+                                           f"population alone: {', '.join(f'{x:.2f}' for x in per_seed[0])}. "
+                                           if per_seed else "")
+                                        + "A smaller, shorter-trained population spans a different range of SNR "
+                                          "and KLD, which changes r.")
     res.table("correlations", "Pearson correlation of each divergence with SNR across the population",
               ["population", "divergence", "variant", "r", "p", "models", "paper r", "paper p"], corr_rows,
               note=f"'within {window:g} pp': only the models whose test AUROC is within {window:g} percentage "
                    "points of the best one (the paper's population spans 1.7 pp).")
-    return _Correlations(rs, near, window, near_pop)
+    return _Correlations(rs, near, window, near_pop, spread)
+
+
+def _seed_spread(res, df: pd.DataFrame) -> dict[str, tuple[list[float], float]]:
+    """Each divergence's Pearson r with SNR within each training seed's population alone, and their sd: how
+    much one draw of the training seeds moves the number (a table; {} for a single seed)."""
+    seeds = sorted(df["seed"].unique())
+    if len(seeds) < 2:
+        return {}
+    cols = [c for k in KLDS for c in (k, f"{k}_corrected")]
+    per = {c: [pearson(df.loc[df["seed"] == s, c], df.loc[df["seed"] == s, "motif_snr"])[0] for s in seeds]
+           for c in cols}
+    out = {c: (v, float(np.std(v, ddof=1))) for c, v in per.items() if np.isfinite(v).all()}
+    res.table("correlations_by_seed", "Spread over training seeds: Pearson r with SNR within each seed's population",
+              ["divergence", "variant", *(f"seed {s}" for s in seeds), "mean", "sd"],
+              [[LABEL[c.removesuffix("_corrected")], "corrected" if c.endswith("_corrected") else "paper settings",
+                *per[c], float(np.mean(per[c])), float(np.std(per[c], ddof=1))] for c in cols],
+              note=f"{len(df) // len(seeds)} models per seed. The sd is the seed-to-seed spread of a correlation "
+                   "over so few models: a difference between two runs smaller than it says nothing.")
+    return out
 
 
 # -- the side-by-side pair
@@ -319,7 +361,10 @@ def _claims(res, ds, cfg, df: pd.DataFrame, corr: _Correlations, pair: _Pair, be
         f"{df['auroc'].max():.1f} % (paper 97.0–98.7 % after 100 epochs)."),
         (f"Across the population, SNR correlates with KLD1 at r = {r1:.3f} and with KLD2 at r = {r2:.3f} "
          f"(paper 0.618 and 0.875); among the {len(near)} models within {window:g} pp of the best test AUROC at "
-         f"r = {q1:.3f} and {q2:.3f}."),
+         f"r = {q1:.3f} and {q2:.3f}."
+         + (f" Within one training seed's population alone r varies by sd {corr.spread['kmer_kld'][1]:.2f} (KLD1) "
+            f"and {corr.spread['spherical_kld'][1]:.2f} (KLD2) from seed to seed: these correlations are "
+            "seed-sensitive." if {"kmer_kld", "spherical_kld"} <= set(corr.spread) else "")),
         f"{L['member']} and {H['member']} differ by {d_acc:.2f} pp in test AUROC but {snr_ratio:.1f}x in SNR.",
         *(["Exponential vs ReLU first layer, mean SNR (test AUROC): " + "; ".join(
             f"{'with' if bn else 'without'} BatchNorm {means.loc[(bn, 'exponential'), 'motif_snr']:.2f} "

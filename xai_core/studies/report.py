@@ -47,7 +47,9 @@ def render_markdown(r: StudyResult) -> str:
            f"| machine | {m.get('platform', '?')}, {m.get('cpus', '?')} CPUs, {m.get('memory_gib', '?')} GiB, "
            f"{m.get('device', 'cpu')} |",
            f"| versions | python {versions.get('python', '?')}, torch {versions.get('torch', '?')}, "
-           f"captum {versions.get('captum', '?')}, zennit {versions.get('zennit', '?')} |", ""]
+           f"captum {versions.get('captum', '?')}, zennit {versions.get('zennit', '?')} |",
+           *_kernels(r), ""]
+    out += _reproduce(r)
     if r.timings:
         out += ["Time per stage: " + ", ".join(f"{k} {v:.0f} s" for k, v in r.timings.items()) + ".", ""]
         total = sum(r.timings.values())
@@ -83,6 +85,44 @@ def render_markdown(r: StudyResult) -> str:
         out += ["## Figures", "", "Drawn from `results.json` on the dashboard's **Studies** page:", "",
                 *[f"- {f['title']}" + (f": {f['caption']}" if f.get("caption") else "") for f in r.figures], ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _kernels(r: StudyResult) -> list[str]:
+    """The run table's row on what decided the numbers beyond the code (``determinism.record``)."""
+    d = (r.provenance or {}).get("determinism")
+    if not d:
+        return []
+    env = ", ".join(f"{k}={v}" for k, v in d.get("env", {}).items())
+    return [f"| kernels | seed {d.get('seed')}, {d.get('torch_threads')} torch thread(s), CPU kernels "
+            f"{d.get('cpu_capability')} on {d.get('cpu')}, oneDNN {'on' if d.get('mkldnn') else 'off'}, "
+            f"deterministic algorithms {'on' if d.get('deterministic_algorithms') else 'off'}"
+            + (f", {env}" if env else "") + " |"]
+
+
+def _reproduce(r: StudyResult) -> list[str]:
+    """How to re-run this and check the numbers, and which numbers another machine may move (docs/determinism.md)."""
+    if not r.command:
+        return []
+    where = f"docs/studies/{r.study}/{'quick/' if r.mode == 'quick' else ''}results.json"
+    out = [f"Reproduce: `{r.command} --out DIR --compare {where}` re-runs it and compares every number with this "
+           "file (docs/determinism.md says what is fixed, the tolerance, and what stays machine-dependent).", ""]
+    trained = (r.provenance or {}).get("trained_weights") or {}
+    if trained:
+        out += [f"Seed-sensitive: this run trained {len(trained)} models (their weights' hashes are in results.json). "
+                "The same CPU kernels train the same weights; a CPU whose kernels round float32 differently trains "
+                "others, and every number that passes through training then moves by about its spread over training "
+                "seeds, which the report gives where it matters. Numbers on fixed weights reproduce.", ""]
+    if r.tolerances:
+        groups: dict[tuple, list[str]] = {}
+        for path, t in r.tolerances.items():
+            groups.setdefault((t["rel"], t["abs"], t["why"]), []).append(f"`{path}`")
+        out += ["Numbers another machine may move by more than the default tolerance, and the tolerance a re-run is "
+                "held to:", "", *[f"- {', '.join(paths)}: relative {rel:g} or absolute {tol:g}, because {why}"
+                                  for (rel, tol, why), paths in groups.items()], ""]
+    if r.volatile:
+        out += ["Not compared (time or the cache's state, not the science): "
+                + ", ".join(f"`{p}`" for p in r.volatile) + ".", ""]
+    return out
 
 
 def _unit(items: list[dict]) -> str:
