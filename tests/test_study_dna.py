@@ -117,19 +117,11 @@ def test_train_model_records_the_regulariser_and_keeps_the_default():
 # -- the quick study ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """The quick study in a private model cache (datasets shared) and a fresh temporary results store."""
-    from xai_core.data import cache_dir
-    from xai_core.studies import run_study
+    """The quick study in a private model cache (datasets shared) and a fresh temporary results store, run once
+    per session (tests/test_study_reproduce.py compares its numbers with the committed ones)."""
+    from tests.test_study_reproduce import quick_run
 
-    shared = cache_dir() / "datasets"
-    shared.mkdir(parents=True, exist_ok=True)
-    root = tmp_path_factory.mktemp("dna_cache")
-    (root / "datasets").symlink_to(shared, target_is_directory=True)
-    out = tmp_path_factory.mktemp("dna_study")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XAI_CORE_CACHE", str(root))
-        result = run_study("dna-consistency", quick=True, out_dir=out)
-    return result, out
+    return quick_run("dna-consistency", tmp_path_factory)
 
 
 def _table(result, name):

@@ -17,11 +17,10 @@ def num(cell) -> float:
 
 @pytest.fixture(scope="module")
 def grain(tmp_path_factory):
-    from xai_core.studies import run_study
+    """The quick study with its results store kept, run once per session (test_study_reproduce compares it)."""
+    from tests.test_study_reproduce import quick_run
 
-    out = tmp_path_factory.mktemp("grain-study")
-    result = run_study("grain-explainers", quick=True, out_dir=out, store=str(out / "results.sqlite"))
-    return result, out
+    return quick_run("grain-explainers", tmp_path_factory)
 
 
 def _table(result, name):

@@ -9,27 +9,17 @@ import torch
 
 from xai_core.data import load_dataset
 from xai_core.explainers.base import make_context
-from xai_core.studies import load_result, run_study
+from xai_core.studies import load_result
 from xai_core.studies.expression_protocol import (adaptive_ig, class_balanced, diffuse, diffusion_for,
                                                   fold_diffusion, groups_for)
 from xai_core.studies.ig_reference import verdict
+from tests.test_study_reproduce import quick_run
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    import os
-
-    out = tmp_path_factory.mktemp("ig")
-    old = os.environ.get("XAI_CORE_CACHE")
-    os.environ["XAI_CORE_CACHE"] = str(out / "cache")  # no run reused from earlier sessions
-    try:
-        result = run_study("ig-expression", quick=True, out_dir=out / "docs")
-    finally:
-        if old is None:
-            os.environ.pop("XAI_CORE_CACHE")
-        else:
-            os.environ["XAI_CORE_CACHE"] = old
-    return result, out / "docs"
+    """The quick study in a fresh run cache, run once per session (test_study_reproduce compares its numbers)."""
+    return quick_run("ig-expression", tmp_path_factory)
 
 
 def test_fold_diffusion_is_the_diffused_model():
