@@ -127,3 +127,46 @@ def test_rows_of_a_killed_holder_are_taken_over(tmp_path):
     assert _missing(path)(IDS) == []
     assert sorted(done) == IDS  # the dead holder stored nothing, so this run computed every row, once
     assert time.time() - t0 < 10  # waited about one ttl, not forever
+
+
+def _evaluate(path, out, cache):
+    """One real evaluation on the shared store; reports how many rows it wrote (computed) per kind."""
+    os.environ["XAI_CORE_CACHE"] = cache
+    import torch
+
+    from xai_core.runner import EvalConfig, Evaluation
+
+    torch.set_num_threads(1)
+    written = {"maps": 0, "scores": 0}
+
+    class Counting(ResultStore):
+        def put_attributions(self, **kw):
+            written["maps"] += len(kw["sample_ids"])
+            return super().put_attributions(**kw)
+
+        def put_scores(self, **kw):
+            written["scores"] += len(kw["sample_ids"])
+            return super().put_scores(**kw)
+
+    cfg = EvalConfig(dataset="simu-small", methods=["saliency", "integrated_gradients"],
+                     metrics=["sparseness", "pixel_flipping"], n=24, explain_batch=4, batch_size=4)
+    frame = Evaluation(cfg, Counting(path)).run()
+    out.put((written, len(frame)))
+
+
+def test_two_evaluations_on_one_store_share_the_work(tmp_path):
+    """Two real evaluations of the same grid started together: every map and score is computed once in all."""
+    path = tmp_path / "r.sqlite"
+    ResultStore(path).close()
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_evaluate, args=(path, out, os.environ["XAI_CORE_CACHE"])) for _ in range(2)]
+    for p in procs:
+        p.start()
+    got = [out.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert [rows for _, rows in got] == [2 * 2 * 24] * 2  # both see every score
+    assert sum(c["maps"] for c, _ in got) == 2 * 24, got  # each map computed once over both runs
+    assert sum(c["scores"] for c, _ in got) == 2 * 2 * 24, got  # each score computed once over both runs

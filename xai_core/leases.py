@@ -14,6 +14,7 @@ well within ``ttl``).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -276,3 +277,19 @@ def shared(leases: Leases | None, cell: str, sample_ids: Sequence[str], missing:
             if on_wait is not None:
                 on_wait(len(todo))
             time.sleep(poll)
+
+
+@functools.cache
+def for_store(path: str | Path) -> Leases:
+    """The one ``Leases`` of this process on a store file (one heartbeat thread per file, not per run).
+
+    Parameters
+    ----------
+    path : str or Path
+        The results store's SQLite file.
+
+    Returns
+    -------
+    Leases
+    """
+    return Leases(Path(path).resolve())

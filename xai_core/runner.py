@@ -23,6 +23,7 @@ import torch
 from .batching import BATCH
 from .data import cache_dir, load_dataset
 from .errors import XaiError
+from .leases import cell_name, for_store, shared
 from .explainers import EXPLAINERS, combine, components, estimate_cost, explain, make_context, resolve_methods
 from .metrics import METRICS, applicable_metrics, build_inputs, compute_metric, estimate_metric_cost
 from .metrics.fastpath import split_linear_head
@@ -501,6 +502,11 @@ class Evaluation:
                                          method_params=self.method_key(method), output=self.config.output,
                                          metric=metric, metric_params=self._metric_params(spec, idx), sample_ids=want)
 
+    def _leases(self):
+        """This process's leases on the store's file (None for a store without a file)."""
+        path = getattr(self.store, "path", None)
+        return None if path is None else for_store(path)
+
     def attributions(self, method: str, idx: np.ndarray, progress: ProgressFn | None = None,
                      member: tuple[str, torch.nn.Module, str] | None = None) -> torch.Tensor:
         """The stored maps of ``method`` for ``idx``; missing ones are computed per batch and stored.
@@ -536,12 +542,13 @@ class Evaluation:
         if arr is not None:
             notify(progress, len(ids), len(ids), "explain", method=method, cached=True)
             return torch.as_tensor(arr, device=ctx.device)
-        missing_set = set(missing)
-        todo = [i for i, sid in zip(idx, ids) if sid in missing_set]
-        done = len(ids) - len(todo)
+        row_of = dict(zip(ids, idx))
+        done = len(ids) - len(missing)
         bs = self.config.explain_batch
-        for b in range(0, len(todo), bs):
-            bidx = np.asarray(todo[b:b + bs])
+        # rows another run on this store is computing are waited for, not computed twice (xai_core/leases.py)
+        for claimed in shared(self._leases(), cell_name(kind="attributions", **key), missing,
+                              lambda rows: self.store.missing_attributions(sample_ids=rows, **key), chunk=bs):
+            bidx = np.asarray([row_of[sid] for sid in claimed])
             x = torch.as_tensor(self.ds.X[bidx], device=ctx.device)
             y = torch.as_tensor(self.ds.y[bidx], device=ctx.device)
             t0 = time.perf_counter()
@@ -605,10 +612,14 @@ class Evaluation:
                 if not missing:
                     notify(progress, len(want), len(want), "metric", method=method, metric=metric, cached=True)
                     continue
-                pos = [k for k, sid in enumerate(ids) if spec.scope == "set" or sid in missing]
-                step = len(pos) if spec.scope == "set" else self.config.batch_size
-                for b in range(0, len(pos), step):
-                    sel = np.asarray(pos[b:b + step])
+                pos_of = {sid: k for k, sid in enumerate(ids)}
+                step = None if spec.scope == "set" else self.config.batch_size
+                n_todo, n_done = len(missing), 0
+                todo = [s for s in want if s in missing]
+                for claimed in shared(self._leases(), cell_name(kind="scores", **key), todo,
+                                      lambda rows, key=key: self.store.missing_scores(sample_ids=rows, **key),
+                                      chunk=step):
+                    sel = np.arange(len(ids)) if spec.scope == "set" else np.asarray([pos_of[s] for s in claimed])
                     pop = None if population is None else [p[sel] for p in population]
                     inp = build_inputs(self.ds, self.ctx, idx[sel], a_all[sel], method, params, population=pop,
                                        forward_batch=self.config.forward_batch, explain_batch=self.config.explain_batch,
@@ -622,7 +633,8 @@ class Evaluation:
                                           direction=spec.direction, sample_ids=sids, scores=res.scores,
                                           reasons=res.reasons, seconds=res.seconds, se=res.se, curves=res.curves,
                                           provenance=self._provenance(kind="score", seconds=res.seconds), **key)
-                    notify(progress, min(b + step, len(pos)), len(pos), "metric", method=method, metric=metric)
+                    n_done += len(claimed)
+                    notify(progress, min(n_done, n_todo), n_todo, "metric", method=method, metric=metric)
         return self.scores(plan)
 
     def scores(self, plan: Plan) -> pd.DataFrame:

@@ -534,6 +534,39 @@ class ResultStore:
             out[i] = np.frombuffer(data, dtype=dtype).reshape(shape)
         return out, []
 
+    def missing_attributions(self, *, dataset_fp: str, model_hash: str, method: str, method_params: dict,
+                             output: str, sample_ids: list[str]) -> list[str]:
+        """The ids among ``sample_ids`` without a stored map, reading ids only (no blobs, no checksums).
+
+        Cheap enough to poll while another run computes a cell; ``get_attributions`` checks the rows on use.
+
+        Parameters
+        ----------
+        dataset_fp : str
+            ``Dataset.fingerprint()``: the exact data.
+        model_hash : str
+            The model's checkpoint hash.
+        method : str
+            The explanation method.
+        method_params : dict
+            Its parameters (keyed by their content hash, ``params_key``).
+        output : str
+            What was explained: ``logit`` or ``probability``.
+        sample_ids : list of str
+            The samples.
+
+        Returns
+        -------
+        list of str
+            The missing ids, in the order of ``sample_ids``.
+        """
+        ids = [str(s) for s in sample_ids]
+        cell = self._cell_id(self._cell_key("attributions", dataset_fp, model_hash, method, method_params, output))
+        if cell is None:
+            return ids
+        found = self._rows("attributions", cell, ids, "1")
+        return [s for s in ids if s not in found]
+
     # ---- scores ---------------------------------------------------------------------------
     @_guarded
     def put_scores(self, *, dataset: str, dataset_fp: str, model: str, model_hash: str, method: str,
