@@ -259,6 +259,7 @@ def shared(leases: Leases | None, cell: str, sample_ids: Sequence[str], missing:
         if todo:
             yield todo
         return
+    tried: set[str] = set()  # rows this run computed once: not again here, even when stored as failed (retried later)
     while todo:
         busy = leases.held_elsewhere(cell, todo)
         free = [s for s in todo if s not in busy]
@@ -272,7 +273,8 @@ def shared(leases: Leases | None, cell: str, sample_ids: Sequence[str], missing:
                 yield mine
             finally:
                 leases.release(cell, mine)
-        todo = missing(todo)
+            tried.update(mine)
+        todo = [s for s in missing(todo) if s not in tried]
         if todo and not mine:
             if on_wait is not None:
                 on_wait(len(todo))

@@ -536,9 +536,9 @@ class ResultStore:
 
     def missing_attributions(self, *, dataset_fp: str, model_hash: str, method: str, method_params: dict,
                              output: str, sample_ids: list[str]) -> list[str]:
-        """The ids among ``sample_ids`` without a stored map, reading ids only (no blobs, no checksums).
+        """The ids among ``sample_ids`` without a usable stored map (absent, or failing its checksum; no stderr line).
 
-        Cheap enough to poll while another run computes a cell; ``get_attributions`` checks the rows on use.
+        Polled while another run computes a cell: each stored row is read about once, as it arrives.
 
         Parameters
         ----------
@@ -564,8 +564,8 @@ class ResultStore:
         cell = self._cell_id(self._cell_key("attributions", dataset_fp, model_hash, method, method_params, output))
         if cell is None:
             return ids
-        found = self._rows("attributions", cell, ids, "1")
-        return [s for s in ids if s not in found]
+        found = self._rows("attributions", cell, ids, "dtype, shape, data, checksum")
+        return [s for s in ids if s not in found or blob_problem(*found[s]) is not None]
 
     # ---- scores ---------------------------------------------------------------------------
     @_guarded
