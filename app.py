@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import pages, quality, report_view, state, ui
+from dashboard import first_load, pages, report_view, state, ui
 
 st.set_page_config(page_title="Bio-XAI audit", page_icon=":material/genetics:", layout="wide")
 
@@ -55,6 +55,7 @@ def sidebar() -> None:
     st.sidebar.caption("Results are stored and reused: a run computed once (here or with "
                        "`python -m xai_core evaluate`) shows instantly next time.")
     report_view.sidebar_action()  # the one-click report of what is stored (computes nothing)
+    ui.preload_charts()  # the browser loads Plotly's code now, not after the first click that draws a chart
 
 
 LINK_KEYS = ("dataset", "model", state.METHODS, state.METRICS, state.SAMPLES, ui.PRESENT)
@@ -240,8 +241,12 @@ if (_reset := state.repair()):
     st.info(_reset, icon=":material/restart_alt:")
 _failed = False
 try:
+    first_load.load_engine()  # the first run after a start: says what it loads and for about how long
     from_link()
     sidebar()
+    # dashboard.quality imports the engine (torch, sklearn) at its top: imported here, after first_load's message
+    from dashboard import quality
+
     quality.banner()  # every page: a model near chance is flagged before its explanations are read
     nav.run()
 except Exception as _e:  # one page's failure must not break the session or the other pages

@@ -68,6 +68,14 @@ def _embedding(dataset: str, method: str, n: int) -> tuple[np.ndarray, np.ndarra
     return idx, embed(ds.X[idx], method)
 
 
+def _expression_heatmap(ds):
+    """The 40 most variable genes over up to 40 test samples per class (the viewer's heatmap)."""
+    genes = top_variance_features(ds.X[ds.train_idx], 40)
+    sub = _balanced(ds, 40)
+    return figs.expression_heatmap(ds.X[sub][:, genes], [ds.feature_names[g] for g in genes], ds.y[sub],
+                                   ds.class_names)
+
+
 def sample_viewer(ev, preds: dict) -> None:
     ds = ev.ds
     name = lambda i: f"{ds.sample_ids[i]} · {ds.class_names[ds.y[i]]}"  # noqa: E731
@@ -78,7 +86,9 @@ def sample_viewer(ev, preds: dict) -> None:
                          disabled=ds.ground_truth is None or ds.ground_truth.masks is None)
         idx = _balanced(ds, per)
         masks = ds.ground_truth.masks[idx] if show and ds.ground_truth is not None else None
-        ui.figure(figs.image_samples(ds.X[idx], [name(i) for i in idx], masks, cols=min(6, max(3, per))),
+        ui.figure(ui.cached_figure("image_samples", (ds.name, ev.dataset_fp, per, masks is not None),
+                                   lambda: figs.image_samples(ds.X[idx], [name(i) for i in idx], masks,
+                                                              cols=min(6, max(3, per)))),
                   "samples", key="dm_images")
     elif ds.modality == "expression":
         c1, c2 = st.columns(2)
@@ -86,13 +96,12 @@ def sample_viewer(ev, preds: dict) -> None:
                           format_func=lambda m: {"pca": "PCA (instant)", "umap": "UMAP (a few seconds)"}[m])
         n = c2.slider("Samples shown", 200, min(5000, len(ds)), min(2000, len(ds)), step=100, key="dm_n")
         idx, coords = _embedding(ds.name, method, n)
-        ui.figure(figs.embedding_scatter(coords, ds.y[idx], ds.class_names, method, [name(i) for i in idx]),
+        ui.figure(ui.cached_figure("embedding", (ds.name, ev.dataset_fp, method, n),
+                                   lambda: figs.embedding_scatter(coords, ds.y[idx], ds.class_names, method,
+                                                                  [name(i) for i in idx])),
                   f"{method}_embedding", key="dm_embedding")
-        genes = top_variance_features(ds.X[ds.train_idx], 40)
-        sub = _balanced(ds, 40)
-        ui.figure(figs.expression_heatmap(ds.X[sub][:, genes], [ds.feature_names[g] for g in genes], ds.y[sub],
-                                          ds.class_names), "expression_heatmap", key="dm_heatmap",
-                  scale="standardised expression")
+        ui.figure(ui.cached_figure("expression_heatmap", (ds.name, ev.dataset_fp), lambda: _expression_heatmap(ds)),
+                  "expression_heatmap", key="dm_heatmap", scale="standardised expression")
     else:
         ids = [ds.sample_ids[i] for i in _balanced(ds, 20)]
         pos = {s: i for i, s in enumerate(ds.sample_ids)}
@@ -103,7 +112,9 @@ def sample_viewer(ev, preds: dict) -> None:
               else None)
         st.caption("The sequence itself (one letter per position) above the planted motifs' information content: "
                    "background positions carry 0 bits, motif positions up to 2.")
-        ui.figure(sequence_logos([("sequence", ds.X[i])], ic=ic, title=name(i), y_label="nucleotide"),
+        ui.figure(ui.cached_figure("sequence_logo", (ds.name, ev.dataset_fp, sid),
+                                   lambda: sequence_logos([("sequence", ds.X[i])], ic=ic, title=name(i),
+                                                          y_label="nucleotide")),
                   f"sequence_{sid}", key="dm_logo", scale="information content (bits)")
 
 

@@ -127,6 +127,22 @@ def presentation_toggle() -> None:
         del st.query_params[PRESENT]
 
 
+PRELOADED = "_charts_preloaded"  # session key: the browser was given Plotly's code already
+
+
+def preload_charts() -> None:
+    """Once per browser session, an empty plotly chart in a hidden container: the browser fetches and compiles
+    Plotly's JavaScript (Streamlit loads it, 4.7 MB, only when a page first draws a chart: 1-3 s on a 2-core
+    machine) while the first page is read, instead of after the first click that draws a figure (see
+    docs/benchmarks.md, "Dashboard latency")."""
+    if st.session_state.get(PRELOADED):
+        return
+    st.session_state[PRELOADED] = True
+    with st.sidebar.container(key="plotly_preload"):
+        st.html("<style>.st-key-plotly_preload {display: none;}</style>")
+        st.plotly_chart(go.Figure(), key="fig_plotly_preload", config={"displayModeBar": False})
+
+
 def enlarged(fig: go.Figure) -> go.Figure:
     """A copy of ``fig`` with larger fonts and height, for the presentation view."""
     big = go.Figure(fig)
@@ -163,6 +179,20 @@ def figure(fig: go.Figure, name: str, *, key: str | None = None, downloads: bool
                                    on_click="ignore", icon=icon, width="content",
                                    help=f"Download this figure as {fmt.upper()} ({fname}), captioned: {caption}")
     return out
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _cached_figure(kind: str, key: tuple, _build) -> go.Figure:
+    return _build()
+
+
+def cached_figure(kind: str, key: tuple, build) -> go.Figure:
+    """``build()`` once per (``kind``, ``key``) in this process, then the same figure object on every rerun.
+
+    ``key`` must name everything the figure depends on (the dataset's fingerprint, the model's hash, the
+    widgets' values). Building a plotly figure, or unpickling one from a data cache, validates every property
+    again (0.05-0.5 s a figure); the pages never change a figure they draw, so one object is shared."""
+    return _cached_figure(kind, key, build)
 
 
 def figure_caption(text: str, key: str) -> None:

@@ -7,9 +7,11 @@ CI installs chromium itself (.ci/run); elsewhere the test is skipped when chromi
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from dashboard import pages
 from tests import e2e
@@ -28,13 +30,39 @@ def shots(tmp_path_factory) -> Path:
     return d
 
 
+FIRST_RUN: dict[str, str] = {}  # what the first page of a freshly started server said while it loaded
+
+
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     store = tmp_path_factory.mktemp("e2e") / "results.sqlite"
     with e2e.server(store) as url, e2e.browser() as p:
         p.goto(url)
+        # shown from the first run's start until torch, captum and zennit are imported (seconds); the estimate
+        # joins it once the cache folder is known
+        box = p.get_by_text(re.compile(r"Loading the explanation engine.*(here last time|not measured)")).first
+        try:
+            box.wait_for(timeout=60_000)
+            FIRST_RUN["engine"] = box.inner_text()
+        except PlaywrightTimeout:
+            pass
         e2e.wait_idle(p)
         yield p
+
+
+def test_a_fresh_server_says_it_loads_the_engine_and_for_how_long(page):
+    said = FIRST_RUN.get("engine", "")
+    assert "torch, captum, zennit" in said, FIRST_RUN
+    assert "here last time" in said or "not measured on this machine yet" in said
+    assert page.get_by_text("Loading the explanation engine").count() == 0  # gone once loaded
+
+
+def test_plotly_code_is_loaded_before_any_page_draws_a_chart(page):
+    """Home draws no chart, yet the browser has Plotly's code (ui.preload_charts), so that the first figure after
+    a click does not wait for 4.7 MB of JavaScript."""
+    assert page.locator(".js-plotly-plot").count() <= 1  # at most the hidden, empty preload chart
+    page.wait_for_function("""() => performance.getEntriesByType('resource')
+                                      .some(e => e.name.includes('/static/js/PlotlyChart'))""", timeout=60_000)
 
 
 def _clean(page) -> None:
@@ -81,10 +109,15 @@ def test_image_explanation_draws_a_heatmap(page, shots):
 
 
 def test_dna_explanation_draws_a_sequence_logo(page, shots):
-    _explain(page, shots, "dna-motifs-small", "path.js-fill", "explanations_dna.png")
-    # letters are filled glyph polygons; the motif track is a bar trace
-    assert page.locator(f"{FIG} path.js-fill").count() >= 4
-    assert page.locator(f"{FIG} .barlayer .point").count() > 0
+    _explain(page, shots, "dna-motifs-small", ".shapelayer path", "explanations_dna.png")
+    # the letters of each nucleotide are one filled path (a layout shape), the motif track one more; the legend
+    # names the four nucleotides
+    shapes = page.locator(f"{FIG} .shapelayer path")
+    assert shapes.count() >= 3
+    fills = {shapes.nth(i).evaluate("e => getComputedStyle(e).fill") for i in range(shapes.count())}
+    assert len(fills) >= 3  # nucleotides in their own colours, the track in grey
+    legend = " ".join(page.locator(f"{FIG} .legend .legendtext").all_text_contents())
+    assert all(a in legend.split() for a in "ACGT"), legend
 
 
 def test_expression_explanation_draws_gene_bars(page, shots):

@@ -212,7 +212,7 @@ def test_builders_draw_every_kind():
 
     lg = figs.build(by["logos"])
     assert {t.name for t in lg.data if t.showlegend} == {"A", "C", "G", "T"}
-    assert any(t.type == "bar" for t in lg.data)  # the motif track
+    assert any(s.type == "path" and s.name == "planted motif (bits)" for s in lg.layout.shapes)  # the motif track
 
     with pytest.raises(ValueError, match="known kinds"):
         figs.build({"name": "x", "kind": "pie", "data": {}})

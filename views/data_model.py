@@ -34,8 +34,10 @@ st.caption(f"Ground truth: {truth}")
 if (_chance := state.chance_warning(ev)):
     st.warning(_chance, icon=":material/warning:")
 
-_counts = figs.class_counts(ds.y, ds.class_names, data_view.split_labels(ds))
-_cm = figs.confusion_matrix(quality["confusion"], ds.class_names)
+_counts = ui.cached_figure("class_counts", (ds.name, ev.dataset_fp),
+                           lambda: figs.class_counts(ds.y, ds.class_names, data_view.split_labels(ds)))
+_cm = ui.cached_figure("confusion_matrix", (ds.name, ev.dataset_fp, ev.model_hash, str(ev.ctx.device)),
+                       lambda: figs.confusion_matrix(quality["confusion"], ds.class_names))
 if ds.n_classes > 6:  # many classes: each figure gets the full width, so every label and count stays legible
     ui.figure(_cm, "confusion_matrix", key="dm_cm", scale="% of the true class (colour), count (number)")
     ui.figure(_counts, "class_counts", key="dm_counts", scale="samples")

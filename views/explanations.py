@@ -136,7 +136,7 @@ if not todo:
                           method="+".join(columns) if len(columns) <= 3 else f"{len(columns)} methods",
                           scale=f"{short}; methods: {shown}")
             st.download_button("Download these maps (attributions.npz + manifest.json, zip)",
-                               stored_bundle(ev_run, columns, idx, preds["pred"]),
+                               lambda: stored_bundle(ev_run, columns, idx, preds["pred"]),  # zipped on click
                                file_name=ui.file_name(f"explanations_{len(samples)}_samples", "zip"),
                                mime="application/zip",
                                key="x_download", help="The raw maps of the shown samples and methods (input shape, "

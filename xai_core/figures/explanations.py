@@ -154,7 +154,10 @@ def image_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_labels: list
         outline = mask_outline(masks[i]) if masks is not None and masks[i].any() else None
         for j, m in enumerate(methods, start=2):
             fig.add_trace(go.Image(source=grey, hoverinfo="skip"), row=i + 1, col=j)
-            fig.add_trace(go.Heatmap(z=np.round(maps[m][i], 4), coloraxis="coloraxis", opacity=opacity, name=m,
+            # float32 whatever the post-processing returned: 4 bytes a value in the figure (plotly sends arrays
+            # in binary), never 8, and no rounding that would flatten maps of small raw values
+            fig.add_trace(go.Heatmap(z=np.asarray(maps[m][i], dtype=np.float32), coloraxis="coloraxis",
+                                     opacity=opacity, name=m,
                                      hovertemplate=f"{m}<br>x %{{x}}, y %{{y}}<br>{colour_label} %{{z:.3g}}"
                                                    "<extra></extra>"),
                           row=i + 1, col=j)

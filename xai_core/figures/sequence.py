@@ -1,11 +1,16 @@
 """Interactive sequence logos in plotly: real letter glyphs scaled per position, with a motif track.
 
-Letters are the outlines of DejaVu Sans Bold (matplotlib's TextPath), normalised to a unit box and drawn as
-filled polygons, one trace per nucleotide, so a 200-bp logo is 4–8 traces rather than 800 shapes. Positive
-attributions stack upwards, negative ones downwards (glyphs flipped), largest nearest the axis last.
+Letters are the outlines of DejaVu Sans Bold (matplotlib's TextPath), normalised to a unit box. Every letter of
+one nucleotide in one logo is a single SVG path (a layout shape with an even-odd fill, so the counter of the A
+stays open), and the motif track is one path of bars: the browser draws a 200-bp logo as a handful of paths
+rather than filled traces and hundreds of bar and marker elements, which is what keeps it quick to draw (see
+docs/benchmarks.md, "Dashboard latency"). Positive attributions stack upwards, negative ones downwards (glyphs
+flipped), largest nearest the axis last. The hover (the values at each position) rides on an invisible line
+through the positions.
 """
 from __future__ import annotations
 
+import math
 from functools import cache
 
 import numpy as np
@@ -15,6 +20,7 @@ from plotly.subplots import make_subplots
 from .theme import NUCLEOTIDE_COLOURS, style
 
 ALPHABET = "ACGT"
+TRACK_COLOUR = "#555555"
 
 
 @cache
@@ -40,55 +46,88 @@ def glyph(letter: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return outer, holes
 
 
-def _letter_paths(heights: np.ndarray, width: float = 0.9) -> dict[str, tuple[list, list, list, list]]:
-    """Polygon coordinates per letter for a (4, L) matrix of signed heights: {letter: (xs, ys, hx, hy)}."""
-    out = {a: ([], [], [], []) for a in ALPHABET}
-    L = heights.shape[1]
-    for pos in range(L):
+def warm_glyphs() -> None:
+    """Compute the four glyphs now (importing matplotlib, about 1 s), so the first logo drawn later does not."""
+    for a in ALPHABET:
+        glyph(a)
+
+
+def _decimals(top: float, digits: int = 4) -> int:
+    """Decimals that keep ``digits`` significant digits of a value as large as ``top``."""
+    return max(0, digits - 1 - math.floor(math.log10(top))) if top > 0 else digits
+
+
+def _subpath(xs: np.ndarray, ys: np.ndarray, xd: int, yd: int) -> str:
+    pts = "L".join(f"{x:.{xd}f},{y:.{yd}f}" for x, y in zip(xs, ys))
+    return f"M{pts}Z"
+
+
+def letter_paths(heights: np.ndarray, width: float = 0.9) -> dict[str, str]:
+    """One SVG path per nucleotide for a (4, L) matrix of signed heights: every glyph of that letter, outlines
+    and holes, as closed sub-paths (fill them even-odd). Empty for a letter that never shows."""
+    heights = np.asarray(heights, dtype=np.float64)
+    top = float(np.abs(heights).sum(0).max()) if heights.size else 0.0
+    xd, yd = 3, _decimals(top)
+    out: dict[str, list[str]] = {a: [] for a in ALPHABET}
+    for pos in range(heights.shape[1]):
         col = heights[:, pos]
         for sign in (1, -1):
-            vals = [(abs(v), k) for k, v in enumerate(col) if v * sign > 0]
-            vals.sort()  # small letters first (nearest the axis), the largest on the outside
+            vals = sorted((abs(v), k) for k, v in enumerate(col) if v * sign > 0)  # small first: nearest the axis
             base = 0.0
             for h, k in vals:
                 outer, holes = glyph(ALPHABET[k])
-                xs, ys, hx, hy = out[ALPHABET[k]]
-                for polys, X, Y in ((outer, xs, ys), (holes, hx, hy)):
-                    for p in polys:
-                        px = pos - width / 2 + p[:, 0] * width
-                        py = p[:, 1] * h if sign > 0 else -p[:, 1] * h
-                        X.extend(np.round(px, 3).tolist() + [None])  # 3 decimals: a third of the JSON
-                        Y.extend(np.round(sign * base + py, 4).tolist() + [None])
+                for p in outer + holes:
+                    px = pos - width / 2 + p[:, 0] * width
+                    py = sign * (base + p[:, 1] * h)
+                    out[ALPHABET[k]].append(_subpath(px, py, xd, yd))
                 base += h
-    return out
+    return {a: "".join(parts) for a, parts in out.items()}
+
+
+def _axis_refs(fig: go.Figure, row: int, col: int) -> tuple[str, str]:
+    ref = fig.get_subplot(row, col)
+    return ref.xaxis.plotly_name.replace("axis", ""), ref.yaxis.plotly_name.replace("axis", "")
 
 
 def add_logo(fig: go.Figure, heights: np.ndarray, row: int = 1, col: int = 1, positions: np.ndarray | None = None,
              showlegend: bool = True) -> None:
-    """Add the logo of ``heights`` (4, L) to a subplot: one filled trace per nucleotide, white holes."""
+    """Add the logo of ``heights`` (4, L) to a subplot: one even-odd filled path per nucleotide (a layout shape),
+    an invisible line through the positions whose hover gives the four values, and with ``showlegend`` a legend
+    entry per nucleotide (an empty trace in its colour; a click on it hides or shows that letter, since the
+    shapes share its legend group)."""
     heights = np.nan_to_num(np.asarray(heights, dtype=np.float64))
-    paths = _letter_paths(heights)
-    hover_x = np.arange(heights.shape[1])
-    for a, (xs, ys, hx, hy) in paths.items():
-        if xs:
-            fig.add_trace(go.Scatter(x=xs, y=ys, fill="toself", mode="lines", line=dict(width=0),
-                                     fillcolor=NUCLEOTIDE_COLOURS[a], name=a, legendgroup=a, hoverinfo="skip",
-                                     showlegend=showlegend), row=row, col=col)
-        if hx:
-            fig.add_trace(go.Scatter(x=hx, y=hy, fill="toself", mode="lines", line=dict(width=0),
-                                     fillcolor="white", hoverinfo="skip", showlegend=False), row=row, col=col)
+    xref, yref = _axis_refs(fig, row, col)
+    for a, path in letter_paths(heights).items():
+        if not path:
+            continue
+        fig.add_shape(type="path", path=path, fillcolor=NUCLEOTIDE_COLOURS[a], fillrule="evenodd",
+                      line=dict(width=0), xref=xref, yref=yref, layer="above", name=a, legendgroup=a,
+                      showlegend=False)
+        if showlegend:
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=a, legendgroup=a, showlegend=True,
+                                     marker=dict(symbol="square", size=12, color=NUCLEOTIDE_COLOURS[a]),
+                                     hoverinfo="skip"), row=row, col=col)
     total = heights.sum(0)
-    text = [f"position {p}<br>" + "<br>".join(f"{a}: {heights[k, p]:+.3g}" for k, a in enumerate(ALPHABET))
-            for p in hover_x]
-    fig.add_trace(go.Scatter(x=hover_x, y=total, mode="markers", marker=dict(size=6, opacity=0), name="values",
-                             hovertext=text, hoverinfo="text", showlegend=False), row=row, col=col)
+    # the four values per position travel as one binary (L, 4) array, formatted by the hover template
+    template = "position %{x}<br>" + "<br>".join(f"{a}: %{{customdata[{k}]:+.3~g}}" for k, a in enumerate(ALPHABET))
+    fig.add_trace(go.Scatter(x=np.arange(heights.shape[1]), y=total.astype(np.float32), mode="lines",
+                             line=dict(width=0), name="values", customdata=heights.T.astype(np.float32),
+                             hovertemplate=template + "<extra></extra>", showlegend=False), row=row, col=col)
 
 
 def motif_track(fig: go.Figure, ic: np.ndarray, row: int, col: int = 1) -> None:
-    """Information content of the planted PWM per position (bits): where the true motifs are."""
-    fig.add_trace(go.Bar(x=np.arange(len(ic)), y=ic, marker_color="#555555", name="planted motif (bits)",
-                         hovertemplate="position %{x}<br>motif information %{y:.2f} bits<extra></extra>",
-                         showlegend=False), row=row, col=col)
+    """Information content of the planted PWM per position (bits): where the true motifs are. One path of bars,
+    and an invisible line through the positions for the hover."""
+    ic = np.nan_to_num(np.asarray(ic, dtype=np.float64))
+    xref, yref = _axis_refs(fig, row, col)
+    bars = "".join(f"M{p - 0.4:.1f},0V{v:.3f}H{p + 0.4:.1f}V0Z" for p, v in enumerate(ic) if v > 0)
+    if bars:
+        fig.add_shape(type="path", path=bars, fillcolor=TRACK_COLOUR, line=dict(width=0), xref=xref, yref=yref,
+                      layer="above", name="planted motif (bits)", showlegend=False)
+    fig.add_trace(go.Scatter(x=np.arange(len(ic)), y=ic.astype(np.float32), mode="lines", line=dict(width=0),
+                             name="planted motif (bits)",
+                             hovertemplate="position %{x}<br>motif information %{y:.2f} bits<extra></extra>",
+                             showlegend=False), row=row, col=col)
 
 
 def focus_window(ic: np.ndarray | None, heights: np.ndarray, width: int = 60) -> tuple[float, float]:
