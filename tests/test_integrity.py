@@ -309,13 +309,14 @@ def _filled_store(path, n_scores=3000):
     return ids, sids
 
 
-def _garble_a_scores_page(path) -> int:
-    """Garbage over the second leaf page of the scores table (found by its sample ids); returns its number."""
+def _garble_a_scores_page(path, marker: bytes = b"score-sample-") -> int:
+    """Garbage over the second leaf page of the table whose rows hold ``marker`` (found by the sample ids);
+    returns its number."""
     raw = path.read_bytes()
     size = int.from_bytes(raw[16:18], "big")
     size = 65536 if size == 1 else size
     pages = [i for i in range(1, len(raw) // size)
-             if raw[i * size] == 0x0D and b"score-sample-" in raw[i * size:(i + 1) * size]]
+             if raw[i * size] == 0x0D and marker in raw[i * size:(i + 1) * size]]
     assert len(pages) >= 3
     page = pages[1]
     garbage = np.random.default_rng(7).integers(0, 256, size, dtype=np.uint8).tobytes()
@@ -323,6 +324,18 @@ def _garble_a_scores_page(path) -> int:
         f.seek(page * size)
         f.write(b"\xff" + garbage[1:])
     return page
+
+
+def test_damaged_attributions_page_is_one_line_not_a_raw_sqlite_error(tmp_path):
+    path = tmp_path / "results.sqlite"
+    ids = [f"many-att-{i:04d}" for i in range(400)]
+    with ResultStore(path) as st:
+        _put_attr(st, ids, np.random.default_rng(1).random((400, 50), dtype=np.float32))
+    _garble_a_scores_page(path, marker=b"many-att-")
+    with ResultStore(path) as st:
+        for read in (st.get_attributions, st.missing_attributions):
+            with pytest.raises(XaiError, match="store check"):
+                read(**CELL, sample_ids=ids)
 
 
 def test_damaged_store_page_is_one_line_and_repair_keeps_the_readable_rows(tmp_path, monkeypatch, capsys):

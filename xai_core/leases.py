@@ -24,10 +24,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from .errors import XaiError
+from .sqlite_util import connect, immediate_write, unique_chunks
 
 DEFAULT_TTL = 30.0  # seconds a lease outlives its last renewal; the heartbeat renews every ttl / 3
 _SCHEMA = """CREATE TABLE IF NOT EXISTS leases (
@@ -80,8 +81,7 @@ class Leases:
         self._lock = threading.RLock()
         self._held: dict[str, set[str]] = {}
         try:
-            self._con = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
-            self._con.execute("PRAGMA busy_timeout = 30000")
+            self._con = connect(self.path)
             self._con.execute(_SCHEMA)
         except sqlite3.Error as e:
             raise XaiError(f"cannot keep leases in results store '{self.path}': {e}") from e
@@ -90,22 +90,12 @@ class Leases:
         self._beat.start()
 
     # ---- transactions ------------------------------------------------------------------------
-    @contextmanager
-    def _write(self):
-        with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._con
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            self._con.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate_write(self._con, self._lock)
 
     @staticmethod
     def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
-        uniq = list(dict.fromkeys(ids))
-        for i in range(0, len(uniq), _CHUNK):
-            yield uniq[i:i + _CHUNK]
+        return unique_chunks(ids, _CHUNK)
 
     def claim(self, cell: str, sample_ids: Sequence[str]) -> list[str]:
         """Claim the rows not held by another live run; returns those now held by this one, in input order.

@@ -14,26 +14,22 @@ created time) as JSON.
 
 No pickle anywhere: arrays are stored as raw little-endian bytes plus dtype and shape.
 
-Integrity: each attribution row carries a checksum of its dtype, shape and bytes (schema version 2; a
-version-1 store is migrated in place by adding the column, and its old rows, without a checksum, are still
-accepted). A row that fails its checksum is never used: it is reported on stderr and treated as missing, so
-it is computed again and replaced. Stored score curves carry a checksum of their dtype and bytes too
-(``scores.curve_checksum``, added in place to an older store when it is opened; old curves without one are still
-accepted if their size fits their dtype); a curve that fails it is reported on stderr and treated as missing.
-A damaged database file (``database disk image is malformed``, ``file is not a database``) raises one
-``XaiError`` naming the file and ``python -m xai_core store check|repair`` (``xai_core.cli_store``).
+Integrity (``xai_core.store_integrity``): every attribution row and score curve carries a checksum; a row that fails
+it is never used: it is reported on stderr and treated as missing, so it is computed again and replaced. A damaged
+database file (``database disk image is malformed``, ``file is not a database``) raises one ``XaiError`` naming the
+file and ``python -m xai_core store check|repair`` (``xai_core.cli_store``). The tables, the schema version and the
+in-place migrations of older files are in ``xai_core.store_schema``.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import os
 import sqlite3
-import functools
-import sys
 import threading
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,10 +37,14 @@ import numpy as np
 import pandas as pd
 
 from .errors import XaiError
+from .sqlite_util import connect, immediate_write, unique_chunks
+from .store_integrity import (blob_checksum, blob_problem, curve_checksum, curve_problem, damaged_message,
+                              drop_failing, has_sqlite_header, is_corruption)
+from .store_schema import SCHEMA_VERSION, prepare
 
-SCHEMA_VERSION = 2  # 2: attributions.checksum (scores.curve_checksum is added by column, see _migrate_curves)
 ERROR_PREFIX = "error: "  # reasons of NaN scores that came from an unexpected exception (retried)
 _CHUNK = 800  # sample ids per "IN (...)" query; stays under SQLite's 999-variable limit
+_ATTRIBUTION_COLS = "dtype, shape, data, checksum"  # what blob_problem takes, in its order
 _KEY = ("kind", "dataset_fp", "model_hash", "method", "method_key", "output", "metric", "metric_key")
 FRAME_COLUMNS = ["dataset", "model", "model_hash", "method", "method_key", "metric", "metric_key",
                  "family", "direction", "sample", "score", "se", "reason"]
@@ -52,35 +52,6 @@ EXTRA_COLUMNS = ["output", "dataset_fp", "seconds"]
 # The columns, in this order, of a scores table handed to a person (``scores.csv``, the dashboard's download).
 SCORE_COLUMNS = ["dataset", "model", "method", "metric", "sample", "family", "direction", "score", "se", "reason",
                  "model_hash", "method_key", "metric_key"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cells (
-    id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,                 -- 'attributions' or 'scores'
-    dataset_fp TEXT NOT NULL, model_hash TEXT NOT NULL,
-    method TEXT NOT NULL, method_key TEXT NOT NULL, output TEXT NOT NULL,
-    metric TEXT NOT NULL DEFAULT '', metric_key TEXT NOT NULL DEFAULT '',
-    dataset TEXT NOT NULL, model TEXT NOT NULL,
-    method_params TEXT NOT NULL, metric_params TEXT,
-    family TEXT, direction TEXT,
-    UNIQUE (kind, dataset_fp, model_hash, method, method_key, output, metric, metric_key));
-CREATE TABLE IF NOT EXISTS attributions (
-    cell INTEGER NOT NULL REFERENCES cells(id), sample_id TEXT NOT NULL,
-    dtype TEXT NOT NULL, shape TEXT NOT NULL, data BLOB NOT NULL,
-    target INTEGER, seconds REAL, checksum TEXT,
-    PRIMARY KEY (cell, sample_id));
-CREATE TABLE IF NOT EXISTS scores (
-    cell INTEGER NOT NULL REFERENCES cells(id), sample_id TEXT NOT NULL,
-    score REAL, se REAL, reason TEXT,
-    curve BLOB, curve_dtype TEXT, seconds REAL, curve_checksum TEXT,
-    PRIMARY KEY (cell, sample_id));
-CREATE TABLE IF NOT EXISTS provenance (
-    cell INTEGER NOT NULL REFERENCES cells(id), record_key TEXT NOT NULL,
-    created TEXT NOT NULL, updated TEXT NOT NULL,
-    seconds REAL NOT NULL, rows INTEGER NOT NULL, record TEXT NOT NULL,
-    PRIMARY KEY (cell, record_key));
-"""
 
 
 def default_store_path() -> Path:
@@ -125,62 +96,6 @@ def _float_or_none(x) -> float | None:
     return None if math.isnan(x) else x
 
 
-def blob_checksum(dtype: str, shape: str, data: bytes) -> str:
-    """Checksum of one stored attribution row: its dtype, shape (JSON text) and bytes."""
-    h = hashlib.sha256(f"{dtype}|{shape}|".encode())
-    h.update(data)
-    return h.hexdigest()[:16]
-
-
-def blob_problem(dtype, shape, data, checksum) -> str | None:
-    """Why a stored attribution row cannot be used (None if it can): a checksum mismatch, or for an old row
-    without a checksum, bytes that do not fit its dtype and shape."""
-    if checksum is not None:
-        return None if blob_checksum(dtype, shape, data) == checksum else "checksum mismatch"
-    try:
-        n = math.prod(json.loads(shape)) * np.dtype(dtype).itemsize
-    except (TypeError, ValueError):
-        return "unreadable dtype or shape"
-    return None if isinstance(data, bytes) and len(data) == n else "size does not match its shape"
-
-
-def curve_checksum(dtype: str, data: bytes) -> str:
-    """Checksum of one stored score curve: its dtype and bytes."""
-    h = hashlib.sha256(f"{dtype}|".encode())
-    h.update(data)
-    return h.hexdigest()[:16]
-
-
-def curve_problem(data, dtype, checksum) -> str | None:
-    """Why a stored score curve cannot be used (None if it can, or if there is none): a checksum mismatch, or
-    for an old curve without a checksum, bytes that do not fit its dtype."""
-    if data is None:
-        return None
-    if checksum is not None:
-        return None if isinstance(data, bytes) and curve_checksum(dtype, data) == checksum else "checksum mismatch"
-    try:
-        size = np.dtype(dtype).itemsize
-    except (TypeError, ValueError):
-        return "unreadable dtype"
-    return None if isinstance(data, bytes) and len(data) % size == 0 else "size does not match its dtype"
-
-
-def is_corruption(e: BaseException) -> bool:
-    """A SQLite error that means the file is damaged (not locked, full or misused)."""
-    if not isinstance(e, sqlite3.DatabaseError):
-        return False
-    msg = str(e).lower()
-    return (type(e) is sqlite3.DatabaseError or "malformed" in msg or "not a database" in msg
-            or getattr(e, "sqlite_errorcode", None) in (11, 26))  # SQLITE_CORRUPT, SQLITE_NOTADB
-
-
-def damaged_message(path: Path, e: BaseException) -> str:
-    """The one-line message for a damaged store at ``path``: the error and the ``store check`` / ``repair`` fix."""
-    return (f"results store '{path}' is damaged ({e}); nothing in it was changed: check it with "
-            f"`python -m xai_core store check --store {path}` and copy its readable rows into a new file with "
-            f"`python -m xai_core store repair --store {path}`")
-
-
 def _guarded(fn):
     """Turn a damaged-database error in a store method into one ``XaiError`` line."""
     @functools.wraps(fn)
@@ -192,14 +107,6 @@ def _guarded(fn):
                 raise XaiError(damaged_message(self.path, e)) from None
             raise
     return wrapper
-
-
-def _has_sqlite_header(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(16) == b"SQLite format 3\x00"
-    except OSError:
-        return False
 
 
 class ResultStore:
@@ -230,9 +137,8 @@ class ResultStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._con = None
         try:
-            self._con = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
-                                        check_same_thread=False)
-            self._setup()
+            self._con = connect(self.path)
+            prepare(self._con, self.path, self._lock)
         except (sqlite3.Error, XaiError) as e:
             if self._con is not None:
                 self._con.close()
@@ -240,71 +146,14 @@ class ResultStore:
                 raise
             if isinstance(e, sqlite3.OperationalError):  # locked, unreadable, disk full ...
                 raise XaiError(f"cannot open results store '{self.path}': {e}; pass another --store path") from e
-            if is_corruption(e) and _has_sqlite_header(self.path):  # a store with a damaged page
+            if is_corruption(e) and has_sqlite_header(self.path):  # a store with a damaged page
                 raise XaiError(damaged_message(self.path, e)) from None
             raise XaiError(f"'{self.path}' is not an xai_core results store (not a SQLite database: {e}); "
                            "move it away or pass another --store path") from e
 
-    def _setup(self) -> None:
-        con = self._con
-        con.execute("PRAGMA busy_timeout = 30000")
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if tables and "meta" not in tables:
-            raise XaiError(f"'{self.path}' is a SQLite database but not an xai_core results store; "
-                           "move it away or pass another --store path")
-        if not tables:
-            con.execute("PRAGMA page_size = 16384")  # fewer overflow pages per attribution blob
-        con.execute("PRAGMA journal_mode = WAL")
-        con.execute("PRAGMA synchronous = NORMAL")
-        if not tables:  # a new file (several processes may get here at once: IF NOT EXISTS, OR IGNORE)
-            with self._write():
-                for stmt in _SCHEMA.split(";"):
-                    if stmt.strip():
-                        con.execute(stmt)
-                con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                con.execute("INSERT OR IGNORE INTO meta VALUES ('created', ?)", (_now(),))
-        self._check_version()
-
-    def _check_version(self) -> None:
-        row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        found = None if row is None else row[0]
-        if found == "1":  # add attributions.checksum; the old rows keep NULL there and are still accepted
-            with self._write() as con:
-                again = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                if again is not None and again[0] == "1":  # another process may have migrated it meanwhile
-                    cols = {r[1] for r in con.execute("PRAGMA table_info(attributions)")}
-                    if "checksum" not in cols:
-                        con.execute("ALTER TABLE attributions ADD COLUMN checksum TEXT")
-                    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
-            found = str(SCHEMA_VERSION)
-        if found != str(SCHEMA_VERSION):
-            raise XaiError(f"results store '{self.path}' has schema version {found}, this version of "
-                           f"xai_core uses {SCHEMA_VERSION}; move the file away or pass another --store path")
-        self._migrate_curves()
-
-    def _migrate_curves(self) -> None:
-        """Add scores.curve_checksum to a store written before curves had one; its old curves keep NULL there
-        and are still accepted (checked by size)."""
-        if "curve_checksum" in {r[1] for r in self._con.execute("PRAGMA table_info(scores)")}:
-            return
-        with self._write() as con:  # another process may have added it meanwhile: look again under the lock
-            if "curve_checksum" not in {r[1] for r in con.execute("PRAGMA table_info(scores)")}:
-                con.execute("ALTER TABLE scores ADD COLUMN curve_checksum TEXT")
-
-    @contextmanager
-    def _write(self):
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """One IMMEDIATE transaction (takes the write lock up front, waiting up to busy_timeout)."""
-        with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._con
-            except BaseException:
-                try:
-                    self._con.execute("ROLLBACK")
-                except sqlite3.Error:  # a damaged file may refuse even that; the original error matters
-                    pass
-                raise
-            self._con.execute("COMMIT")
+        return immediate_write(self._con, self._lock)
 
     def close(self) -> None:
         """Close the connection."""
@@ -323,12 +172,18 @@ class ResultStore:
         """{sample_id: (cols...)} for the stored rows among ``ids``, queried in chunks."""
         found: dict[str, tuple] = {}
         with self._lock:
-            uniq = list(dict.fromkeys(ids))
-            for chunk in (uniq[i:i + _CHUNK] for i in range(0, len(uniq), _CHUNK)):
+            for chunk in unique_chunks(ids, _CHUNK):
                 found.update((r[0], r[1:]) for r in self._con.execute(
                     f"SELECT sample_id, {cols} FROM {table} WHERE cell = ? AND sample_id IN"
                     f" ({','.join('?' * len(chunk))})", [cell, *chunk]))
         return found
+
+    def _cell_rows(self, kind, cols, ids, dataset_fp, model_hash, method, method_params, output, metric="",
+                   metric_params=None) -> dict[str, tuple]:
+        """``_rows`` of the cell with this key (its table is ``kind``); empty when no such cell is stored."""
+        cell = self._cell_id(self._cell_key(kind, dataset_fp, model_hash, method, method_params, output, metric,
+                                            metric_params))
+        return {} if cell is None else self._rows(kind, cell, ids, cols)
 
     # ---- cells and provenance -------------------------------------------------------------
     @staticmethod
@@ -471,17 +326,6 @@ class ResultStore:
             self._add_provenance(con, cell, provenance, seconds, n)
 
     @_guarded
-    def _drop_failing(self, found: dict, problem, what: str, then: str = "") -> None:
-        """Remove from ``found`` (sample id -> stored row) every row ``problem(*row)`` flags, with one stderr line:
-        a row that fails its checksum is never used, it counts as missing."""
-        bad = [s for s, row in found.items() if problem(*row) is not None]
-        if bad:
-            print(f"warning: results store {self.path}: {len(bad)} stored {what} failed their checksum "
-                  f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); not used: treated as missing{then}",
-                  file=sys.stderr)
-            for s in bad:
-                del found[s]
-
     def get_attributions(self, *, dataset_fp: str, model_hash: str, method: str, method_params: dict,
                          output: str, sample_ids: list[str]) -> tuple[np.ndarray | None, list[str]]:
         """(attributions stacked in the order of ``sample_ids`` or None if any is missing, missing ids).
@@ -517,11 +361,9 @@ class ResultStore:
             When the stored maps differ in shape or dtype between samples.
         """
         ids = [str(s) for s in sample_ids]
-        cell = self._cell_id(self._cell_key("attributions", dataset_fp, model_hash, method, method_params, output))
-        if cell is None:
-            return None, ids
-        found = self._rows("attributions", cell, ids, "dtype, shape, data, checksum")
-        self._drop_failing(found, blob_problem, f"attribution(s) of {method}", ", so they are computed again")
+        found = self._cell_rows("attributions", _ATTRIBUTION_COLS, ids, dataset_fp, model_hash, method, method_params,
+                                output)
+        drop_failing(found, blob_problem, self.path, f"attribution(s) of {method}", ", so they are computed again")
         missing = [s for s in ids if s not in found]
         if missing or not ids:
             return None, missing
@@ -534,6 +376,7 @@ class ResultStore:
             out[i] = np.frombuffer(data, dtype=dtype).reshape(shape)
         return out, []
 
+    @_guarded
     def missing_attributions(self, *, dataset_fp: str, model_hash: str, method: str, method_params: dict,
                              output: str, sample_ids: list[str]) -> list[str]:
         """The ids among ``sample_ids`` without a usable stored map (absent, or failing its checksum; no stderr line).
@@ -561,10 +404,8 @@ class ResultStore:
             The missing ids, in the order of ``sample_ids``.
         """
         ids = [str(s) for s in sample_ids]
-        cell = self._cell_id(self._cell_key("attributions", dataset_fp, model_hash, method, method_params, output))
-        if cell is None:
-            return ids
-        found = self._rows("attributions", cell, ids, "dtype, shape, data, checksum")
+        found = self._cell_rows("attributions", _ATTRIBUTION_COLS, ids, dataset_fp, model_hash, method, method_params,
+                                output)
         return [s for s in ids if s not in found or blob_problem(*found[s]) is not None]
 
     # ---- scores ---------------------------------------------------------------------------
@@ -675,9 +516,8 @@ class ResultStore:
         list of str
         """
         ids = [str(s) for s in sample_ids]
-        cell = self._cell_id(self._cell_key("scores", dataset_fp, model_hash, method, method_params, output,
-                                            metric, metric_params))
-        found = {} if cell is None else self._rows("scores", cell, ids, "reason")
+        found = self._cell_rows("scores", "reason", ids, dataset_fp, model_hash, method, method_params, output, metric,
+                                metric_params)
         return [s for s in ids if s not in found or str(found[s][0] or "").startswith(ERROR_PREFIX)]
 
     @_guarded
@@ -712,13 +552,10 @@ class ResultStore:
         ndarray or None
         """
         ids = [str(s) for s in sample_ids]
-        cell = self._cell_id(self._cell_key("scores", dataset_fp, model_hash, method, method_params, output,
-                                            metric, metric_params))
-        if cell is None or not ids:
-            return None
-        found = self._rows("scores", cell, ids, "curve, curve_dtype, curve_checksum")
-        self._drop_failing(found, curve_problem, f"{metric} curve(s) of {method}")
-        if any(s not in found or found[s][0] is None for s in ids):
+        found = self._cell_rows("scores", "curve, curve_dtype, curve_checksum", ids, dataset_fp, model_hash, method,
+                                method_params, output, metric, metric_params)
+        drop_failing(found, curve_problem, self.path, f"{metric} curve(s) of {method}")
+        if not ids or any(s not in found or found[s][0] is None for s in ids):
             return None
         rows = [np.frombuffer(found[s][0], dtype=found[s][1]) for s in ids]
         out = np.full((len(ids), max(len(r) for r in rows)), np.nan)
