@@ -85,6 +85,12 @@ def test_mrr_intervals_sorted_best_on_top_with_asymmetric_bars():
     assert tr.marker.symbol[1] == "diamond" and tr.marker.color[1] == fr.AGGREGATE_COLOUR
     assert tr.marker.color[0] == fr.COMPONENT_COLOUR and tr.marker.color[2] == fm.GREY
     assert "higher is better" in fig.layout.xaxis.title.text
+    # the axis names methods by their labels; the trace keeps the identifiers (hover shows both)
+    assert list(fig.layout.yaxis.ticktext) == [fm.method_label(m) for m in ("a", "aggregate", "b")]
+    real = fr.mrr_intervals(t.rename(index={"a": "integrated_gradients"}))
+    assert "Integrated Gradients" in " ".join(real.layout.yaxis.ticktext)
+    assert "integrated_gradients" not in real.layout.yaxis.ticktext
+    assert real.data[0].customdata[0][2] == fm.method_label("integrated_gradients")
 
 
 def test_rank_probability_heatmap_in_percent():
