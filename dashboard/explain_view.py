@@ -63,9 +63,16 @@ def aggregate_cost(method: str, components: list[str] | tuple[str, ...]) -> dict
     return None
 
 
-def default_samples(ev, preds: dict, per_class: int = 1, limit: int = 4) -> list[str]:
-    """First correctly classified test sample of each class (motif class only for sequences)."""
+# how many samples the page shows before the user picks: a sequence sample is a full-width logo figure of its own
+# (two fill a screen, and each costs the browser about as much to draw as a whole grid of another modality)
+DEFAULT_SAMPLE_LIMIT = {"sequence": 2}
+
+
+def default_samples(ev, preds: dict, per_class: int = 1, limit: int | None = None) -> list[str]:
+    """First correctly classified test sample of each class (motif class only for sequences), at most ``limit``
+    (4, or ``DEFAULT_SAMPLE_LIMIT`` of the modality)."""
     ds = ev.ds
+    limit = limit or DEFAULT_SAMPLE_LIMIT.get(ds.modality, 4)
     classes = [1] if ds.modality == "sequence" and ds.ground_truth is not None else range(ds.n_classes)
     out = []
     for c in classes:
