@@ -48,6 +48,7 @@ class ExplainerSpec:
     needs_eager: bool = False  # hooks or layer access: refused for TorchScript / torch.export models
     control: bool = False  # a reference every method must beat (random noise): never a component, never "real"
     components_param: str | None = None  # a composite: the parameter listing its component methods (comma list)
+    seeded: bool = False  # its maps change with the run's seed (noise, samples): stored maps are keyed by the seed
 
     @property
     def composite(self) -> bool:
@@ -61,6 +62,20 @@ class ExplainerSpec:
             return []
         value = (params or {}).get(self.components_param, self.defaults.get("*", {}).get(self.components_param))
         return split_methods(value) if isinstance(value, str) else [str(v).strip() for v in value or []]
+
+    def depends_on_seed(self, params: dict[str, Any] | None = None) -> bool:
+        """Whether the maps change with the run's seed: a seeded method, or a composite with a seeded component.
+
+        Parameters
+        ----------
+        params : dict, optional
+            The method's parameters (a composite's components are read from them).
+
+        Returns
+        -------
+        bool
+        """
+        return self.seeded or any(EXPLAINERS.get(c).seeded for c in self.components(params) if c in EXPLAINERS.names())
 
     def params_for(self, modality: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """The method's parameters for ``modality``: defaults, then ``overrides`` (unknown or bad values refused)."""
@@ -77,6 +92,7 @@ class ExplainerSpec:
         ranges = {k: r for k in keys if (r := param_range(self.name, k)) is not None}
         return {"name": self.name, "label": self.label, "family": self.family, "modalities": sorted(self.modalities),
                 "control": self.control, "composite": self.composite, "components": self.components(),
+                "seeded": self.depends_on_seed(),
                 "needs_conv": self.needs_conv, "needs_eager": self.needs_eager, "wraps": self.wraps,
                 "description": self.description, "batch_param": self.batch_param, "version": self.version,
                 "defaults": {m: dict(p) for m, p in self.defaults.items()},
@@ -170,7 +186,8 @@ EXPLAINERS: Registry[ExplainerSpec] = Registry("method")
 def register_explainer(name: str, *, label: str, family: str, modalities: tuple[str, ...], cost: Cost,
                        wraps: str, description: str, defaults: dict[str, dict[str, Any]] | None = None,
                        batch_param: str | None = None, needs_conv: bool = False, version: int = 1,
-                       needs_eager: bool = False, control: bool = False, components_param: str | None = None):
+                       needs_eager: bool = False, control: bool = False, components_param: str | None = None,
+                       seeded: bool = False):
     """Register ``fn(ctx, x, target, **params)`` as method ``name`` (a decorator returning ``fn`` unchanged).
 
     Parameters
@@ -206,6 +223,10 @@ def register_explainer(name: str, *, label: str, family: str, modalities: tuple[
     components_param
         For a composite (the aggregate): the parameter, with a default for all modalities (``"*"``), that lists
         the methods it combines (a comma list).
+    seeded
+        Its maps change with the run's seed (noise draws, random samples or baselines): stored maps are then
+        keyed by the seed. A composite depends on the seed when a component does. ``tests/test_seed_keys.py``
+        checks, for every method not declared seeded, that two seeds give identical maps.
     """
     star = (defaults or {}).get("*", {})
     declared = {k for per in (defaults or {}).values() for k in per}
@@ -215,7 +236,7 @@ def register_explainer(name: str, *, label: str, family: str, modalities: tuple[
         raise ValueError(f"method {name}: components_param '{components_param}' needs a default for all modalities")
     return EXPLAINERS.decorator(name, lambda fn: ExplainerSpec(
         name, label, family, frozenset(modalities), fn, defaults or {}, cost, batch_param, wraps,
-        description, needs_conv, version, needs_eager, control, components_param))
+        description, needs_conv, version, needs_eager, control, components_param, seeded))
 
 
 def split_methods(text: str) -> list[str]:

@@ -15,7 +15,7 @@ AGGREGATE = "aggregate"  # the aggregated explanation's name (what it is: ``is_c
 DEFAULT_COMPONENTS = "saliency,input_x_gradient,integrated_gradients,smoothgrad,lrp_epsilon_plus_flat"
 
 
-@register_explainer(RANDOM, label="Random (control)", family="control", modalities=ALL,
+@register_explainer(RANDOM, label="Random (control)", family="control", modalities=ALL, seeded=True,
                     cost=lambda p, c: (0.0, 0.0), wraps="torch.randn", control=True,
                     description="Standard-normal noise: the floor every method must beat")
 def random_control(ctx, x, target):

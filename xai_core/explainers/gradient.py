@@ -81,12 +81,12 @@ def _tunnel(nt_type: str):
 
 _NT_DEFAULTS = {"*": {"nt_samples": 16, "noise_level": 0.15, "nt_samples_batch_size": 16}}
 _nt_cost = lambda p, c: (float(p["nt_samples"]), float(p["nt_samples"]))  # noqa: E731
-register_explainer("smoothgrad", label="SmoothGrad", family="gradient", modalities=ALL, cost=_nt_cost,
+register_explainer("smoothgrad", label="SmoothGrad", family="gradient", modalities=ALL, cost=_nt_cost, seeded=True,
                    batch_param="nt_samples_batch_size", defaults=_NT_DEFAULTS,
                    wraps="captum.attr.NoiseTunnel(Saliency, nt_type='smoothgrad')",
                    description="Mean gradient over Gaussian-noised copies (sigma = noise_level x input range)"
                    )(_tunnel("smoothgrad"))
-@register_explainer("vargrad", label="VarGrad", family="gradient", modalities=ALL, cost=_nt_cost,
+@register_explainer("vargrad", label="VarGrad", family="gradient", modalities=ALL, cost=_nt_cost, seeded=True,
                     batch_param="nt_samples_batch_size", defaults=_NT_DEFAULTS,
                     wraps="captum.attr.Saliency on noised copies; two-pass float64 variance", version=2,
                     description="Variance of gradients over Gaussian-noised copies")
@@ -135,7 +135,7 @@ def deeplift(ctx, x, target, baseline):
         x, baselines=baseline_for(ctx, x, target, baseline), target=target)
 
 
-@register_explainer("gradient_shap", label="GradientSHAP", family="path", modalities=ALL,
+@register_explainer("gradient_shap", label="GradientSHAP", family="path", modalities=ALL, seeded=True,
                     cost=lambda p, c: (float(p["n_samples"]), float(p["n_samples"])),
                     wraps="captum.attr.GradientShap", defaults={"*": {"n_samples": 16, "stdevs": 0.0}},
                     description="Expected gradients over random training baselines and path points")

@@ -85,13 +85,13 @@ def _surrogate(cls):
 
 
 _surrogate_cost = lambda p, c: (float(p["n_samples"]), 0.0)  # noqa: E731
-register_explainer("lime", label="LIME", family="surrogate", modalities=MODALITIES,
+register_explainer("lime", label="LIME", family="surrogate", modalities=MODALITIES, seeded=True,
                    cost=_surrogate_cost, batch_param="perturbations_per_eval",
                    defaults={**_SURROGATE_DEFAULTS, "*": {**_SURROGATE_DEFAULTS["*"], "surrogate": "ridge"}},
                    wraps="captum.attr.Lime",
                    description="Local linear surrogate over superpixels / DNA windows / gene groups"
                    )(_surrogate(Lime))
-register_explainer("kernel_shap", label="KernelSHAP", family="surrogate",
+register_explainer("kernel_shap", label="KernelSHAP", family="surrogate", seeded=True,
                    modalities=MODALITIES, cost=_surrogate_cost,
                    batch_param="perturbations_per_eval", defaults=_SURROGATE_DEFAULTS,
                    wraps="captum.attr.KernelShap",

@@ -202,7 +202,8 @@ def precision_at_k(inp: MetricInputs, k: int = 10) -> MetricOutput:
 
 
 @register_metric(
-    "feature_agreement_global", label="Feature agreement (global)", family="localisation", direction="higher",
+    "feature_agreement_global",
+    seeded=True, label="Feature agreement (global)", family="localisation", direction="higher",
     modalities=("expression",), ground_truth="feature_sets", scope="set", cost=_COST,
     defaults={"*": {"diffusion": False, "variant": "sum", "n_boot": 50, "only_correct": False}},
     description="Per class, the share of the n top genes of the class-level ranking that are truly "

@@ -78,6 +78,22 @@ class MetricSpec:
     version: int = 1  # bump when the computation changes: stored scores are keyed by it
     curve: CurveAxes | None = None  # a perturbation curve per sample, drawn on the Metrics page with these axes
     of_set: bool = False  # per-sample scores that depend on the whole evaluated set (a global order over it)
+    seeded: bool = False  # its scores or standard errors change with the run's seed: stored scores keyed by it
+
+    def depends_on_seed(self, params: dict[str, Any] | None = None) -> bool:
+        """Whether the scores (or their standard errors) change with the run's seed: a seeded metric, or one whose
+        parameters choose a seeded option (a random perturbation baseline, gene clusters; ``SEEDED_VALUES``).
+
+        Parameters
+        ----------
+        params : dict, optional
+            The metric's parameters.
+
+        Returns
+        -------
+        bool
+        """
+        return self.seeded or any(str(v) in SEEDED_VALUES.get(k, ()) for k, v in (params or {}).items())
 
     def params_for(self, modality: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """The metric's parameters for ``modality``: defaults, then ``overrides`` (unknown or bad values refused)."""
@@ -93,10 +109,13 @@ class MetricSpec:
         return {"name": self.name, "label": self.label, "family": self.family, "direction": self.direction,
                 "modalities": sorted(self.modalities), "needs": self.needs, "scope": self.scope,
                 "ground_truth": self.ground_truth, "in_ranking": self.in_ranking, "description": self.description,
-                "reference": self.reference}
+                "reference": self.reference, "seeded": self.seeded}
 
 
 METRICS: Registry[MetricSpec] = Registry("metric")
+# parameter values that make any metric depend on the seed (filled where the option is defined: the random
+# perturbation baselines in perturb.py, IROF's gene clusters in faithfulness.py)
+SEEDED_VALUES: dict[str, set[str]] = {}
 
 
 def _no_cost(params, inp):
@@ -108,7 +127,7 @@ def register_metric(name: str, *, label: str, family: str, direction: str, modal
                     cost: Cost = _no_cost, defaults: dict[str, dict[str, Any]] | None = None,
                     description: str = "", reference: str = "", needs_conv: bool = False, in_ranking: bool = True,
                     population: bool = False, version: int = 1, curve: CurveAxes | None = None,
-                    of_set: bool = False):
+                    of_set: bool = False, seeded: bool = False):
     """Register ``fn(inp: MetricInputs, **params)`` as metric ``name`` (a decorator returning ``fn`` unchanged).
 
     Parameters
@@ -152,6 +171,11 @@ def register_metric(name: str, *, label: str, family: str, direction: str, modal
     of_set : bool
         Its per-sample scores depend on the whole evaluated set (e.g. one feature order from all samples' maps):
         stored scores are then keyed by the set, like those of a ``scope="set"`` metric.
+    seeded : bool
+        Its scores or their standard errors change with the run's seed (random draws, bootstrap resamples,
+        randomised layers): stored scores are then keyed by the seed. (A score of a seeded method's maps is keyed
+        by the seed through the method's key already.) ``tests/test_seed_keys.py`` checks every metric not
+        declared seeded.
 
     Returns
     -------
@@ -171,7 +195,7 @@ def register_metric(name: str, *, label: str, family: str, direction: str, modal
         raise ValueError(f"bad metadata for metric {name}")
     return METRICS.decorator(name, lambda fn: MetricSpec(
         name, label, family, direction, frozenset(modalities), fn, defaults or {}, needs, scope, ground_truth,
-        cost, description, reference, needs_conv, in_ranking, population, version, curve, of_set))
+        cost, description, reference, needs_conv, in_ranking, population, version, curve, of_set, seeded))
 
 
 @dataclass

@@ -78,7 +78,8 @@ def kept_kmer_windows(a: torch.Tensor, x: torch.Tensor, k: int = 6, threshold: f
 
 
 @register_metric(
-    "kmer_kld", label="k-mer KLD (attribution consistency)", family="consistency", direction="higher",
+    "kmer_kld",
+    seeded=True, label="k-mer KLD (attribution consistency)", family="consistency", direction="higher",
     modalities=("sequence",), scope="set",
     defaults={"*": {"k": 6, "threshold": 0.9, "buffer": 2, "gradient_correct": True, "n_boot": 20}},
     description="Whether the DNA stretches a method highlights share recurring words (k-mers, e.g. motifs) "
@@ -261,7 +262,8 @@ def spherical_kl(points: torch.Tensor, radius_cutoff: float, box_length: float =
 
 
 @register_metric(
-    "spherical_kld", label="Spherical KLD (attribution clustering)", family="consistency", direction="higher",
+    "spherical_kld",
+    seeded=True, label="Spherical KLD (attribution clustering)", family="consistency", direction="higher",
     modalities=("sequence",), scope="set",
     defaults={"*": {"radius_cutoff": 0.10, "window": 3, "box_length": 0.1, "prior_range": 3, "as_coded": False,
                     "gradient_correct": True, "n_boot": 20}},
@@ -319,7 +321,8 @@ def _pairwise(feats: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @register_metric(
-    "ranking_stability", label="Ranking stability across seeds", family="consistency", direction="higher",
+    "ranking_stability",
+    seeded=True, label="Ranking stability across seeds", family="consistency", direction="higher",
     modalities=MODALITIES, scope="set", population=True,
     defaults={"*": {"signed": False, "k": 50, "pooling": "sum", "n_boot": 20}},
     description="Whether models of the same design trained from different random starts rank the features "

@@ -22,7 +22,7 @@ import torch
 from skimage.segmentation import slic
 
 from ..errors import NotApplicable
-from .base import CurveAxes, MetricInputs, MetricOutput, register_metric
+from .base import SEEDED_VALUES, CurveAxes, MetricInputs, MetricOutput, register_metric
 from .fastpath import linear_subset_outputs
 from .perturb import (FAST_PATH, inverse_permutation, make_baseline, order_units, removal_curve, stacked_outputs,
                       steps_from_order, unit_relevance, units_for_cost)
@@ -156,6 +156,11 @@ def region_perturbation(inp: MetricInputs, patch_size: int = 8, regions_evaluati
 _SLIC_CACHE: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
 
+# IROF on expression: gene clusters draw training samples and k-means starts from the seed, and "pathways" falls
+# back to clusters on data without gene groups, so either value keys its scores by the seed
+SEEDED_VALUES.setdefault("gene_segments", set()).update({"clusters", "pathways"})
+
+
 def slic_segments(img_chw: np.ndarray, n_segments: int = 100, compactness: float = 10.0) -> np.ndarray:
     """SLIC superpixels of one (C, H, W) image as Quantus computes them (HWC float64, start_label=0),
     relabelled 0..S-1; cached by the image bytes."""
@@ -282,7 +287,8 @@ def random_subsets(rng: np.random.Generator, shape: tuple[int, ...], units: int,
 
 
 @register_metric(
-    "faithfulness_correlation", label="Faithfulness correlation", family="faithfulness", direction="higher",
+    "faithfulness_correlation",
+    seeded=True, label="Faithfulness correlation", family="faithfulness", direction="higher",
     needs="model", cost=lambda p, inp: {"forward": p["nr_runs"] + 1, "explain": 0},
     defaults=_defaults({"*": {"nr_runs": 100}, "image": {"subset_size": 224}, "sequence": {"subset_size": 10},
                         "expression": {"subset_size": 20}}),

@@ -159,7 +159,8 @@ def pgu_global(inp: MetricInputs, gap: int = 10, baseline: str = "train_mean", b
 
 
 @register_metric(
-    "pgr", label="PGR (prediction gap, random order)", family="faithfulness", direction="higher", needs="model",
+    "pgr",
+    seeded=True, label="PGR (prediction gap, random order)", family="faithfulness", direction="higher", needs="model",
     curve=CurveAxes("chunks removed (random order)", "drop in class probability",
                     "the reference: the same for every method"),
     cost=_cost, defaults={**_defaults(n_random=30), "image": {**_DEFAULTS.get("image", {}), "n_random": 5}},

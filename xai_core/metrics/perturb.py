@@ -18,7 +18,7 @@ from ..data.dataset import MODALITIES
 from ..errors import NotApplicable, UnknownChoice
 from ..explainers.postprocess import pool_channels
 from ..registry import Registry
-from .base import MetricInputs
+from .base import SEEDED_VALUES, MetricInputs
 from .fastpath import linear_removal_curve
 from .ops import sort
 
@@ -35,7 +35,10 @@ class Baseline:
 BASELINES: Registry[Baseline] = Registry("perturbation baseline")
 
 
-def _baseline(name: str, description: str, modalities: tuple[str, ...] = MODALITIES):
+def _baseline(name: str, description: str, modalities: tuple[str, ...] = MODALITIES, seeded: bool = False):
+    """Register a baseline; ``seeded`` when it draws from the generator (metrics using it are keyed by the seed)."""
+    if seeded:
+        SEEDED_VALUES.setdefault("baseline", set()).add(name)
     return BASELINES.decorator(name, lambda fn: Baseline(fn, frozenset(modalities), description))
 
 
@@ -75,12 +78,13 @@ def _uniform(x, inp, g, knob):
 
 
 @_baseline("dinuc_shuffle", "a dinucleotide-shuffled copy of each sequence (Altschul-Erickson), seeded",
-           ("sequence",))
+           ("sequence",), seeded=True)
 def _dinuc(x, inp, g, knob):
     return dinuc_shuffle(x, g)
 
 
-@_baseline("uniform_noise", "the input plus uniform noise in [-b, b] (Quantus uniform_noise; knob b, default 0.02)")
+@_baseline("uniform_noise", "the input plus uniform noise in [-b, b] (Quantus uniform_noise; knob b, default 0.02)",
+           seeded=True)
 def _uniform_noise(x, inp, g, knob):
     b = 0.02 if knob is None else float(knob)
     noise = (torch.rand(x.shape, generator=g) * 2 - 1) * b

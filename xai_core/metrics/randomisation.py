@@ -112,7 +112,7 @@ def _n_layers(p, inp) -> float:
 
 
 @register_metric(
-    "model_parameter_randomisation", label="Model parameter randomisation (MPRT)", family="randomisation",
+    "model_parameter_randomisation", seeded=True, label="Model parameter randomisation (MPRT)", family="randomisation",
     direction="lower", needs="reexplain", scope="sample",
     cost=lambda p, inp: {"forward": 0.0, "explain": _n_layers(p, inp)},
     defaults={"*": {"similarity": "spearman", "abs": True, "layer_order": "top_down", "max_layers": None,
@@ -151,7 +151,7 @@ def model_parameter_randomisation(inp: MetricInputs, similarity: str = "spearman
 
 # -- random logit ---------------------------------------------------------------------------------------
 @register_metric(
-    "random_logit", label="Random logit", family="randomisation", direction="lower", needs="reexplain",
+    "random_logit", seeded=True, label="Random logit", family="randomisation", direction="lower", needs="reexplain",
     scope="sample", cost=lambda p, inp: {"forward": 0.0, "explain": 1.0},
     defaults={"*": {"similarity": "pearson", "abs": False, "pooling": "sum"}},
     description="How similar the explanation of the predicted class is to the explanation of a randomly chosen "

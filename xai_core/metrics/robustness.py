@@ -202,7 +202,7 @@ _SENS_REF = ("Yeh et al. 2019 (NeurIPS), via Quantus 0.6.0 {cls}: ‖a(x+δ) - a
              "nucleotide substitutions (perturb='mutate') instead of off-manifold uniform noise.")
 
 
-@register_metric("max_sensitivity", label="Max-Sensitivity", family="robustness", direction="lower",
+@register_metric("max_sensitivity", seeded=True, label="Max-Sensitivity", family="robustness", direction="lower",
                  needs="reexplain", cost=_sens_cost, defaults=_SENS_DEFAULTS,
                  description="The largest change of the explanation, relative to its size, over small random "
                              "perturbations of the input (tiny noise; two point mutations for DNA); lower = more "
@@ -213,7 +213,7 @@ def max_sensitivity(inp: MetricInputs, nr_samples: int = 10, lower_bound: float 
     return _sensitivity(inp, "max", nr_samples, lower_bound, perturb, n_mutations, normalise_by, abs, pooling)
 
 
-@register_metric("avg_sensitivity", label="Avg-Sensitivity", family="robustness", direction="lower",
+@register_metric("avg_sensitivity", seeded=True, label="Avg-Sensitivity", family="robustness", direction="lower",
                  needs="reexplain", cost=_sens_cost, defaults=_SENS_DEFAULTS,
                  description="The average change of the explanation, relative to its size, over small random "
                              "perturbations of the input (tiny noise; two point mutations for DNA); lower = more "
@@ -292,7 +292,7 @@ def shift_consistency(inp: MetricInputs, shift: int = 3, similarity: str = "pear
                         extras={"right": right.cpu().numpy(), "left": left.cpu().numpy()})
 
 
-@register_metric("noise_consistency", label="Consistency under measurement noise", family="robustness",
+@register_metric("noise_consistency", seeded=True, label="Consistency under measurement noise", family="robustness",
                  direction="higher", modalities=("expression",), needs="reexplain",
                  cost=lambda p, inp: {"forward": 0.0, "explain": float(p["n_draws"])},
                  defaults={"*": {"n_draws": 5, "noise_sd": 0.1, "similarity": "spearman", "k": 0.1, "abs": False}},
