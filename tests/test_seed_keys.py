@@ -18,6 +18,8 @@ from xai_core.explainers import EXPLAINERS, explain, make_context
 from xai_core.metrics import METRICS, compute_metric
 from xai_core.metrics.inputs import build_inputs
 from xai_core.models import load_model
+from xai_core.runner import EvalConfig, Evaluation
+from xai_core.store import ResultStore
 
 DATASETS = ("simu-small", "dna-motifs-small", "grain")
 OTHER_SEED = 7
@@ -90,3 +92,34 @@ def test_seeded_parameter_values_make_any_metric_seeded():
     assert not METRICS.get("irof").depends_on_seed(METRICS.get("irof").params_for("image"))
     agg = EXPLAINERS.get("aggregate")
     assert agg.depends_on_seed() and not agg.depends_on_seed({"methods": "saliency,integrated_gradients"})
+
+
+def test_a_second_seed_in_the_same_store_recomputes_only_what_depends_on_the_seed(tmp_path):
+    cfg = dict(dataset="simu-small", methods=["saliency", "smoothgrad"],
+               metrics=["sparseness", "faithfulness_correlation"], n=2)
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        ev0 = Evaluation(EvalConfig(**cfg, seed=0), store)
+        s0 = ev0.run()
+        ev1 = Evaluation(EvalConfig(**cfg, seed=1), store)
+        idx = ev1.plan().sample_idx
+        assert "_seed" not in ev0.method_key("smoothgrad") and ev1.method_key("smoothgrad")["_seed"] == 1
+        assert "_seed" not in ev1.method_key("saliency")
+        # before the seed-1 run: the seed-free maps are already there, the seeded ones are not
+        assert ev1.stored_attributions("saliency", idx)[0] is not None
+        assert ev1.stored_attributions("smoothgrad", idx)[0] is None
+        assert ev1.missing_scores("saliency", "sparseness", idx) == []
+        assert len(ev1.missing_scores("saliency", "faithfulness_correlation", idx)) == 2
+        s1 = ev1.run()
+        sg0 = ev0.stored_attributions("smoothgrad", idx)[0]
+        sg1 = ev1.stored_attributions("smoothgrad", idx)[0]
+        assert not np.array_equal(sg0, sg1)  # new noise draws, not the seed-0 maps read back
+        np.testing.assert_array_equal(ev0.stored_attributions("saliency", idx)[0],
+                                      ev1.stored_attributions("saliency", idx)[0])
+    for s in (s0, s1):
+        assert len(s) == 2 * 2 * 2 and s["score"].notna().all()
+    key = ["method", "metric", "sample"]
+    both = s0.merge(s1, on=key, suffixes=("_0", "_1"))
+    both = both.set_index(["method", "metric"]).sort_index()
+    same = both["score_0"].eq(both["score_1"])
+    assert same.loc[("saliency", "sparseness")].all()
+    assert not same.loc[("saliency", "faithfulness_correlation")].all()

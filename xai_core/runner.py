@@ -403,7 +403,8 @@ class Evaluation:
 
     def method_key(self, method: str) -> dict[str, Any]:
         """The method's parameters as stored: with its implementation version, so a changed computation
-        is never served from results of the old one. The report reads stored cells by this key.
+        is never served from results of the old one, and with the run's seed (other than 0) when its maps depend
+        on it (``ExplainerSpec.depends_on_seed``), so another seed never reads them back. The report reads stored cells by this key.
 
         Parameters
         ----------
@@ -417,11 +418,14 @@ class Evaluation:
         """
         spec = EXPLAINERS.get(method)
         params = self._method_params(method)
+        if self.config.seed != 0 and spec.depends_on_seed(params):  # seed 0 unmarked: older stores keep their maps
+            params = {**params, "_seed": self.config.seed}
         return params if spec.version == 1 else {**params, "_version": spec.version}
 
     def _metric_params(self, spec, idx: np.ndarray) -> dict[str, Any]:
         """The metric's parameters as stored: population metrics also key on the population used, a metric
-        whose computation changed (``version`` > 1) on its version, and a metric of the whole set (``scope="set"``
+        whose computation changed (``version`` > 1) on its version, a seeded one on the seed (other than 0), and a
+        metric of the whole set (``scope="set"``
         or ``of_set``) on the evaluated samples, so a run on other samples never reuses its score."""
         p = spec.params_for(self.ds.modality, self.config.metric_params.get(spec.name, {}))
         if spec.scope == "set" or spec.of_set:
@@ -430,6 +434,8 @@ class Evaluation:
         if spec.population:
             p = {**p, "population_seeds": self.config.population_seeds,
                  "population_epochs": self.config.population_epochs}
+        if self.config.seed != 0 and spec.depends_on_seed(p):  # a seeded method's maps are keyed by it already
+            p = {**p, "_seed": self.config.seed}
         return p if spec.version == 1 else {**p, "_version": spec.version}
 
     def stored_attributions(self, method: str, idx: np.ndarray, member: tuple | None = None
