@@ -44,7 +44,8 @@ def mrr_intervals(table: pd.DataFrame, *, aggregate: str | None = None, componen
         x=t["mrr"], y=methods, mode="markers", marker=dict(size=13, color=colours, symbol=symbols),
         error_x=dict(type="data", symmetric=False, array=(t["mrr_hi"] - t["mrr"]).clip(lower=0),
                      arrayminus=(t["mrr"] - t["mrr_lo"]).clip(lower=0), thickness=2),
-        customdata=[[float(lo), float(hi), method_label(m)] for lo, hi, m in zip(t["mrr_lo"], t["mrr_hi"], methods)], name="expected MRR",
+        customdata=[[float(lo), float(hi), method_label(m)] for lo, hi, m in zip(t["mrr_lo"], t["mrr_hi"], methods)],
+        name="expected MRR",
         hovertemplate=("%{customdata[2]} (%{y})<br>expected MRR %{x:.3f}<br>95%: %{customdata[0]:.3f} – "
                        "%{customdata[1]:.3f}<extra></extra>")))
     theme.style(fig, title="Expected mean reciprocal rank with 95% interval",
