@@ -4,7 +4,9 @@ Every place that trains (``python -m xai_core train``, the evaluation grid's pop
 the model selection's population, the DNA consistency study, the dashboard's training panels) calls
 ``train_cached`` with its own checkpoint path (the paths differ by caller and are part of each cache's key)
 and its own reuse rule. A checkpoint is saved with its tensor hash (``save_checkpoint``) and verified when
-it is loaded (``load_checkpoint``).
+it is loaded (``load_checkpoint``). A checkpoint trained in another precision (recipe option ``dtype``; one without
+it was trained in float32) is never reused, whatever the caller's rule: the caller's path or cache key should name
+a dtype other than float32 too, so the two do not overwrite each other.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from xai_core.errors import XaiError
 from xai_core.progress import ProgressFn, notify
 
 from .checkpoints import load_checkpoint, read_metadata, save_checkpoint
-from .training import TrainReport, checkpoint_meta, train_model
+from .training import DEFAULT_DTYPE, TrainReport, checkpoint_meta, train_model
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def train_cached(ds, arch: str, path: str | Path, *, seed: int = 0, arch_kwargs:
     reuse : bool or callable
         False: always train (and overwrite). True: reuse any checkpoint at ``path`` whose metadata reads.
         A callable gets that metadata and says whether it fits (e.g. the dataset's fingerprint and recipe).
+        Either way a checkpoint whose recorded ``dtype`` differs from the recipe's is trained again.
     damaged : {"retrain", "raise"}
         What to do when the checkpoint at ``path`` cannot be read: train it again, or raise the
         ``XaiError`` of ``read_metadata``.
@@ -92,7 +95,7 @@ def train_cached(ds, arch: str, path: str | Path, *, seed: int = 0, arch_kwargs:
     """
     path = Path(path)
     trained, train_report = False, None
-    if not _reusable(path, reuse, damaged):
+    if not _reusable(path, reuse, damaged, (recipe or {}).get("dtype", DEFAULT_DTYPE)):
         notify(progress, 0, 1, "train", f"training {arch} seed {seed}")  # starts: epochs follow
         model, train_report = train_model(ds, arch, seed=seed, device=device, progress=progress,
                                           arch_kwargs=arch_kwargs, **(recipe or {}))
@@ -102,7 +105,7 @@ def train_cached(ds, arch: str, path: str | Path, *, seed: int = 0, arch_kwargs:
     return CachedModel(path, trained, train_report, model, meta)
 
 
-def _reusable(path: Path, reuse: bool | Callable[[dict], bool], damaged: str) -> bool:
+def _reusable(path: Path, reuse: bool | Callable[[dict], bool], damaged: str, dtype: str) -> bool:
     if reuse is False or not path.exists():
         return False
     try:
@@ -111,4 +114,6 @@ def _reusable(path: Path, reuse: bool | Callable[[dict], bool], damaged: str) ->
         if damaged == "raise":
             raise
         return False  # unreadable (e.g. an interrupted write): train again
+    if (meta.get("recipe") or {}).get("dtype", DEFAULT_DTYPE) != dtype:  # trained in another precision
+        return False
     return True if reuse is True else bool(reuse(meta))

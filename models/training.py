@@ -8,6 +8,15 @@ Recipe option ``augment`` (default ``"none"``) picks a data augmentation of ``AU
 batch: ``"reverse_complement"`` trains one-hot DNA (sequence data, channels ACGT) on each sequence and its reverse
 complement, a symmetry of data whose motifs occur on either strand. It is a recipe option, not a regulariser, so
 the DNA consistency study's population of regularisers is unchanged.
+Recipe option ``dtype`` (default ``"float32"``) is the precision of training: ``"float64"`` creates the model in
+float64 (its initial weights drawn in float64, so they differ from the float32 recipe's), trains it on float64
+inputs and computes the validation scores in float64. Float32 kernels round differently with the thread count and
+the CPU's instruction set (AVX2 or AVX-512, oneDNN's blockings, even torch's uniform draws of the initial weights),
+and a few epochs of Adam, or FGSM's gradient signs, amplify those last bits into other weights; in float64 the same
+differences stay far below float32's resolution, so the same recipe trains the same model on another machine
+(docs/determinism.md). Either way the model returned, and saved, is float32: the weights of the best validation
+epoch rounded to float32, the precision every explainer, metric, store and model file of the tool works in. The test
+metrics are those of the float32 weights, computed in the training dtype.
 """
 from __future__ import annotations
 
@@ -20,6 +29,7 @@ import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from xai_core.errors import NotApplicable, XaiError
 from xai_core.progress import ProgressFn, notify
@@ -28,7 +38,41 @@ from xai_core.provenance import now, package_versions
 from .architectures import ARCHS, build_model
 from .regularizers import REGULARIZERS, get_regularizer, make_loss, soft_targets
 
-_REGULARIZER_DEFAULTS: dict[str, Any] = {"regularizer": "standard", "regularizer_params": {}, "augment": "none"}
+# recipe option ``dtype`` -> the torch dtype a model is trained in (the returned model is float32 either way)
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
+DEFAULT_DTYPE = "float32"
+_REGULARIZER_DEFAULTS: dict[str, Any] = {"regularizer": "standard", "regularizer_params": {}, "augment": "none",
+                                         "dtype": DEFAULT_DTYPE}
+# the factory functions a model's constructor makes its parameters and buffers with (torch.nn's layers use these)
+_FACTORIES = frozenset({torch.empty, torch.zeros, torch.ones, torch.rand, torch.randn, torch.eye, torch.linspace})
+
+
+class CreatedIn(TorchFunctionMode):
+    """``with CreatedIn(torch.float64): build_model(...)``: within the block, on this thread only, tensors made by
+    torch's factory functions (``empty``, ``zeros``, ``ones``, ``rand``, ``randn``, ...) without a dtype are made
+    in ``dtype``, so a model built inside it has its parameters created, and its initial weights drawn, in it.
+
+    Why not build in float32 and widen: torch's uniform draws round differently under other CPU kernels (ATen's
+    AVX2 and default kernels differ by one unit in the last place in about half the weights), and a float32 unit
+    is large enough for Adam and FGSM's gradient signs to turn it into other weights. A float64 unit is not.
+    ``torch.set_default_dtype`` would do the same for every thread of the process; a torch function mode is
+    thread-local.
+
+    Parameters
+    ----------
+    dtype : torch.dtype
+        The floating-point dtype of the tensors created.
+    """
+
+    def __init__(self, dtype: torch.dtype):
+        super().__init__()
+        self.dtype = dtype
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if func in _FACTORIES and kwargs.get("dtype") is None:
+            kwargs["dtype"] = self.dtype
+        return func(*args, **kwargs)
 
 
 def reverse_complement(x: torch.Tensor) -> torch.Tensor:
@@ -132,6 +176,23 @@ class TrainReport:
         return asdict(self)
 
 
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype a model computes in: float64 when its first floating-point parameter is, else float32.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model.
+
+    Returns
+    -------
+    torch.dtype
+        ``torch.float64`` or ``torch.float32`` (also for a model without parameters, or in half precision).
+    """
+    first = next((p for p in model.parameters() if p.is_floating_point()), None)
+    return torch.float64 if first is not None and first.dtype == torch.float64 else torch.float32
+
+
 @torch.no_grad()
 def predict_proba(model: nn.Module, X: np.ndarray | torch.Tensor, batch_size: int = 512,
                   device: str = "cpu") -> np.ndarray:
@@ -142,7 +203,8 @@ def predict_proba(model: nn.Module, X: np.ndarray | torch.Tensor, batch_size: in
     model : nn.Module
         The model (put in eval mode).
     X : ndarray or Tensor or SparseRows
-        Inputs; a lazy sparse matrix is densified one batch at a time.
+        Inputs; a lazy sparse matrix is densified one batch at a time. They are cast to the model's dtype
+        (``model_dtype``): float32, or float64 for a model being trained in float64.
     batch_size : int
         Inputs per forward pass.
     device : str
@@ -151,16 +213,18 @@ def predict_proba(model: nn.Module, X: np.ndarray | torch.Tensor, batch_size: in
     Returns
     -------
     ndarray
-        (N, C) probabilities.
+        (N, C) probabilities (float64 for a float64 model, float32 otherwise).
     """
     model.eval()
+    dtype = model_dtype(model)
     lazy = not isinstance(X, (np.ndarray, torch.Tensor))  # a SparseRows: densify one batch at a time
     if not lazy:
-        X = torch.as_tensor(X, dtype=torch.float32)
+        X = torch.as_tensor(X, dtype=dtype)
     out = []
     for i in range(0, len(X), batch_size):
-        xb = torch.as_tensor(X[i:i + batch_size]) if lazy else X[i:i + batch_size]
-        z = model(xb.to(device)).float()
+        xb = torch.as_tensor(X[i:i + batch_size]).to(dtype) if lazy else X[i:i + batch_size]
+        z = model(xb.to(device))
+        z = z.double() if dtype == torch.float64 else z.float()
         p = torch.sigmoid(z) if z.shape[1] == 1 else torch.softmax(z, dim=1)
         out.append(torch.cat([1 - p, p], dim=1) if z.shape[1] == 1 else p)
     return torch.cat(out).cpu().numpy()
@@ -254,7 +318,8 @@ def check_recipe(arch: str, overrides: dict[str, Any], flag: str = "--set") -> d
     arch : str
         The architecture's name (its ``train_defaults``).
     overrides : dict
-        Recipe options to change (``epochs``, ``lr``, ``batch_size``, ``regularizer``, ``augment``, ...).
+        Recipe options to change (``epochs``, ``lr``, ``batch_size``, ``regularizer``, ``augment``, ``dtype``,
+        ...).
     flag : str
         How error messages name the options' source (``--set``).
 
@@ -298,6 +363,8 @@ def check_recipe(arch: str, overrides: dict[str, Any], flag: str = "--set") -> d
             if need is not None and need != ARCHS.get(arch).modality:
                 raise XaiError(f"{flag} augment {v!r} is for {need} data only; model '{arch}' is for "
                                f"{ARCHS.get(arch).modality} data (use augment 'none')")
+        elif key == "dtype" and v not in DTYPES:
+            raise XaiError(f"{flag} dtype must be one of {', '.join(DTYPES)}, got {v!r}")
         elif key == "regularizer_params" and not isinstance(v, dict):
             raise XaiError(f"{flag} regularizer_params must be a JSON object, e.g. {{\"sigma\": 0.15}}, got {v!r}")
     return {**base, **overrides}
@@ -338,6 +405,35 @@ def check_augment(name: str, ds) -> Any:
     return aug.fn
 
 
+def training_dtype(recipe: dict[str, Any], device: str = "cpu") -> torch.dtype:
+    """The torch dtype of a recipe's ``dtype`` option (default float32), refused where the device lacks it.
+
+    Parameters
+    ----------
+    recipe : dict
+        A training recipe (``check_recipe``); a missing ``dtype`` is float32.
+    device : str
+        Where the model is trained.
+
+    Returns
+    -------
+    torch.dtype
+
+    Raises
+    ------
+    XaiError
+        For an unknown dtype, or float64 on Apple's MPS (which has no float64); also a ``ValueError``.
+    """
+    _, BadValue = _recipe_errors()
+    name = recipe.get("dtype", DEFAULT_DTYPE)
+    if name not in DTYPES:
+        raise BadValue(f"training option dtype must be one of {', '.join(DTYPES)}, got {name!r}")
+    if DTYPES[name] == torch.float64 and str(device).startswith("mps"):
+        raise BadValue("training option dtype float64: Apple's MPS device has no float64; train on device cpu "
+                       "(or cuda), or use dtype float32")
+    return DTYPES[name]
+
+
 def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction: float = 0.1,
                 progress: ProgressFn | None = None, arch_kwargs: dict | None = None,
                 **recipe_overrides: Any) -> tuple[nn.Module, TrainReport]:
@@ -369,7 +465,9 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
     Returns
     -------
     tuple of (nn.Module, TrainReport)
-        The model in eval mode with the best epoch's weights, and the report.
+        The model in eval mode with the best epoch's weights (float32, rounded from float64 when the recipe's
+        ``dtype`` is ``"float64"``), and the report (test metrics of those weights, computed in the training
+        dtype).
 
     Raises
     ------
@@ -386,15 +484,21 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
 
     recipe = check_recipe(arch, recipe_overrides, flag="training option")
     augment = check_augment(recipe["augment"], ds)
+    dtype = training_dtype(recipe, device)
     regularize = get_regularizer(recipe["regularizer"], recipe["regularizer_params"])
     plain = recipe["regularizer"] == "standard"
     torch.manual_seed(seed)
     np.random.seed(seed)
-    model = build_model(arch, ds.input_shape, ds.n_classes, **(arch_kwargs or {})).to(device)
-    single = model(torch.zeros((2, *ds.input_shape), device=device)).shape[1] == 1
+    if dtype == torch.float32:  # the original path, bit for bit
+        model = build_model(arch, ds.input_shape, ds.n_classes, **(arch_kwargs or {})).to(device)
+    else:  # created and initialised in float64 (its own initial weights, the same on every CPU: CreatedIn)
+        with CreatedIn(dtype):
+            model = build_model(arch, ds.input_shape, ds.n_classes, **(arch_kwargs or {}))
+        model = model.to(device=device, dtype=dtype)
+    single = model(torch.zeros((2, *ds.input_shape), device=device, dtype=dtype)).shape[1] == 1
     tr_idx, va_idx = _split_validation(ds, val_fraction, seed)
     lazy = not isinstance(ds.X, np.ndarray)  # a large sparse matrix: densify each mini-batch, not the set
-    Xtr = _LazyRows(ds.X, tr_idx) if lazy else torch.as_tensor(ds.X[tr_idx])
+    Xtr = _LazyRows(ds.X, tr_idx) if lazy else torch.as_tensor(ds.X[tr_idx]).to(dtype)
     ytr = torch.as_tensor(ds.y[tr_idx])
     if recipe["optimizer"] == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=recipe["lr"], momentum=recipe["momentum"],
@@ -418,14 +522,14 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
             b = perm[i:i + recipe["batch_size"]]
             if len(b) < 2:  # BatchNorm needs two samples
                 continue
-            xb, yb = Xtr[b].to(device), ytr[b].to(device)
+            xb, yb = Xtr[b].to(device=device, dtype=dtype), ytr[b].to(device)
             if augment is not None:
                 xb, yb = augment(xb, yb)
             if plain:  # the original path, bit for bit
                 z = model(xb)
-                loss = loss_fn(z[:, 0], yb.float()) if single else loss_fn(z, yb)
+                loss = loss_fn(z[:, 0], yb.to(dtype)) if single else loss_fn(z, yb)
             else:
-                loss = regularize(model, xb, soft_targets(yb, n_out), soft_loss)
+                loss = regularize(model, xb, soft_targets(yb, n_out).to(dtype), soft_loss)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -444,7 +548,12 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
                 break
     model.load_state_dict(best_state)
     model.eval()
-    test = evaluate_model(model, _LazyRows(ds.X, ds.test_idx) if lazy else ds.X[ds.test_idx], ds.y[ds.test_idx],
+    if dtype != torch.float32:  # the model the tool uses is float32; its test metrics in the training dtype
+        model = model.float()
+        scored = copy.deepcopy(model).to(dtype)
+    else:
+        scored = model
+    test = evaluate_model(scored, _LazyRows(ds.X, ds.test_idx) if lazy else ds.X[ds.test_idx], ds.y[ds.test_idx],
                           device)
     binary = test["auroc"] is not None
     report = TrainReport(arch=arch, metric_name="auroc" if binary else "accuracy",
