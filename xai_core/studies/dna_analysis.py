@@ -85,6 +85,23 @@ def _logos(ds, df, lo: int, hi: int, idx, per_sample, maps, width: int = 80) -> 
             "start": start, "sample": ids[j], "y_title": "saliency (gradient-corrected)"}
 
 
+# the precision of training (recipe option dtype) in words: the protocol's entry, and what it means for the
+# population table's numbers on another machine (docs/determinism.md)
+PRECISION = {
+    "float64": "float64 (weights rounded to float32 for scoring): float32 training amplifies the last-bit "
+               "differences of other CPU kernels and thread counts into other weights; in float64 the same "
+               "command trains the same models on another machine",
+    "float32": "float32 (float64 took 1.5 times the CPU time on the quick population; --set dtype=float64 "
+               "makes the training machine-independent)",
+}
+MACHINE_NOTE = {
+    "float64": "Trained in float64: another CPU or thread count trains the same models (docs/determinism.md); the "
+               "spread over training seeds below is the population's own.",
+    "float32": "Every number here passes through training: a CPU with another instruction set trains other weights "
+               "(docs/determinism.md); the spread over seeds below says how much that matters.",
+}
+
+
 @dataclass(frozen=True)
 class _Correlations:
     """Pearson r and p of each divergence column with SNR, for the whole population ("all") and ``near_pop``."""
@@ -144,7 +161,8 @@ def _protocol(res, ds, cfg, df: pd.DataFrame, n_seq: int) -> None:
                          f"{res.machine.get('cpus')} CPUs, {res.machine.get('torch_threads')} torch thread)",
         "training": {"optimizer": "adam", **{k: cfg[k] for k in ("epochs", "lr", "batch_size") if k in cfg},
                      "lr (exponential without BatchNorm)": cfg.get("lr_exp_nobn", cfg["lr"]),
-                     "early_stopping": "best validation AUROC epoch kept", "regularizer_params": REG_PARAMS},
+                     "early_stopping": "best validation AUROC epoch kept", "regularizer_params": REG_PARAMS,
+                     "precision": PRECISION[cfg.get("dtype", "float32")]},
         "scoring": {"method": "saliency (gradient of the logit; the study used the sigmoid output, a per-sequence "
                               "scale that none of the metrics sees)", "sequences": n_seq,
                     "KLD1": "kmer_kld k=6, q=0.9, buffer 2, maps as stored (no gradient correction), as the paper "
@@ -168,8 +186,7 @@ def _protocol(res, ds, cfg, df: pd.DataFrame, n_seq: int) -> None:
     res.table("population", "Population: test AUROC (%), ground-truth interpretability, consistency", cols,
               df[cols].values.tolist(), note="KLD1/KLD2 with the paper's synthetic settings; *_corrected: "
               "gradient-corrected KLD1, KLD2 with the orthonormal projection. Motif metrics: mean over sequences. "
-              "Every number here passes through training: a CPU with another instruction set trains other weights "
-              "(docs/determinism.md); the spread over seeds below says how much that matters.")
+              + MACHINE_NOTE[cfg.get("dtype", "float32")])
 
 
 def _reference(res, ref: dict[str, Any]) -> None:

@@ -8,18 +8,21 @@ all through ``Evaluation`` and the results store. The study's numbers: the Pears
 SNR across the population (paper 0.618 and 0.875), a pair of models with near-equal accuracy but very
 different interpretability, and the Pareto front of accuracy vs consistency with the model it selects.
 
-Options (``--set key=value``): dataset, arch, activations, batchnorm, regularizers, seeds, epochs, lr,
-lr_exp_nobn (exponential members without BatchNorm diverge at higher rates), batch_size, n (sequences scored),
-n_boot, tolerance (pp of test AUROC for the selection), accuracy_window (pp: the near-best models whose
-correlations are also reported, default 5), threads (torch threads, default 1: much faster than 2
-on a shared 2-core machine, and no reduction order that depends on the core count), store (a results store path;
-default a fresh temporary one).
+Options (``--set key=value``): dataset, arch, activations, batchnorm, regularizers, seeds, epochs, lr, lr_exp_nobn
+(exponential members without BatchNorm diverge at higher rates), batch_size, dtype (the precision of training,
+``float64`` in quick mode and ``float32`` in full mode, below), n (sequences scored), n_boot, tolerance (pp of test
+AUROC for the selection), accuracy_window (pp: the near-best models whose correlations are also reported, default
+5), threads (torch threads, default 1: much faster than 2 on a shared 2-core machine, and no reduction order that
+depends on the core count), store (a results store path; default a fresh temporary one).
 
-Reproducibility (docs/determinism.md): training is seeded and runs on one thread, so a machine with the same CPU
-kernels trains bit-identical weights; their hashes are recorded (``provenance["trained_weights"]``). A CPU with
-another instruction set rounds float32 differently and training amplifies that, so the population's numbers are
-reported with their spread over training seeds, and the shipped checkpoint is scored with the same protocol as a
-reference that does not pass through training.
+Reproducibility (docs/determinism.md): training is seeded and runs on one thread; the weights' hashes are recorded
+(``provenance["trained_weights"]``). In float32 a CPU with another instruction set, or another thread count, rounds
+differently and a few epochs of Adam amplify that into other weights. The quick population is therefore trained in
+float64 (recipe option ``dtype``), where those differences stay below float32's resolution: the same command gives
+the same numbers on another machine (the weights are rounded to float32 for scoring, like every model of the tool).
+The full population keeps float32 for now (float64 took 1.5 times the CPU time; docs/determinism.md), so its numbers
+are reported with their spread over training seeds; ``--set dtype=float64`` trains it machine-independent. The
+shipped checkpoint is scored with the same protocol as a reference that does not pass through training.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ import pandas as pd
 
 from ..data import cache_dir, load_dataset
 from ..models import shipped_path, train_cached
+from ..models.training import DEFAULT_DTYPE, check_recipe
 from ..progress import Progress, ProgressFn
 from ..runner import EvalConfig, Evaluation
 from ..store import ResultStore
@@ -46,10 +50,11 @@ GT_METRICS = ["motif_auroc", "motif_aupr", "motif_snr"]
 CONFIGS: dict[str, dict[str, Any]] = {
     "quick": {"dataset": "dna-motifs-small", "arch": "dna_shallow", "activations": ["relu", "exponential"],
               "batchnorm": [True], "regularizers": ["standard", "gn", "mixup", "adversarial"], "seeds": [0, 1],
-              "epochs": 4, "lr": 3e-3, "batch_size": 64, "n": 256, "n_boot": 3},
+              "epochs": 4, "lr": 3e-3, "batch_size": 64, "n": 256, "n_boot": 3, "dtype": "float64"},
     "full": {"dataset": "dna-motifs", "arch": "dna_deep", "activations": ["relu", "exponential"],
              "batchnorm": [True, False], "regularizers": ["standard", "gn", "mixup", "manifold-mixup", "adversarial"],
-             "seeds": [0, 1], "epochs": 8, "lr": 2e-3, "lr_exp_nobn": 1e-3, "batch_size": 128, "n": 1000, "n_boot": 5},
+             "seeds": [0, 1], "epochs": 8, "lr": 2e-3, "lr_exp_nobn": 1e-3, "batch_size": 128, "n": 1000, "n_boot": 5,
+             "dtype": "float32"},
 }
 
 
@@ -81,20 +86,32 @@ def population(cfg: dict[str, Any]) -> list[Spec]:
 def _recipe(cfg: dict[str, Any], spec: Spec) -> dict[str, Any]:
     slow = spec.activation == "exponential" and not spec.batchnorm  # diverges at 2e-3 without BatchNorm
     lr = cfg.get("lr_exp_nobn", cfg["lr"]) if slow else cfg["lr"]
-    return {"epochs": int(cfg["epochs"]), "lr": float(lr), "batch_size": int(cfg["batch_size"]),
-            "patience": int(cfg["epochs"]), "regularizer": spec.regularizer,
-            "regularizer_params": REG_PARAMS.get(spec.regularizer, {})}
+    recipe = {"epochs": int(cfg["epochs"]), "lr": float(lr), "batch_size": int(cfg["batch_size"]),
+              "patience": int(cfg["epochs"]), "regularizer": spec.regularizer,
+              "regularizer_params": REG_PARAMS.get(spec.regularizer, {})}
+    # the precision joins the recipe (so the checkpoint's cache key) only when it is not float32: the float32
+    # members cached before the option existed keep their keys
+    dtype = cfg.get("dtype", DEFAULT_DTYPE)
+    return recipe if dtype == DEFAULT_DTYPE else {**recipe, "dtype": dtype}
 
 
-def train_member(ds, spec: Spec, cfg: dict[str, Any], progress: ProgressFn | None = None) -> tuple[Path, bool]:
-    """(checkpoint, trained now): under ``cache_dir()/studies/dna-consistency``, reused only when its metadata
-    matches this dataset's content and this exact recipe, else (or when unreadable) trained and saved again.
-    ``progress``: ``train_cached``'s training events."""
+def member_key(ds, spec: Spec, cfg: dict[str, Any]) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """(checkpoint path, what its metadata must record, the recipe): the path's key hashes the dataset's content,
+    the member and the exact recipe (the precision only when it is not float32, so float32 checkpoints cached
+    before the ``dtype`` option keep their names)."""
     recipe = json.loads(json.dumps(_recipe(cfg, spec)))
     want = {"dataset_fingerprint": ds.fingerprint(), "arch": spec.arch, "arch_kwargs": spec.arch_kwargs,
             "seed": spec.seed}
     key = hashlib.sha256(json.dumps([want, recipe], sort_keys=True).encode()).hexdigest()[:10]
     path = cache_dir() / "studies" / "dna-consistency" / f"{ds.name}__{spec.arch}-{spec.name}__{key}.safetensors"
+    return path, want, recipe
+
+
+def train_member(ds, spec: Spec, cfg: dict[str, Any], progress: ProgressFn | None = None) -> tuple[Path, bool]:
+    """(checkpoint, trained now): under ``cache_dir()/studies/dna-consistency`` (``member_key``), reused only when
+    its metadata matches this dataset's content and this exact recipe, else (or when unreadable) trained and saved
+    again. ``progress``: ``train_cached``'s training events."""
+    path, want, recipe = member_key(ds, spec, cfg)
 
     def fits(meta: dict[str, Any]) -> bool:
         return all(meta.get(k) == v for k, v in want.items()) and \
@@ -146,6 +163,7 @@ def run(ctx: StudyContext) -> None:
     cfg = {**CONFIGS["quick" if ctx.quick else "full"], **{k: v for k, v in ctx.options.items() if k != "store"}}
     for k in ("activations", "regularizers", "seeds", "batchnorm"):
         cfg[k] = list(cfg[k]) if isinstance(cfg[k], (list, tuple)) else [cfg[k]]
+    check_recipe(cfg["arch"], {"dtype": cfg["dtype"]}, flag="--set")  # a bad dtype: one line, before any work
     # the runner fixed the seeds and threads (determinism.reproducible); the training time and what the cache held
     # are not the science
     ctx.result.volatile += ["protocol/training_time"]
@@ -195,5 +213,6 @@ def _run(ctx: StudyContext, cfg: dict[str, Any]) -> None:
         if tmp is not None:
             tmp.cleanup()
     ctx.result.provenance["trained_weights"] = {r["member"]: r["weights"] for r in rows}
+    ctx.result.provenance["training_dtype"] = cfg["dtype"]  # float64: machine-independent training (the report)
     with ctx.timed("analyse"):
         analyse(ctx, ds, cfg, pd.DataFrame(rows), idx, per_sample, maps, reference)

@@ -107,7 +107,13 @@ def _reproduce(r: StudyResult) -> list[str]:
     out = [f"Reproduce: `{r.command} --out DIR --compare {where}` re-runs it and compares every number with this "
            "file (docs/determinism.md says what is fixed, the tolerance, and what stays machine-dependent).", ""]
     trained = (r.provenance or {}).get("trained_weights") or {}
-    if trained:
+    if trained and (r.provenance or {}).get("training_dtype") == "float64":
+        out += [f"Trained in float64: this run trained {len(trained)} models in float64 and rounded them to float32 "
+                "(their weights' hashes are in results.json). Another CPU or thread count trains the same models: a "
+                "few weights may round the other way in the last bit, so a hash may differ while every number agrees "
+                "within the tolerance. Correlations over the population remain seed-sensitive; the report gives "
+                "their spread over training seeds.", ""]
+    elif trained:
         out += [f"Seed-sensitive: this run trained {len(trained)} models (their weights' hashes are in results.json). "
                 "The same CPU kernels train the same weights; a CPU whose kernels round float32 differently trains "
                 "others, and every number that passes through training then moves by about its spread over training "
