@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import hashlib
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,9 @@ from .batching import BATCH
 from .data import cache_dir, load_dataset
 from .errors import XaiError
 from .leases import cell_name, for_store, shared
-from .explainers import EXPLAINERS, combine, components, estimate_cost, explain, make_context, resolve_methods
-from .metrics import METRICS, applicable_metrics, build_inputs, compute_metric, estimate_metric_cost
+from .explainers import (EXPLAINERS, ExplainContext, combine, components, estimate_cost, explain, make_context,
+                         resolve_methods)
+from .metrics import METRICS, MetricResult, applicable_metrics, build_inputs, compute_metric, estimate_metric_cost
 from .metrics.fastpath import split_linear_head
 from .models import load_model, train_cached
 from .models.user_models import checks_from_meta
@@ -404,7 +406,8 @@ class Evaluation:
     def method_key(self, method: str) -> dict[str, Any]:
         """The method's parameters as stored: with its implementation version, so a changed computation
         is never served from results of the old one, and with the run's seed (other than 0) when its maps depend
-        on it (``ExplainerSpec.depends_on_seed``), so another seed never reads them back. The report reads stored cells by this key.
+        on it (``ExplainerSpec.depends_on_seed``), so another seed never reads them back. The report reads stored
+        cells by this key.
 
         Parameters
         ----------
@@ -513,6 +516,235 @@ class Evaluation:
         path = getattr(self.store, "path", None)
         return None if path is None else for_store(path)
 
+    def positions(self, idx: np.ndarray, sample_ids: Sequence[str]) -> np.ndarray:
+        """Positions in ``idx`` of the given sample ids; ``["*"]`` (a set-level cell) is every position.
+
+        Parameters
+        ----------
+        idx : ndarray
+            Row indices of every evaluated sample.
+        sample_ids : sequence of str
+            Ids of samples among ``idx``, or ``["*"]``.
+
+        Returns
+        -------
+        ndarray
+            Integer positions, in the order of ``sample_ids``.
+        """
+        if list(sample_ids) == ["*"]:
+            return np.arange(len(idx))
+        pos_of = {self.ds.sample_ids[i]: k for k, i in enumerate(idx)}
+        return np.asarray([pos_of[s] for s in sample_ids], dtype=np.int64)
+
+    def _member_context(self, member: tuple | None) -> ExplainContext:
+        """The explain context of this evaluation's model, or of a population member's."""
+        return self.ctx if member is None else dataclasses.replace(self.ctx, model=member[1], extras={})
+
+    def attribution_key(self, method: str, member: tuple | None = None) -> dict[str, Any]:
+        """The store's key of ``method``'s maps (of this model, or of a population member's).
+
+        Parameters
+        ----------
+        method : str
+            The method.
+        member : tuple, optional
+            (name, model, checkpoint hash) of a population member.
+
+        Returns
+        -------
+        dict
+            The keyword arguments ``ResultStore.put_attributions`` and ``get_attributions`` take to name the cell.
+        """
+        return dict(dataset_fp=self.dataset_fp, model_hash=self.model_hash if member is None else member[2],
+                    method=method, method_params=self.method_key(method), output=self.config.output)
+
+    def composite_parts(self, method: str) -> list[str]:
+        """The methods whose maps ``method`` combines, when it reuses them (a composite at its components'
+        default parameters); else ``[]`` (the method is explained directly).
+
+        Parameters
+        ----------
+        method : str
+            The method.
+
+        Returns
+        -------
+        list of str
+        """
+        comps = components(method, self._method_params(method))
+        return list(comps) if comps and not any(self.config.method_params.get(cm) for cm in comps) else []
+
+    def compute_attribution_chunk(self, method: str, bidx: np.ndarray, member: tuple | None = None,
+                                  maps_of: Callable[[str, np.ndarray], torch.Tensor] | None = None
+                                  ) -> tuple[np.ndarray, float]:
+        """Explain one chunk of samples with ``method``, without storing it: what every executor runs per chunk.
+
+        A composite at its components' default parameters combines their maps, got from ``maps_of``; the
+        in-process default, ``attributions``, reads them from the store and stores those it computes.
+
+        Parameters
+        ----------
+        method : str
+            The method.
+        bidx : ndarray
+            Row indices of the dataset: one chunk (its composition seeds the stochastic methods, so executors
+            chunk alike).
+        member : tuple, optional
+            (name, model, checkpoint hash): explains with another model of the population instead.
+        maps_of : callable, optional
+            ``maps_of(component, bidx) -> Tensor``: a composite's component maps (default: ``attributions``).
+
+        Returns
+        -------
+        maps : ndarray
+            (len(bidx), ...) float32.
+        seconds : float
+            The time taken.
+        """
+        ctx = self._member_context(member)
+        params = self._method_params(method)
+        t0 = time.perf_counter()
+        comps = self.composite_parts(method)
+        if comps:
+            if maps_of is None:
+                def maps_of(cm: str, rows: np.ndarray) -> torch.Tensor:
+                    return self.attributions(cm, rows, member=member)  # reuse (and store) the components
+            attr = combine([maps_of(cm, bidx) for cm in comps], params["normalisation"])
+        else:
+            x = torch.as_tensor(self.ds.X[bidx], device=ctx.device)
+            y = torch.as_tensor(self.ds.y[bidx], device=ctx.device)
+            attr = explain(ctx, x, y, method, explain_batch=self.config.explain_batch,
+                           **self.config.method_params.get(method, {})).attributions
+        return attr.detach().cpu().numpy().astype(np.float32), time.perf_counter() - t0
+
+    def store_attribution_chunk(self, method: str, bidx: np.ndarray, maps: np.ndarray, seconds: float,
+                                member: tuple | None = None) -> None:
+        """Write one chunk of maps (``compute_attribution_chunk``'s result) to the store, with its provenance.
+
+        Parameters
+        ----------
+        method : str
+            The method.
+        bidx : ndarray
+            Row indices of the dataset, in the order of ``maps``.
+        maps : ndarray
+            (len(bidx), ...) maps.
+        seconds : float
+            The time they took.
+        member : tuple, optional
+            (name, model, checkpoint hash): maps of a population member (only its name and hash are read).
+        """
+        self.store.put_attributions(dataset=self.ds.name, model=self.model_name if member is None else member[0],
+                                    sample_ids=[self.ds.sample_ids[i] for i in bidx],
+                                    attributions=np.asarray(maps, dtype=np.float32), targets=self.ds.y[bidx],
+                                    seconds=seconds, provenance=self._provenance(
+                                        kind="attribution", params=self._method_params(method)),
+                                    **self.attribution_key(method, member))
+
+    def method_extras(self, a_all: torch.Tensor, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        """What every metric of one method sees besides a chunk's maps: the maps' global (set-level) summaries.
+
+        Parameters
+        ----------
+        a_all : Tensor
+            The method's maps of every evaluated sample.
+        idx : ndarray
+            Their row indices of the dataset.
+
+        Returns
+        -------
+        dict
+            ``global_attr`` (the sum of the unit-norm maps) and, for sequences, ``global_attr_observed`` (per
+            position, at the observed nucleotide).
+        """
+        flat = a_all.reshape(len(a_all), -1)
+        norms = flat.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        out = {"global_attr": (flat / norms).sum(0).reshape(a_all.shape[1:])}
+        if self.ds.modality == "sequence":  # per position, at the observed nucleotide of each sequence
+            x_all = torch.as_tensor(self.ds.X[idx], device=a_all.device)
+            out["global_attr_observed"] = ((a_all * x_all).sum(1) / norms).sum(0)
+        return out
+
+    def compute_score_chunk(self, method: str, metric: str, idx: np.ndarray, a_all: torch.Tensor, sel: np.ndarray,
+                            population: list[torch.Tensor] | None = None,
+                            extras: dict[str, torch.Tensor] | None = None) -> MetricResult:
+        """Score one chunk of samples with ``metric``, without storing it: what every executor runs per chunk.
+
+        Parameters
+        ----------
+        method : str
+            The method whose maps are scored.
+        metric : str
+            The metric.
+        idx : ndarray
+            Row indices of every evaluated sample.
+        a_all : Tensor
+            The method's maps of ``idx``.
+        sel : ndarray
+            Positions in ``idx`` of the chunk (every position for a set-level metric). The chunk's sample ids seed
+            the metric's draws, so executors chunk alike.
+        population : list of Tensor, optional
+            The maps of ``idx`` by each population model.
+        extras : dict, optional
+            ``method_extras(a_all, idx)`` when already computed (computed here otherwise).
+
+        Returns
+        -------
+        MetricResult
+        """
+        pop = None if population is None else [p[sel] for p in population]
+        inp = build_inputs(self.ds, self.ctx, idx[sel], a_all[sel], method, self._method_params(method),
+                           population=pop, forward_batch=self.config.forward_batch,
+                           explain_batch=self.config.explain_batch, seed=self.config.seed)
+        inp.extras.update(extras if extras is not None else self.method_extras(a_all, idx))
+        return compute_metric(metric, inp, **self.config.metric_params.get(metric, {}))
+
+    def score_key(self, method: str, metric: str, idx: np.ndarray) -> dict[str, Any]:
+        """The store's key of the (``method``, ``metric``) cell on the samples ``idx``.
+
+        Parameters
+        ----------
+        method : str
+            The method.
+        metric : str
+            The metric.
+        idx : ndarray
+            Row indices of every evaluated sample (a set-level metric is keyed by them).
+
+        Returns
+        -------
+        dict
+            The keyword arguments ``ResultStore.put_scores`` and ``missing_scores`` take to name the cell.
+        """
+        return dict(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method,
+                    method_params=self.method_key(method), output=self.config.output, metric=metric,
+                    metric_params=self._metric_params(METRICS.get(metric), idx))
+
+    def store_score_chunk(self, method: str, metric: str, idx: np.ndarray, sel: np.ndarray,
+                          res: MetricResult) -> None:
+        """Write one chunk of scores (``compute_score_chunk``'s result) to the store, with its provenance.
+
+        Parameters
+        ----------
+        method : str
+            The method.
+        metric : str
+            The metric.
+        idx : ndarray
+            Row indices of every evaluated sample.
+        sel : ndarray
+            Positions in ``idx`` of the chunk, in the order of ``res.scores`` (ignored for a set-level metric).
+        res : MetricResult
+            The chunk's scores.
+        """
+        spec = METRICS.get(metric)
+        sids = ["*"] if spec.scope == "set" else [self.ds.sample_ids[i] for i in idx[sel]]
+        self.store.put_scores(dataset=self.ds.name, model=self.model_name, family=spec.family,
+                              direction=spec.direction, sample_ids=sids, scores=res.scores, reasons=res.reasons,
+                              seconds=res.seconds, se=res.se, curves=res.curves,
+                              provenance=self._provenance(kind="score", seconds=res.seconds),
+                              **self.score_key(method, metric, idx))
+
     def attributions(self, method: str, idx: np.ndarray, progress: ProgressFn | None = None,
                      member: tuple[str, torch.nn.Module, str] | None = None) -> torch.Tensor:
         """The stored maps of ``method`` for ``idx``; missing ones are computed per batch and stored.
@@ -535,15 +767,9 @@ class Evaluation:
         Tensor
             (len(idx), ...) on the model's device.
         """
-        if member is None:
-            ctx, model_name, model_hash = self.ctx, self.model_name, self.model_hash
-        else:
-            model_name, model_hash = member[0], member[2]
-            ctx = dataclasses.replace(self.ctx, model=member[1], extras={})
+        ctx = self._member_context(member)
         ids = [self.ds.sample_ids[i] for i in idx]
-        params = self._method_params(method)
-        key = dict(dataset_fp=self.dataset_fp, model_hash=model_hash, method=method,
-                   method_params=self.method_key(method), output=self.config.output)
+        key = self.attribution_key(method, member)
         arr, missing = self.store.get_attributions(sample_ids=ids, **key)
         if arr is not None:
             notify(progress, len(ids), len(ids), "explain", method=method, cached=True)
@@ -555,22 +781,8 @@ class Evaluation:
         for claimed in shared(self._leases(), cell_name(kind="attributions", **key), missing,
                               lambda rows: self.store.missing_attributions(sample_ids=rows, **key), chunk=bs):
             bidx = np.asarray([row_of[sid] for sid in claimed])
-            x = torch.as_tensor(self.ds.X[bidx], device=ctx.device)
-            y = torch.as_tensor(self.ds.y[bidx], device=ctx.device)
-            t0 = time.perf_counter()
-            comps = components(method, params)
-            if comps and not any(self.config.method_params.get(cm) for cm in comps):
-                maps = [self.attributions(cm, bidx, member=member) for cm in comps]  # reuse (and store) the components
-                attr = combine(maps, params["normalisation"])
-            else:
-                attr = explain(ctx, x, y, method, explain_batch=bs, **self.config.method_params.get(method, {})
-                               ).attributions
-            secs = time.perf_counter() - t0
-            self.store.put_attributions(dataset=self.ds.name, model=model_name,
-                                        sample_ids=[self.ds.sample_ids[i] for i in bidx],
-                                        attributions=attr.detach().cpu().numpy().astype(np.float32),
-                                        targets=self.ds.y[bidx], seconds=secs,
-                                        provenance=self._provenance(kind="attribution", params=params), **key)
+            attr, secs = self.compute_attribution_chunk(method, bidx, member=member)
+            self.store_attribution_chunk(method, bidx, attr, secs, member=member)
             done += len(bidx)
             notify(progress, done, len(ids), "explain", method=method)
         arr, missing = self.store.get_attributions(sample_ids=ids, **key)
@@ -598,47 +810,25 @@ class Evaluation:
         ids = [self.ds.sample_ids[i] for i in idx]
         for method in plan.methods:
             a_all = self.attributions(method, idx, progress)
-            params = self._method_params(method)
-            flat = a_all.reshape(len(a_all), -1)
-            norms = flat.norm(dim=1, keepdim=True).clamp_min(1e-12)
-            global_attr = (flat / norms).sum(0).reshape(a_all.shape[1:])
-            global_observed = None
-            if self.ds.modality == "sequence":  # per position, at the observed nucleotide of each sequence
-                x_all = torch.as_tensor(self.ds.X[idx], device=a_all.device)
-                global_observed = ((a_all * x_all).sum(1) / norms).sum(0)
+            extras = self.method_extras(a_all, idx)
             population = self.population_attributions(method, idx, progress)
             for metric in plan.metrics:
                 spec = METRICS.get(metric)
-                mparams = self._metric_params(spec, idx)
-                key = dict(dataset_fp=self.dataset_fp, model_hash=self.model_hash, method=method,
-                           method_params=self.method_key(method), output=self.config.output, metric=metric,
-                           metric_params=mparams)
+                key = self.score_key(method, metric, idx)
                 want = ["*"] if spec.scope == "set" else ids
                 missing = set(self.store.missing_scores(sample_ids=want, **key))
                 if not missing:
                     notify(progress, len(want), len(want), "metric", method=method, metric=metric, cached=True)
                     continue
-                pos_of = {sid: k for k, sid in enumerate(ids)}
                 step = None if spec.scope == "set" else self.config.batch_size
                 n_todo, n_done = len(missing), 0
                 todo = [s for s in want if s in missing]
                 for claimed in shared(self._leases(), cell_name(kind="scores", **key), todo,
                                       lambda rows, key=key: self.store.missing_scores(sample_ids=rows, **key),
                                       chunk=step):
-                    sel = np.arange(len(ids)) if spec.scope == "set" else np.asarray([pos_of[s] for s in claimed])
-                    pop = None if population is None else [p[sel] for p in population]
-                    inp = build_inputs(self.ds, self.ctx, idx[sel], a_all[sel], method, params, population=pop,
-                                       forward_batch=self.config.forward_batch, explain_batch=self.config.explain_batch,
-                                       seed=self.config.seed)
-                    inp.extras["global_attr"] = global_attr
-                    if global_observed is not None:
-                        inp.extras["global_attr_observed"] = global_observed
-                    res = compute_metric(metric, inp, **self.config.metric_params.get(metric, {}))
-                    sids = ["*"] if spec.scope == "set" else inp.sample_ids
-                    self.store.put_scores(dataset=self.ds.name, model=self.model_name, family=spec.family,
-                                          direction=spec.direction, sample_ids=sids, scores=res.scores,
-                                          reasons=res.reasons, seconds=res.seconds, se=res.se, curves=res.curves,
-                                          provenance=self._provenance(kind="score", seconds=res.seconds), **key)
+                    sel = self.positions(idx, claimed)
+                    res = self.compute_score_chunk(method, metric, idx, a_all, sel, population, extras)
+                    self.store_score_chunk(method, metric, idx, sel, res)
                     n_done += len(claimed)
                     notify(progress, min(n_done, n_todo), n_todo, "metric", method=method, metric=metric)
         return self.scores(plan)
