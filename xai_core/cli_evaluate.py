@@ -10,6 +10,9 @@ controls floor (``ranking_words.floor_sentence``). ``rank`` re-ranks stored or e
 ``evaluate --until decided`` adds samples in rounds until the ranking is decided, the ``--budget`` is spent or the
 cap (``--n``, default 64) is reached (``xai_core.adaptive``; the rules in ``xai_core.racing`` and
 docs/adaptive.md), prints one line per round, and also writes ``DIR/decision.json``.
+
+``evaluate --executor ray [--address auto|HOST:PORT] [--workers N]`` computes the grid's chunks as Ray tasks
+(``xai_core.executors``, docs/ray.md); the results go to the same store.
 """
 from __future__ import annotations
 
@@ -257,6 +260,7 @@ def cmd_evaluate(args) -> int:
     from .store import SCORE_COLUMNS, ResultStore, default_store_path  # noqa: PLC0415 - pandas (xai_core.store): kept out of the CLI's start-up
 
     from .explainers import EXPLAINERS  # noqa: PLC0415 - torch, captum (xai_core.explainers): kept out of the CLI's start-up
+    from .executors import ExecutorOptions, prepare  # noqa: PLC0415 - torch (through the runner): kept out of the CLI's start-up
     from .metrics import METRICS  # noqa: PLC0415 - torch (xai_core.metrics): kept out of the CLI's start-up
 
     datasets = ([n for n in DATASETS.names() if DATASETS.get(n).size != "user"] if args.dataset == "all"
@@ -280,11 +284,13 @@ def cmd_evaluate(args) -> int:
     if model_options(args) and len(datasets) > 1:
         raise XaiError("--model-code/--weights/--model-meta/--model-output name one model of one dataset; "
                        "give a single --dataset")
+    runner = prepare(ExecutorOptions(args.executor, args.address, args.workers), adaptive=rule is not None,
+                     population_seeds=args.population_seeds, device=device)
     model = resolve_for_evaluation(args) if model_options(args) else args.model
     store_path = Path(args.store) if args.store else default_store_path()
     out = Path(args.out)
     frames, ranked = [], []
-    with ResultStore(store_path) as store:
+    with ResultStore(store_path) as store, runner:
         planned = []  # every dataset is planned (and its cost checked) before any is computed
         for d in datasets:
             cfg = EvalConfig(dataset=d, model=model, methods=methods, metrics=metrics, n=n,
@@ -332,7 +338,7 @@ def cmd_evaluate(args) -> int:
             else:
                 bars = _Bars(len(plan.methods) * (1 + len(plan.metrics)), d)
                 try:
-                    frames.append(ev.run(plan, progress=bars))
+                    frames.append(runner.run(ev, plan, progress=bars))
                 finally:
                     bars.close()
                 ranked.append(frames[-1])
@@ -511,6 +517,13 @@ def add_parsers(sub) -> None:
     a.add_argument("--race-alpha", type=float_range(0, 0.5, hi_open=True),
                    help="racing: a method whose P(rank <= k) is below this / rounds loses the re-explaining "
                         "metrics (default 0.01; 0 turns racing off)")
+    x = e.add_argument_group("executor (docs/ray.md)")
+    x.add_argument("--executor", default="local",
+                   help="where the grid is computed: local (this process, the default) or ray (Ray tasks)")
+    x.add_argument("--address", metavar="auto|HOST:PORT",
+                   help="ray: join this cluster (auto: the one `ray start` runs here); default: start a local one")
+    x.add_argument("--workers", type=positive_int, metavar="N",
+                   help="ray: workers, one CPU each (default: this machine's CPUs, or the cluster's)")
     add_device_flag(e)
     add_model_flags(e)
     ranking_options(e)
