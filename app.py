@@ -50,7 +50,8 @@ def sidebar() -> None:
                              help="Where models run (explanations, metrics, training). Results are stored and "
                                   "reused whichever device computed them.")
     st.sidebar.number_input("Seed", 0, 10_000, key=state.SEED, step=1,
-                            help="Seeds the stochastic explainers (SmoothGrad noise, LIME samples, baselines).")
+                            help="Seeds the stochastic explainers and metrics (SmoothGrad noise, LIME samples, random "
+                                 "draws). Their results are stored per seed; everything else is shared between seeds.")
     ui.presentation_toggle()  # for a projector: hides the controls, enlarges figures (?present=1)
     st.sidebar.caption("Results are stored and reused: a run computed once (here or with "
                        "`python -m xai_core evaluate`) shows instantly next time.")

@@ -27,8 +27,9 @@ from . import state
 RESULT = "_report_result"  # session key: the last report built (file name stem, HTML, what was not computed, key)
 VIEW = "_report_view"  # session key: the Explanations page's drawing choices, as last seen
 # The Explanations page's widget keys (views/explanations.py) -> the report's Selection fields, and their types
-VIEW_KEYS = {"pooling": ("x_pooling", str), "normalisation": ("x_norm", str), "aggregate": ("x_aggregate", bool),
-             "dna_view": ("x_dna", str), "genes_per_map": ("x_k", int), "opacity": ("x_opacity", float)}
+VIEW_KEYS = {"pooling": (state.X_POOLING, str), "normalisation": (state.X_NORMALISATION, str),
+             "aggregate": (state.X_AGGREGATE, bool), "dna_view": (state.X_DNA_VIEW, str),
+             "genes_per_map": (state.X_GENES_PER_MAP, int), "opacity": (state.X_OPACITY, float)}
 
 
 def _typed(value: Any, kind: type) -> bool:

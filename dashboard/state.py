@@ -355,6 +355,9 @@ def current() -> tuple[str, str, int]:
 
 # -- selections shared by the pages (kept in plain session keys, so they survive page switches) ----------
 METHODS, SAMPLES, METRICS = "methods", "samples", "metrics"
+# the Explanations page's drawing choices (its widgets' keys), also read by the report (report_view.VIEW_KEYS)
+X_POOLING, X_NORMALISATION, X_AGGREGATE = "x_pooling", "x_norm", "x_aggregate"
+X_DNA_VIEW, X_GENES_PER_MAP, X_OPACITY = "x_dna", "x_k", "x_opacity"
 DEFAULT_METHODS = ("saliency", "integrated_gradients", "smoothgrad", "deeplift", "gradcam", "random")
 
 

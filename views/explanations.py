@@ -41,26 +41,26 @@ with right:
         st.caption("Chosen: " + ", ".join(state.method_label(m) for m in methods))
 
 c1, c2, c3, c4 = st.columns(4)
-pooling = c1.selectbox("Channel pooling", ["sum", "mean", "max", "abs"], key="x_pooling",
+pooling = c1.selectbox("Channel pooling", ["sum", "mean", "max", "abs"], key=state.X_POOLING,
                        disabled=ds.modality != "image", format_func=pooling_label,
                        help="How the colour channels of an image map become one value per pixel.")
 normalisation = c2.selectbox("Normalisation", [view.NO_NORMALISATION, "per_map_max", "per_map_p99", "dataset_max",
-                                               "dataset_p99"], index=2, key="x_norm",
+                                               "dataset_p99"], index=2, key=state.X_NORMALISATION,
                              format_func=normalisation_label,
                              help="Divide each map (or all shown maps) by its largest or 99th-percentile "
                                   "|value|, so methods with different units share one colour scale.")
-aggregate = c3.toggle("Aggregated explanation", key="x_aggregate",
+aggregate = c3.toggle("Aggregated explanation", key=state.X_AGGREGATE,
                       help="Add the mean of the normalised maps of the chosen methods (controls excluded).")
 if ds.modality == "sequence":
-    dna_view = c4.selectbox("Logo shows", list(view.DNA_VIEWS), format_func=view.DNA_VIEWS.get, key="x_dna")
+    dna_view = c4.selectbox("Logo shows", list(view.DNA_VIEWS), format_func=view.DNA_VIEWS.get, key=state.X_DNA_VIEW)
     k = 15
 elif ds.modality == "expression":
-    k = c4.slider("Genes per map", 5, 40, 15, key="x_k")
+    k = c4.slider("Genes per map", 5, 40, 15, key=state.X_GENES_PER_MAP)
     dna_view = "observed"
 else:
-    opacity = c4.slider("Heatmap opacity", 0.2, 1.0, 0.7, key="x_opacity")
+    opacity = c4.slider("Heatmap opacity", 0.2, 1.0, 0.7, key=state.X_OPACITY)
     dna_view, k = "observed", 15
-opacity = st.session_state.get("x_opacity", 0.7)
+opacity = st.session_state.get(state.X_OPACITY, 0.7)
 
 ui.need(bool(samples), "Pick at least one sample to explain.")
 ui.need(bool(methods), "Pick at least one method.")
