@@ -427,7 +427,10 @@ METRICS_PAGE_INTRO = (
     "Directions: *higher* or *lower* is better. *needs*: explanation = the attribution maps only; model = extra "
     "forward passes; reexplain = the method is run again on perturbed inputs or models (costly for LIME, KernelSHAP, "
     "occlusion). *scope*: sample = one score per sample; set = one score for the whole set of maps (with a "
-    "bootstrap standard error).\n")
+    "bootstrap standard error). *seeded*: the scores (or their standard errors) change with the run's `--seed` "
+    "(random draws, bootstrap resamples, randomised layers), so they are stored per seed; a random perturbation "
+    "baseline (`dinuc_shuffle`, `uniform_noise`) makes any metric seeded, and so do IROF's gene segments on "
+    "expression data. Every other metric gives the same scores under any seed (`tests/test_seed_keys.py`).\n")
 
 
 def cmd_metrics(args) -> int:
@@ -449,7 +452,8 @@ def cmd_metrics(args) -> int:
                   f"| {r['scope']} | {r['ground_truth'] or ''} | {dflt} |")
         print()
         for r in rows:
-            print(f"**`{r['name']}`** ({r['label']}{'' if r['in_ranking'] else '; not used in rankings'}). "
+            print(f"**`{r['name']}`** ({r['label']}{'; seeded' if r['seeded'] else ''}"
+                  f"{'' if r['in_ranking'] else '; not used in rankings'}). "
                   f"{r['description']}\n\n*Reference and differences:* {r['reference']}\n")
         return 0
     for r in rows:
