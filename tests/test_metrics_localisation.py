@@ -1,6 +1,7 @@
 """Localisation metrics: images vs Quantus 0.6, DNA vs the study's code, expression feature agreement."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -259,3 +260,43 @@ def test_precision_at_k_on_pbmc_markers():
     top = np.argsort(-inp.a.numpy(), axis=1)[:, :10]
     ref = [np.isin(t, inp.feature_sets[int(c)]).mean() for t, c in zip(top, inp.target.numpy())]
     assert np.allclose(ours, ref)
+
+
+def test_sparse_diffusion_graph_is_kept_on_disk_and_checked_when_read(monkeypatch, tmp_path):
+    """The sparse Â is written once and read back identically by a later process; a damaged or altered file
+    is named in a warning, rebuilt and rewritten, never used."""
+    from safetensors.torch import load_file, save_file
+    monkeypatch.setenv("XAI_CORE_CACHE", str(tmp_path))
+    monkeypatch.setattr(agreement, "DENSE_MAX_GENES", 10)
+    rng = np.random.default_rng(3)
+    X = (rng.normal(size=(50, 24)) @ rng.normal(size=(24, 24)) * 0.4 + rng.normal(size=(50, 24))).astype("f4")
+    agreement._CACHE.clear()
+    built = agreement.diffusion_matrix(X, "head", block=8)
+    files = list((tmp_path / "diffusion").glob("head-50x24-*.safetensors"))
+    assert len(files) == 1
+
+    def again():
+        agreement._CACHE.clear()  # as a new process: only the disk copy is left
+        return agreement.diffusion_matrix(X, "head", block=8)
+
+    def same(m):
+        return all(torch.equal(getattr(m, f)(), getattr(built, f)()) for f in ("crow_indices", "col_indices",
+                                                                              "values"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a good file is read without a word
+        assert same(again())
+    parts = load_file(str(files[0]))
+    for damage in ("truncated", "negative weight", "column out of range"):
+        if damage == "truncated":
+            files[0].write_bytes(files[0].read_bytes()[:100])
+        else:
+            bad = {k: v.clone() for k, v in parts.items()}
+            if damage == "negative weight":
+                bad["values"][0] = -1.0
+            else:
+                bad["col_indices"][-1] = 24
+            save_file(bad, str(files[0]), metadata={"format": str(agreement.DISK_FORMAT), "genes": "24"})
+        with pytest.warns(UserWarning, match="was ignored because .*rebuilt"):
+            assert same(again())
+        assert same(again())  # rewritten whole
+    agreement._CACHE.clear()

@@ -8,12 +8,18 @@ label, with the attribution's sign flipped for class 0 so that "evidence for the
 from __future__ import annotations
 
 import hashlib
+import os
+import warnings
 import weakref
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
+from ..data import cache_dir
 from ..errors import NotApplicable, UnknownChoice
 from .base import MetricInputs, MetricOutput, register_metric
 
@@ -59,6 +65,24 @@ def diffusion_matrix(train_X: np.ndarray, variant: str, block: int = 1024) -> to
     if G > DENSE_MAX_GENES and variant != "head":
         raise NotApplicable(f"diffusion '{variant}' needs a dense {G}x{G} gene correlation matrix; with more than "
                             f"{DENSE_MAX_GENES} genes use diffusion='head' (thresholded, sparse) or False")
+    path = _disk_path(key) if G > DENSE_MAX_GENES else None
+    out = _read_disk(path, G) if path is not None and path.exists() else None
+    if out is None:
+        out = _build(X, variant, block)
+        if path is not None:
+            try:
+                _write_disk(path, out)
+            except OSError as e:  # a read-only or full cache: the matrix is still used, just not kept
+                warnings.warn(f"the gene correlation graph could not be cached at {path} ({e}); it will be "
+                              "rebuilt by the next process that needs it", stacklevel=2)
+    _CACHE[key] = out
+    while len(_CACHE) > 4:
+        _CACHE.popitem(last=False)
+    return out
+
+
+def _build(X: np.ndarray, variant: str, block: int) -> torch.Tensor:
+    G = X.shape[1]
     Z = torch.as_tensor(X, dtype=torch.float64 if X.size <= 20_000_000 else torch.float32)
     Z = Z - Z.mean(0)
     sd = Z.pow(2).mean(0).sqrt()
@@ -92,10 +116,51 @@ def diffusion_matrix(train_X: np.ndarray, variant: str, block: int = 1024) -> to
         v = torch.cat(vals + [torch.ones(G, dtype=torch.float64)]) * dinv[r] * dinv[k]
         out = torch.sparse_coo_tensor(torch.stack([r, k]), v.float(), (G, G),
                                       check_invariants=False).coalesce().to_sparse_csr()
-    _CACHE[key] = out
-    while len(_CACHE) > 4:
-        _CACHE.popitem(last=False)
     return out
+
+
+# The sparse Â of a large dataset takes minutes to build (simuA: 50,000 genes) and a study needs it again
+# for every model and seed, in several processes: it is kept on disk, keyed by the training matrix's content,
+# the variant and the torch version and CPU kernels (the 0.5 threshold is applied to computed correlations,
+# so another kernel set may keep a borderline edge differently: it builds its own).
+DISK_FORMAT = 1
+
+
+def _disk_path(key: tuple) -> Path:
+    variant, shape, digest = key
+    kernels = hashlib.blake2b(f"{torch.__version__}|{torch.backends.cpu.get_cpu_capability()}".encode(),
+                              digest_size=4).hexdigest()
+    return cache_dir() / "diffusion" / f"{variant}-{shape[0]}x{shape[1]}-{digest}-{kernels}.safetensors"
+
+
+def _read_disk(path: Path, G: int) -> torch.Tensor | None:
+    """The cached CSR matrix, checked (format, shape, index ranges, finite positive values); None, with a
+    warning naming the file, when it does not pass (it is then rebuilt and rewritten)."""
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            crow, col, val = (f.get_tensor(n) for n in ("crow_indices", "col_indices", "values"))
+        ok = (meta.get("format") == str(DISK_FORMAT) and meta.get("genes") == str(G) and crow.shape == (G + 1,)
+              and int(crow[0]) == 0 and int(crow[-1]) == len(col) == len(val) and bool((crow.diff() >= 0).all())
+              and (len(col) == 0 or (int(col.min()) >= 0 and int(col.max()) < G))
+              and bool(torch.isfinite(val).all()) and bool((val > 0).all()))
+        if ok:
+            return torch.sparse_csr_tensor(crow, col, val, (G, G), check_invariants=True)  # and torch checks
+        problem = "its contents do not form the expected matrix"
+    except Exception as e:  # noqa: BLE001 - any unreadable file is rebuilt
+        problem = f"it cannot be read ({type(e).__name__}: {e})"
+    warnings.warn(f"the cached gene correlation graph {path} was ignored because {problem}; it is rebuilt and "
+                  "rewritten", stacklevel=3)
+    return None
+
+
+def _write_disk(path: Path, m: torch.Tensor) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save_file({"crow_indices": m.crow_indices().contiguous(), "col_indices": m.col_indices().contiguous(),
+               "values": m.values().contiguous()}, str(tmp),
+              metadata={"format": str(DISK_FORMAT), "genes": str(m.shape[0])})
+    os.replace(tmp, path)  # readers see the old file or the whole new one
 
 
 def diffuse(inp: MetricInputs, a: torch.Tensor, diffusion) -> torch.Tensor:
