@@ -42,3 +42,25 @@ def test_fast_path_needs_a_linear_first_layer():
     assert split_linear_head(torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(3, 2)).eval()) is None
     lin = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(3, 2))
     assert split_linear_head(lin.train()) is None and split_linear_head(lin.eval()) is not None
+
+
+def test_sparse_step_sums_equal_scattered_products():
+    """The sparse step sums are the scattered products d_j W[:, j], summed in the same order (bit-identical),
+    including steps that remove nothing and the spare bin of features removed after the last step."""
+    from xai_core.metrics.fastpath import _step_sums
+    g = torch.Generator().manual_seed(0)
+    c, G, H, n_bins = 5, 203, 7, 24
+    d = torch.randn(c, G, generator=g)
+    w_t = torch.randn(G, H, generator=g)
+    steps = torch.stack([torch.randperm(G, generator=g) // 10 for _ in range(c)]).clamp(max=n_bins - 1)
+    steps[0] = torch.where(steps[0] == 3, 4, steps[0])  # an empty step
+    ref = torch.zeros(c, n_bins, H).scatter_add_(1, steps[:, :, None].expand(-1, -1, H), d[:, :, None] * w_t[None])
+    assert torch.equal(_step_sums(d, steps, n_bins, w_t), ref)
+
+
+def test_fast_path_in_small_chunks_equals_one_chunk(monkeypatch):
+    from xai_core.metrics import fastpath
+    inp = shipped_inputs("simu-small", 6, "integrated_gradients")
+    whole = compute_metric("pgi_local", inp, strict=True).curves
+    monkeypatch.setattr(fastpath, "CHUNK_BYTES", 1)  # one sample per chunk
+    np.testing.assert_array_equal(compute_metric("pgi_local", inp, strict=True).curves, whole)
