@@ -142,6 +142,8 @@ STUDY = [
     (["ig-expression", "--quick", "--set", "seeds"], ["--set 'seeds'", "key=value"]),
     (["ig-expression", "--quick", "--seed", "-1"], ["--seed:", "[0, "]),
     (["ig-expression", "--quick", "--out", "FILE"], ["--out", "is a file"]),
+    (["ig-expression", "--quick", "--set", "parts=models,nope"], ["parts must name some of", "models, real, compare",
+                                                                  "nope"]),
     (["nope"], ["unknown study 'nope'", "ig-expression"]),
 ]
 

@@ -110,3 +110,20 @@ def test_hidden_ig_equals_captum_ig(arch):
     np.testing.assert_array_equal(fast.steps, slow.steps)
     torch.testing.assert_close(fast.attributions, slow.attributions, atol=1e-6, rtol=1e-4)
     np.testing.assert_allclose(fast.error_pp, slow.error_pp, atol=1e-3)
+
+
+def test_a_stage_computes_only_its_parts_and_the_full_run_reuses_its_model_runs(tmp_path, monkeypatch):
+    """parts=models (a stage of a long run) writes the model tables only and says so; the run with every part
+    afterwards takes the model runs from the run cache instead of training again."""
+    from xai_core.studies import run_study
+    monkeypatch.setenv("XAI_CORE_CACHE", str(tmp_path / "cache"))
+    few = dict(datasets="simu-small", archs="lr", seeds=1, diffuse_seeds=1, real="breast-cancer", real_seeds=1)
+    stage = run_study("ig-expression", quick=True, out_dir=tmp_path / "stage", parts="models", **few)
+    tables = {t["name"] for t in stage.tables}
+    assert {"accuracy", "prediction_gaps", "feature_agreement"} <= tables
+    assert not tables & {"real_stability", "real_markers", "explainers"}
+    assert any("only part of the study (models)" in s for s in stage.summary)
+    full = run_study("ig-expression", quick=True, out_dir=tmp_path / "full", **few)
+    assert {"real_stability", "explainers"} <= {t["name"] for t in full.tables}
+    assert full.protocol["runs reused from the run cache"].startswith("1 of 1")
+    assert not any("only part" in s for s in full.summary)

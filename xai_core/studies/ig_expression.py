@@ -21,6 +21,7 @@ import torch
 from xai_core.models.training import evaluate_model
 
 from ..data import cache_dir, load_dataset
+from ..errors import XaiError
 from ..explainers.base import make_context
 from .base import StudyContext, json_safe, register_study
 from .expression_protocol import (adaptive_ig, diffusion_for, explained_samples, groups_for, ig_baseline,
@@ -28,10 +29,15 @@ from .expression_protocol import (adaptive_ig, diffusion_for, explained_samples,
 from .ig_extras import compare_explainers, real_data
 from .ig_reference import ACCURACY, FA, FA_COLUMNS, LABELS, PAPER_DATASET, PG, PG_COLUMNS, sentence, verdict
 
-FULL = dict(datasets=["simu1", "simu2", "simuA", "simuB", "simuC"], archs=["lr", "mlp", "diffuse_lr", "diffuse_mlp"],
-            seeds=10, diffuse_seeds=3, max_samples=1000, n_random=30, pgr_samples=300, tol_pp=1.0, start_steps=16,
+# What a run computes. A long run is split into stages by running some parts (and some datasets) at a time: the
+# model runs are cached one by one, so the last stage, with every part, reuses them (docs/studies/RUNS.md).
+PARTS = ["models", "real", "compare"]
+FULL = dict(parts=PARTS, datasets=["simu1", "simu2", "simuA", "simuB", "simuC"],
+            archs=["lr", "mlp", "diffuse_lr", "diffuse_mlp"], seeds=10, diffuse_seeds=3, max_samples=0,
+            n_random=30, pgr_samples=300, tol_pp=1.0, start_steps=16,
             real=["pbmc68k", "breast-cancer"], real_seeds=5, compare_dataset="simu1", compare_n=600)
-QUICK = dict(datasets=["simu-small"], archs=["lr", "mlp", "diffuse_lr"], seeds=2, diffuse_seeds=1, max_samples=150,
+QUICK = dict(parts=PARTS, datasets=["simu-small"], archs=["lr", "mlp", "diffuse_lr"], seeds=2, diffuse_seeds=1,
+             max_samples=150,
              n_random=5, pgr_samples=100, tol_pp=1.0, start_steps=16, real=["breast-cancer"], real_seeds=2,
              compare_dataset="simu-small", compare_n=60, epochs=10)
 SCORES = (*PG_COLUMNS, *FA_COLUMNS)
@@ -101,6 +107,12 @@ def _ms(vals: list[float]) -> tuple[float, float | None]:
                       "Gradients for gene expression models' (arXiv 2303.11336)")
 def run(ctx: StudyContext) -> None:
     cfg = {**(QUICK if ctx.quick else FULL), **ctx.options}
+    for k in ("parts", "datasets", "archs", "real"):  # --set datasets=simu1,simu2 as well as a JSON list
+        if isinstance(cfg[k], str):
+            cfg[k] = [v.strip() for v in cfg[k].split(",") if v.strip()]
+    parts = list(cfg["parts"])
+    if not parts or set(parts) - set(PARTS):
+        raise XaiError(f"study option parts must name some of {', '.join(PARTS)}, got {cfg['parts']!r}")
     r = ctx.result
     r.protocol = {"datasets": cfg["datasets"], "models": cfg["archs"], "training seeds": cfg["seeds"],
                   "seeds of the Diffuse models": cfg["diffuse_seeds"], "training": "SGD lr 0.1, momentum 0.9, "
@@ -121,7 +133,8 @@ def run(ctx: StudyContext) -> None:
                                        "diffusion: attributions times the correlation graph (> 0.5)"}
     rows: dict[tuple[str, str], list[dict]] = {}
     plan = [(d, a, s) for s in range(max(cfg["seeds"], cfg["diffuse_seeds"])) for d in cfg["datasets"]
-            for a in cfg["archs"] if s < (cfg["diffuse_seeds"] if a.startswith("diffuse") else cfg["seeds"])]
+            for a in cfg["archs"] if s < (cfg["diffuse_seeds"] if a.startswith("diffuse") else cfg["seeds"])
+            ] if "models" in parts else []
     cache: dict[str, tuple] = {}
     prints: dict[str, str] = {}  # dataset -> content fingerprint (part of the run cache's key)
     reused = 0
@@ -149,17 +162,24 @@ def run(ctx: StudyContext) -> None:
     r.protocol["runs reused from the run cache"] = f"{reused} of {len(plan)} (their stage times are those measured " \
         "when they were computed)" if reused else "none"
     r.volatile += ["protocol/runs reused from the run cache", "tables/timing"]  # time and cache state, not science
+    if parts != PARTS:
+        r.summary.append(f"This run computed only part of the study ({', '.join(parts)}): a stage of a longer run, "
+                         "whose model runs a later run with every part reuses from the run cache.")
     if ctx.quick:
         r.summary.append("Quick mode runs the small SIMU1-style demo data (simu-small), for which the paper has no "
                          "numbers; the committed full run compares SIMU1, SIMU2 and SimuA–C with the paper.")
-    _tables(r, rows, cfg)
-    ctx.step(0.82, "real data: rank stability and marker overlap")
-    with ctx.timed("real data"):
-        real_data(r, cfg, ctx.seed)
-    ctx.step(0.9, f"IG against other explainers on {cfg['compare_dataset']}")
-    with ctx.timed("explainer comparison"):
-        compare_explainers(r, cfg, ctx.seed)
-    _claims(r, rows)
+    if "models" in parts:
+        _tables(r, rows, cfg)
+    if "real" in parts:
+        ctx.step(0.82, "real data: rank stability and marker overlap")
+        with ctx.timed("real data"):
+            real_data(r, cfg, ctx.seed)
+    if "compare" in parts:
+        ctx.step(0.9, f"IG against other explainers on {cfg['compare_dataset']}")
+        with ctx.timed("explainer comparison"):
+            compare_explainers(r, cfg, ctx.seed)
+    if "models" in parts:
+        _claims(r, rows)
     ctx.step(1.0, "done")
 
 
