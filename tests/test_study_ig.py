@@ -127,3 +127,62 @@ def test_a_stage_computes_only_its_parts_and_the_full_run_reuses_its_model_runs(
     assert {"real_stability", "explainers"} <= {t["name"] for t in full.tables}
     assert full.protocol["runs reused from the run cache"].startswith("1 of 1")
     assert not any("only part" in s for s in full.summary)
+
+
+def test_claims_leave_a_unit_to_a_living_holder_and_take_over_from_a_stopped_one(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import time
+
+    from xai_core.studies.claims import STALE_S, Claims
+    claims = Claims(tmp_path)
+    assert claims.take("a") and not claims.held_elsewhere("a")  # this process's own claim
+    claims.release("a")
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        (tmp_path / "b.claim").write_text(json.dumps({"host": socket.gethostname(), "pid": other.pid}))
+        assert claims.held_elsewhere("b") and not claims.take("b")
+    finally:
+        other.kill()
+        other.wait()
+    assert claims.take("b")  # its holder stopped
+    (tmp_path / "c.claim").write_text(json.dumps({"host": "elsewhere", "pid": 1}))
+    assert not claims.take("c")  # another host's fresh claim
+    old = time.time() - STALE_S - 10
+    os.utime(tmp_path / "c.claim", (old, old))
+    assert claims.take("c")
+
+
+def test_a_stage_waits_for_a_model_run_another_process_is_computing(tmp_path, monkeypatch):
+    """Two stages on one cache: a run claimed by another living process is not computed again; the stage comes
+    back to it and uses the result that process writes."""
+    import socket
+    import subprocess
+    import threading
+
+    from xai_core.studies import run_study
+    monkeypatch.setenv("XAI_CORE_CACHE", str(tmp_path / "cache"))
+    few = dict(datasets="simu-small", archs="lr", seeds=1, diffuse_seeds=1, parts="models")
+    first = run_study("ig-expression", quick=True, out_dir=tmp_path / "a", **few)
+    run_file, = (tmp_path / "cache" / "studies" / "ig-expression" / "runs").glob("*.json")
+    saved = run_file.read_text()
+    run_file.unlink()
+    holder = subprocess.Popen(["sleep", "60"])  # "another process", alive while it computes
+    claim = run_file.with_suffix(".claim")
+    claim.write_text(json.dumps({"host": socket.gethostname(), "pid": holder.pid}))
+
+    def finish():  # what the other process does when its run is done
+        run_file.write_text(saved)
+        claim.unlink()
+        holder.kill()
+        holder.wait()
+    timer = threading.Timer(3.0, finish)
+    timer.start()
+    try:
+        second = run_study("ig-expression", quick=True, out_dir=tmp_path / "b", **few)
+    finally:
+        timer.join()
+    assert second.protocol["runs reused from the run cache"].startswith("1 of 1")
+    assert second.tables[0]["rows"] == first.tables[0]["rows"]
+    assert not claim.exists()

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -24,6 +26,7 @@ from ..data import cache_dir, load_dataset
 from ..errors import XaiError
 from ..explainers.base import make_context
 from .base import StudyContext, json_safe, register_study
+from .claims import Claims
 from .expression_protocol import (adaptive_ig, diffusion_for, explained_samples, groups_for, ig_baseline,
                                   l2_normalised, protocol_scores, studied, train_arch)
 from .ig_extras import compare_explainers, real_data
@@ -87,14 +90,28 @@ def _run_path(key: str):
 
 
 def _cached(key: str) -> dict | None:
+    """The cached run, checked (JSON with the accuracy, every score and the stage times); None, with a warning
+    naming the file, when it is missing a part or does not parse (the run is then computed again)."""
     p = _run_path(key)
-    return json.loads(p.read_text()) if p.exists() else None
+    if not p.exists():
+        return None
+    try:
+        out = json.loads(p.read_text())
+        ok = isinstance(out, dict) and all(k in out for k in ("accuracy", "n_explained", "seconds", *SCORES))
+    except (OSError, ValueError):
+        ok = False
+    if ok:
+        return out
+    warnings.warn(f"the cached model run {p} is damaged or incomplete; it is computed again", stacklevel=2)
+    return None
 
 
 def _store(key: str, out: dict) -> None:
     p = _run_path(key)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(json_safe(out)))
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(json_safe(out)))
+    os.replace(tmp, p)  # stages run side by side: a reader sees no run or a whole one
 
 
 def _ms(vals: list[float]) -> tuple[float, float | None]:
@@ -137,28 +154,63 @@ def run(ctx: StudyContext) -> None:
             ] if "models" in parts else []
     cache: dict[str, tuple] = {}
     prints: dict[str, str] = {}  # dataset -> content fingerprint (part of the run cache's key)
-    reused = 0
-    for k, (dname, arch, seed) in enumerate(plan):
-        ctx.step(0.8 * k / len(plan), f"{dname} {arch} seed {seed}: train, IG, metrics ({k + 1}/{len(plan)})")
+
+    def key_of(dname: str, arch: str, seed: int) -> str:
         if dname not in cache:  # datasets stay loaded: the plan goes seed by seed over all of them
             with ctx.timed("load data"):
                 ds = load_dataset(dname)
                 cache[dname], prints[dname] = (ds, None), ds.fingerprint()
+        return _run_key(dname, prints[dname], arch, seed, cfg)
+
+    def compute(dname: str, arch: str, seed: int, key: str) -> dict:
         ds, A = cache[dname]
-        key = _run_key(dname, prints[dname], arch, seed, cfg)
-        out = _cached(key)
-        if out is None:
+        try:
             if arch.startswith("diffuse") and A is None:
                 with ctx.timed("diffusion graph"):
                     A = diffusion_for(ds)
                 cache[dname] = (ds, A)
             out = run_one(ds, arch, seed, cfg, A)
             _store(key, out)
-        else:
-            reused += 1
+        finally:
+            claims.release(key)
+        return out
+
+    claims = Claims(_run_path("x").parent)  # stages side by side on one cache share the model runs
+    outs: dict[tuple, dict] = {}
+    waiting: list[tuple] = []
+    computed = 0
+    for k, (dname, arch, seed) in enumerate(plan):
+        ctx.step(0.8 * k / len(plan), f"{dname} {arch} seed {seed}: train, IG, metrics ({k + 1}/{len(plan)})")
+        key = key_of(dname, arch, seed)
+        out = _cached(key)
+        if out is None and not claims.take(key):
+            waiting.append((dname, arch, seed))  # another process is computing it: come back at the end
+            continue
+        if out is None:
+            out = _cached(key)  # finished by another process between the look and the claim?
+            if out is None:
+                out, computed = compute(dname, arch, seed, key), computed + 1
+            else:
+                claims.release(key)
+        outs[(dname, arch, seed)] = out
+    while waiting:
+        ctx.step(0.8, f"waiting for {len(waiting)} model run(s) that another process is computing")
+        for item in list(waiting):
+            key = key_of(*item)
+            out = _cached(key)
+            if out is None and claims.take(key):  # its holder stopped: computed here
+                out, computed = compute(*item, key), computed + 1
+            if out is not None:
+                outs[item] = out
+                waiting.remove(item)
+        if waiting:
+            time.sleep(5)
+    for item in plan:  # in the plan's order, whoever computed them
+        out = outs[item]
         for stage, sec in out["seconds"].items():
             r.timings[stage] = r.timings.get(stage, 0.0) + sec
-        rows.setdefault((dname, arch), []).append(out)
+        rows.setdefault(item[:2], []).append(out)
+    reused = len(plan) - computed
     r.protocol["runs reused from the run cache"] = f"{reused} of {len(plan)} (their stage times are those measured " \
         "when they were computed)" if reused else "none"
     r.volatile += ["protocol/runs reused from the run cache", "tables/timing"]  # time and cache state, not science
