@@ -237,6 +237,7 @@ def run(ctx: StudyContext) -> None:
 
 def _tables(r, rows: dict, cfg: dict) -> None:
     acc_rows, pg_rows, fa_rows, ig_rows, time_rows = [], [], [], [], []
+    words = (cfg["max_samples"] or 0, cfg["seeds"])  # the sentences name this run's sample cap and seeds
     for (d, a), outs in rows.items():
         name = PAPER_DATASET.get(d, d)
         acc = _ms([o["accuracy"] for o in outs])
@@ -245,7 +246,8 @@ def _tables(r, rows: dict, cfg: dict) -> None:
         if paper_acc:
             v = verdict(acc[0], acc[1], *paper_acc)
             r.compare(f"{name} {a.upper()}", acc[0], paper_acc[0], ours_sd=acc[1], paper_sd=paper_acc[1], unit="%",
-                      verdict=v, explanation=sentence("accuracy", acc[0], paper_acc[0], v), group="Balanced accuracy")
+                      verdict=v, explanation=sentence("accuracy", acc[0], paper_acc[0], v, *words),
+                      group="Balanced accuracy")
         stats = {c: _ms([o[c] for o in outs]) for c in (*PG_COLUMNS, *FA_COLUMNS)}
         pg_rows.append([name, a, *[_cell(stats[c], PG.get((d, a, c))) for c in PG_COLUMNS]])
         fa_rows.append([name, a, *[_cell(stats[c], FA.get((d, a, c))) for c in FA_COLUMNS]])
@@ -256,7 +258,7 @@ def _tables(r, rows: dict, cfg: dict) -> None:
                     continue
                 v = verdict(*stats[c], *ref)
                 r.compare(f"{LABELS[c]}, {name} {a.upper()}", stats[c][0], ref[0], ours_sd=stats[c][1],
-                          paper_sd=ref[1], unit="%", verdict=v, explanation=sentence(c, stats[c][0], ref[0], v),
+                          paper_sd=ref[1], unit="%", verdict=v, explanation=sentence(c, stats[c][0], ref[0], v, *words),
                           group=group)
         ig_rows.append([name, a, float(np.mean([o["n_explained"] for o in outs])),
                         float(np.median([o["steps_median"] for o in outs])), max(o["steps_max"] for o in outs),

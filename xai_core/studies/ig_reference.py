@@ -50,20 +50,16 @@ CAUSES = {
     "pgu_local": "PGU measures the probability lost when the least relevant genes go first; it is near zero when "
                  "the model is confident, so small differences in calibration (our training run's weights) move it",
     "pgi_local": "local PGI saturates near 100 for confident models; it moves with the model's calibration",
-    "pgu_global": "the global order sums the normalised attributions of the explained samples; we explain at most "
-                  "1,000 correctly classified test samples (about 30 per class on SIMU1/2, the paper all ~3,900), so "
-                  "our global order is a noisier estimate, and with two seeds our std is rough",
+    "pgu_global": "the global order sums the normalised attributions of the explained samples; {explained}",
     "pgi_global": "with one order for all classes, PGI removes the genes of whichever classes dominate the summed "
-                  "attributions first; that sum is over at most 1,000 explained samples here (all ~3,900 in the "
-                  "paper), so which classes come first differs",
+                  "attributions first; {explained_short}",
     "pgr": "PGR is the drop under random orders, which depends on how many genes the model spreads its evidence "
            "over (weight decay, the number of epochs and the random initialisation)",
     "fa_local": "per-sample IG rankings are noisy (multinomial read counts); the share of true genes in a "
                 "sample's top-n depends on the simulated noise level and on the model's weights",
-    "fa_global": "the class-level ranking sums the normalised attributions of the class's explained samples: about "
-                 "30 per class here (1,000 samples over 33 classes) against ~120 in the paper; with overlapping "
-                 "gene groups (SIMU2) the per-sample noise that the sum averages out is larger, so fewer samples "
-                 "cost more",
+    "fa_global": "the class-level ranking sums the normalised attributions of the class's explained samples "
+                 "({per_class}); with overlapping gene groups (SIMU2) the per-sample noise that the sum averages "
+                 "out is larger, so {fewer}",
     "fa_local_diffused": "diffusion uses the training-set correlation graph thresholded at 0.5, which depends on "
                          "the simulated draw",
     "fa_global_diffused": "diffusion uses the training-set correlation graph thresholded at 0.5, which depends "
@@ -84,11 +80,33 @@ def verdict(ours: float, ours_sd: float | None, paper: float, paper_sd: float | 
     return "differs"
 
 
-def sentence(quantity: str, ours: float, paper: float, v: str) -> str:
-    """One sentence on the difference between our number and the paper's."""
+def settings_words(cap: int, seeds: int) -> dict[str, str]:
+    """The run's own sample cap and seed count in the words of ``CAUSES`` (cap 0: every explained sample)."""
+    std = "with two seeds our std is rough" if seeds <= 2 else f"the std is over {seeds} seeds"
+    if cap:
+        return {"explained": f"we explain at most {cap:,} correctly classified test samples (about {cap // 33} per "
+                             f"class on SIMU1/2, the paper all ~3,900), so our global order is a noisier estimate, "
+                             f"and {std}",
+                "explained_short": f"that sum is over at most {cap:,} explained samples here (all ~3,900 in the "
+                                   "paper), so which classes come first differs",
+                "per_class": f"about {cap // 33} per class here, {cap:,} samples over 33 classes, against ~120 in "
+                             "the paper",
+                "fewer": "fewer samples cost more"}
+    return {"explained": "like the paper we explain every correctly classified test sample (~3,900 on SIMU1/2), so "
+                         f"what differs is the simulated draw and the trained weights; {std}",
+            "explained_short": "that sum is over every correctly classified test sample, as in the paper, so what "
+                               "differs is which classes our trained weights favour",
+            "per_class": "every correctly classified one, about 120 per class on SIMU1/2, as in the paper",
+            "fewer": "the gap follows the simulated draw and the trained weights"}
+
+
+def sentence(quantity: str, ours: float, paper: float, v: str, cap: int = 0, seeds: int = 10) -> str:
+    """One sentence on the difference between our number and the paper's, for a run of ``cap`` explained samples
+    per model (0: all) and ``seeds`` training seeds."""
     if v == "not comparable":
         return "Not computed in this run."
     d = ours - paper
     lead = (f"Within {abs(d):.2f} pp of the paper" if v == "agrees"
             else f"{'Higher' if d > 0 else 'Lower'} than the paper by {abs(d):.2f} pp")
-    return f"{lead}; {CAUSES.get(quantity, 'see the protocol differences')}."
+    cause = CAUSES.get(quantity, "see the protocol differences").format(**settings_words(cap, seeds))
+    return f"{lead}; {cause}."
