@@ -186,3 +186,27 @@ def test_a_stage_waits_for_a_model_run_another_process_is_computing(tmp_path, mo
     assert second.protocol["runs reused from the run cache"].startswith("1 of 1")
     assert second.tables[0]["rows"] == first.tables[0]["rows"]
     assert not claim.exists()
+
+
+def test_committed_runs_resume_a_study_on_a_machine_without_its_cache(tmp_path, monkeypatch):
+    """A run committed beside the full study's results is used where this machine's run cache lacks it; a
+    damaged one is named and computed again; quick runs never write there."""
+    from xai_core.studies import ig_expression, run_study
+    committed = tmp_path / "committed"
+    monkeypatch.setattr(ig_expression, "COMMITTED_RUNS", committed)
+    monkeypatch.setenv("XAI_CORE_CACHE", str(tmp_path / "cache"))
+    few = dict(datasets="simu-small", archs="lr", seeds=1, diffuse_seeds=1, parts="models")
+    first = run_study("ig-expression", quick=True, out_dir=tmp_path / "a", **few)
+    assert not committed.exists()  # quick: this machine's cache only
+    run_file, = (tmp_path / "cache" / "studies" / "ig-expression" / "runs").glob("*.json")
+    committed.mkdir()
+    (committed / run_file.name).write_text(run_file.read_text())
+    monkeypatch.setenv("XAI_CORE_CACHE", str(tmp_path / "other-machine"))  # its datasets regenerate, same content
+    again = run_study("ig-expression", quick=True, out_dir=tmp_path / "b", **few)
+    assert again.protocol["runs reused from the run cache"].startswith("1 of 1")
+    assert again.tables[0]["rows"] == first.tables[0]["rows"]
+    (committed / run_file.name).write_text('{"accuracy": 1.0}')  # incomplete
+    monkeypatch.setenv("XAI_CORE_CACHE", str(tmp_path / "third-machine"))
+    with pytest.warns(UserWarning, match="damaged or incomplete; it is computed again"):
+        third = run_study("ig-expression", quick=True, out_dir=tmp_path / "c", **few)
+    assert third.protocol["runs reused from the run cache"] == "none"

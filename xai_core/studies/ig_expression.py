@@ -25,7 +25,7 @@ from xai_core.models.training import evaluate_model
 from ..data import cache_dir, load_dataset
 from ..errors import XaiError
 from ..explainers.base import make_context
-from .base import StudyContext, json_safe, register_study
+from .base import DOCS, StudyContext, json_safe, register_study
 from .claims import Claims
 from .expression_protocol import (adaptive_ig, diffusion_for, explained_samples, groups_for, ig_baseline,
                                   l2_normalised, protocol_scores, studied, train_arch)
@@ -44,6 +44,7 @@ QUICK = dict(parts=PARTS, datasets=["simu-small"], archs=["lr", "mlp", "diffuse_
              n_random=5, pgr_samples=100, tol_pp=1.0, start_steps=16, real=["breast-cancer"], real_seeds=2,
              compare_dataset="simu-small", compare_n=60, epochs=10)
 SCORES = (*PG_COLUMNS, *FA_COLUMNS)
+COMMITTED_RUNS = DOCS / "ig-expression" / "runs"  # the full study's model runs, committed stage by stage
 
 
 def run_one(ds, arch: str, seed: int, cfg: dict, A: torch.Tensor | None) -> dict:
@@ -90,28 +91,31 @@ def _run_path(key: str):
 
 
 def _cached(key: str) -> dict | None:
-    """The cached run, checked (JSON with the accuracy, every score and the stage times); None, with a warning
-    naming the file, when it is missing a part or does not parse (the run is then computed again)."""
-    p = _run_path(key)
-    if not p.exists():
-        return None
-    try:
-        out = json.loads(p.read_text())
-        ok = isinstance(out, dict) and all(k in out for k in ("accuracy", "n_explained", "seconds", *SCORES))
-    except (OSError, ValueError):
-        ok = False
-    if ok:
-        return out
-    warnings.warn(f"the cached model run {p} is damaged or incomplete; it is computed again", stacklevel=2)
+    """The run from this machine's run cache, else from the committed runs of the full study
+    (``docs/studies/ig-expression/runs``: a long run committed stage by stage resumes on another machine of the
+    same kernels); checked when read (JSON with the accuracy, every score and the stage times). None when
+    neither has it; a damaged or incomplete file is named in a warning and skipped (the run is computed again)."""
+    for p in (_run_path(key), COMMITTED_RUNS / f"{key}.json"):
+        if not p.exists():
+            continue
+        try:
+            out = json.loads(p.read_text())
+            ok = isinstance(out, dict) and all(k in out for k in ("accuracy", "n_explained", "seconds", *SCORES))
+        except (OSError, ValueError):
+            ok = False
+        if ok:
+            return out
+        warnings.warn(f"the cached model run {p} is damaged or incomplete; it is computed again", stacklevel=2)
     return None
 
 
-def _store(key: str, out: dict) -> None:
-    p = _run_path(key)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(json_safe(out)))
-    os.replace(tmp, p)  # stages run side by side: a reader sees no run or a whole one
+def _store(key: str, out: dict, commit: bool = False) -> None:
+    """Write a run to the run cache and, for the full study (``commit``), beside its committed results."""
+    for p in (_run_path(key), *([COMMITTED_RUNS / f"{key}.json"] if commit else [])):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(json_safe(out), sort_keys=True))
+        os.replace(tmp, p)  # stages run side by side: a reader sees no run or a whole one
 
 
 def _ms(vals: list[float]) -> tuple[float, float | None]:
@@ -170,7 +174,7 @@ def run(ctx: StudyContext) -> None:
                     A = diffusion_for(ds)
                 cache[dname] = (ds, A)
             out = run_one(ds, arch, seed, cfg, A)
-            _store(key, out)
+            _store(key, out, commit=not ctx.quick)
         finally:
             claims.release(key)
         return out
