@@ -211,6 +211,50 @@ def test_budget_stop_in_the_first_round_ranks_what_is_there_and_lists_the_rest()
     json.dumps(d)  # plain JSON
 
 
+class ParallelGrid(SyntheticGrid):
+    """The synthetic grid as a parallel executor (Ray) presents it: the loop hands it every method of a step."""
+    parallel = True
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.calls: list[list[str]] = []
+
+    def compute(self, method, metrics, n, progress, _within=False):
+        if not _within:
+            self.calls.append([method])
+        super().compute(method, metrics, n, progress)
+
+    def compute_many(self, methods, metrics, n, progress):
+        self.calls.append(list(methods))
+        for method in methods:
+            self.compute(method, metrics, n, progress, _within=True)
+
+
+@pytest.mark.parametrize("seed", [1, 3, 6])
+def test_a_parallel_grid_gets_whole_steps_and_reaches_the_same_decision(seed):
+    means, rule = ladder([0, 0.3, 0.6, 1.0, 2.0]), DecisionRule(**{**RULE, "top_k": 2}, seed=seed)
+    one = AdaptiveRun(SyntheticGrid(means, seed=seed), rule).run()
+    grid = ParallelGrid(means, seed=seed)
+    many = AdaptiveRun(grid, rule).run()
+    assert max(len(c) for c in grid.calls) == 5  # every method of a step at once
+    assert many.stopped_because == one.stopped_because and set(many.raced) == set(one.raced)
+    assert [(r.n, r.leader, r.p_leader, r.top) for r in many.records] == [(r.n, r.leader, r.p_leader, r.top)
+                                                                         for r in one.records]
+    assert many.passes == one.passes
+
+
+def test_a_parallel_step_that_does_not_fit_the_budget_goes_one_method_at_a_time():
+    """A pass budget that holds part of a step: the parallel run falls back to single methods and stops where
+    the in-process run stops, with the same cells computed."""
+    means = ladder([0, 0.5, 1.0])
+    rule = DecisionRule(**{**RULE, "top_k": 1}, budget_passes=100.0)  # 2 of the 3 methods' first model step
+    one_grid, grid = SyntheticGrid(means, seed=5), ParallelGrid(means, seed=5)
+    one, many = AdaptiveRun(one_grid, rule).run(), AdaptiveRun(grid, rule).run()
+    assert many.stopped_because == one.stopped_because == "budget"
+    assert grid.have == one_grid.have and many.passes == one.passes <= 100.0
+    assert any(len(c) == 1 for c in grid.calls)  # the step that did not fit whole
+
+
 # -- the real thing: the CLI on simu-small, and the store ----------------------------------------------------
 FAST = "saliency,input_x_gradient,smoothgrad,random"
 TWO = "sparseness,pixel_flipping"

@@ -4,10 +4,12 @@ The same grid (simu-small; saliency, SmoothGrad (stochastic) and the aggregate c
 faithfulness correlation (seeded random subsets) and the set-level global feature agreement; n = 8, metric chunks
 of 2) is run in-process and with ``--executor ray``: the stored maps and scores agree, every cell is written once,
 a worker killed with SIGKILL while chunks run is restarted and the run completes, a rerun on a complete store
-submits nothing, and bad flags are refused with one line before any work.
+submits nothing, an adaptive run (``--until decided``) reaches the same decision on the same scores, and bad flags
+are refused with one line before any work.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -15,7 +17,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-import ray  # pinned in requirements-test.txt: CI runs these tests on a local Ray cluster
+import ray
+import torch  # pinned in requirements-test.txt: CI runs these tests on a local Ray cluster
 
 from xai_core.cli import main
 from xai_core.executors import ExecutorOptions, prepare
@@ -128,7 +131,6 @@ def test_resume_after_a_killed_worker(local_store, cluster, tmp_path):
 @pytest.mark.parametrize("extra, needle", [
     (["--executor", "dask"], "unknown executor 'dask'; valid choices: local, ray"),
     (["--workers", "2"], "--workers only applies with --executor ray"),
-    (["--executor", "ray", "--until", "decided"], "--until decided runs in this process"),
     (["--executor", "ray", "--population-seeds", "1"], "use --executor local with it"),
     (["--executor", "ray", "--address", "127.0.0.1:1"], "no Ray cluster reachable there"),
     (["--executor", "ray", "--address", "nohost"], "--address 'nohost' must be auto or HOST:PORT"),
@@ -146,3 +148,33 @@ def test_ray_missing_is_named_with_its_install(monkeypatch, tmp_path, capsys):
     code = main([*GRID, "--store", str(tmp_path / "r.sqlite"), "--out", str(tmp_path / "out"), "--executor", "ray"])
     err = capsys.readouterr().err
     assert code == 2 and "pip install ray==2.60.0" in err, err
+
+
+ADAPTIVE = ["evaluate", "--dataset", "simu-small", "--methods", "saliency,input_x_gradient,smoothgrad,random",
+            "--metrics", "sparseness,pixel_flipping", "--until", "decided", "--n", "12", "--round", "4",
+            "--min-samples", "4", "--top-k", "2", "--draws", "2000", "--batch-size", str(BATCH), "--yes"]
+
+
+def test_until_decided_on_ray_reaches_the_same_decision_on_the_same_scores(cluster, tmp_path):
+    """Each round's steps go to the workers together (every method of a metric at once); the rounds, the samples,
+    the stop, the racing and the ranking are those of the in-process run, on the same stored scores."""
+    runs = {}
+    threads = torch.get_num_threads()
+    for executor in ("local", "ray"):
+        d = tmp_path / executor
+        torch.set_num_threads(1)  # as each worker: the same kernels, the same rounding
+        try:
+            assert main([*ADAPTIVE, "--store", str(d / "r.sqlite"), "--out", str(d / "out"), "--executor",
+                         executor]) == 0
+        finally:
+            torch.set_num_threads(threads)
+        decision = json.loads((d / "out" / "decision.json").read_text())
+        scores = pd.read_csv(d / "out" / "scores.csv", dtype={"sample": str})
+        runs[executor] = decision, scores.set_index(["method", "metric", "sample"])["score"].sort_index()
+    (a, sa), (b, sb) = runs["local"], runs["ray"]
+    for key in ("stopped_because", "samples", "samples_per_method", "top_k", "raced_out", "not_computed"):
+        assert a[key] == b[key], key
+    assert [r["samples"] for r in a["rounds"]] == [r["samples"] for r in b["rounds"]]
+    assert b["p_leader"] == pytest.approx(a["p_leader"], abs=0.02)  # Monte Carlo over scores equal to ~1e-6
+    assert sa.index.equals(sb.index) and len(sa) == 2 * 4 * a["samples"]
+    np.testing.assert_allclose(sb.to_numpy(float), sa.to_numpy(float), rtol=1e-5, atol=1e-7)

@@ -269,24 +269,62 @@ class AdaptiveRun:
         return self
 
     def _compute_round(self, n: int) -> str | None:
-        for method, ms in self._steps():
-            passes, secs, missing = self.grid.step_cost(method, ms, n)
-            if not missing:
-                continue
-            why = self._over_budget(method, ms, passes, secs)
-            if why:
-                return why
-            t0 = self.clock()
-            try:
-                self.grid.compute(method, ms, n, self._watch)
-            except _BudgetSpent:
-                left = self.grid.step_cost(method, ms, n)[0]
-                self.passes += max(passes - left, 0.0)
-                return f"the time budget was spent during {method} on {', '.join(ms)}"
-            self.passes += passes
-            self._predicted_s += secs
-            self._observed_passes += passes
-            self._observed_s += self.clock() - t0
+        for group in self._groups():
+            if len(group) > 1:  # a parallel grid: every method of the step at once, when the whole fits the budget
+                costs_ = [self.grid.step_cost(method, ms, n) for method, ms in group]
+                todo = [(step, c) for step, c in zip(group, costs_) if c[2]]
+                passes, secs = sum(c[0] for _, c in todo), sum(c[1] for _, c in todo)
+                if len(todo) > 1 and not self._over_budget(", ".join(m for (m, _), _ in todo), group[0][1], passes,
+                                                           secs):
+                    stop = self._compute([m for (m, _), _ in todo], group[0][1], n, passes, secs)
+                    if stop:
+                        return stop
+                    continue
+                group = [step for step, _ in todo]
+            for method, ms in group:  # one step at a time: the budget is checked before each
+                passes, secs, missing = self.grid.step_cost(method, ms, n)
+                if not missing:
+                    continue
+                why = self._over_budget(method, ms, passes, secs)
+                if why:
+                    return why
+                stop = self._compute([method], ms, n, passes, secs)
+                if stop:
+                    return stop
+        return None
+
+    def _groups(self) -> Iterator[list[tuple[str, list[str]]]]:
+        """The round's steps: one per group on a grid that runs in this process; on a parallel grid, the
+        consecutive steps that share their metrics (every method of one metric) form one group."""
+        if not getattr(self.grid, "parallel", False):
+            yield from ([step] for step in self._steps())
+            return
+        group: list[tuple[str, list[str]]] = []
+        for step in self._steps():
+            if group and step[1] != group[0][1]:
+                yield group
+                group = []
+            group.append(step)
+        if group:
+            yield group
+
+    def _compute(self, methods: list[str], ms: list[str], n: int, passes: float, secs: float) -> str | None:
+        """Compute one step (one method, or on a parallel grid several); the stop reason if the budget ran out
+        during it."""
+        t0 = self.clock()
+        try:
+            if len(methods) == 1:
+                self.grid.compute(methods[0], ms, n, self._watch)
+            else:
+                self.grid.compute_many(methods, ms, n, self._watch)
+        except _BudgetSpent:
+            left = sum(self.grid.step_cost(m, ms, n)[0] for m in methods)
+            self.passes += max(passes - left, 0.0)
+            return f"the time budget was spent during {', '.join(methods)} on {', '.join(ms)}"
+        self.passes += passes
+        self._predicted_s += secs
+        self._observed_passes += passes
+        self._observed_s += self.clock() - t0
         return None
 
     def _standing(self, rec: RoundRecord) -> Standing | None:

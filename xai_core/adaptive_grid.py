@@ -8,7 +8,7 @@ interface, so the tests drive it with synthetic grids whose answer is known.
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -40,6 +40,9 @@ class Grid(Protocol):
     def compute(self, method: str, metrics: list[str], n: int, progress: ProgressFn | None) -> None:
         """Compute what is missing of ``method`` x ``metrics`` on the first n samples."""
 
+    def compute_many(self, methods: list[str], metrics: list[str], n: int, progress: ProgressFn | None) -> None:
+        """Compute what is missing of ``methods`` x ``metrics`` at once (a grid whose ``parallel`` is true)."""
+
     def scores(self, n: int) -> pd.DataFrame:
         """The tidy scores of the grid's cells on the first n samples."""
 
@@ -57,9 +60,16 @@ class EvaluationGrid:
         The model's measured per-pass cost, to predict seconds (None: seconds are learned from the run itself).
     plan : Plan, optional
         ``ev.plan()`` when already made with ``n=cap`` (else it is made here).
+    runner : object, optional
+        An executor's runner (``xai_core.executors``: ``run(ev, plan, progress)``, ``parallel``); default: this
+        process (``Evaluation.run``). A parallel runner (Ray) makes the grid ``parallel``: the loop then hands it
+        every method of a step at once, so that the workers share them.
     """
 
-    def __init__(self, ev: Evaluation, cap: int, per_pass: costs.PassCost | None = None, plan: Plan | None = None):
+    def __init__(self, ev: Evaluation, cap: int, per_pass: costs.PassCost | None = None, plan: Plan | None = None,
+                 runner: Any = None):
+        self.runner = runner
+        self.parallel = bool(getattr(runner, "parallel", False))
         self.ev = ev.with_config(n=cap)
         self.plan = plan if plan is not None and len(plan.sample_idx) <= cap else self.ev.plan()
         self.plan = dataclasses.replace(self.plan, sample_idx=self.plan.sample_idx[:cap])
@@ -168,7 +178,27 @@ class EvaluationGrid:
         progress : ProgressFn or None
             Gets the runner's events.
         """
-        self.ev.run(self._sub(n, [method], list(metrics)), progress=progress)
+        self.compute_many([method], metrics, n, progress)
+
+    def compute_many(self, methods: list[str], metrics: list[str], n: int, progress: ProgressFn | None) -> None:
+        """Compute the missing cells of ``methods`` x ``metrics`` on the first n samples, through the runner.
+
+        Parameters
+        ----------
+        methods : list of str
+            Methods of the grid.
+        metrics : list of str
+            Metrics of the grid.
+        n : int
+            The first n samples of the sample order.
+        progress : ProgressFn or None
+            Gets the runner's events.
+        """
+        sub = self._sub(n, list(methods), list(metrics))
+        if self.runner is None:
+            self.ev.run(sub, progress=progress)
+        else:
+            self.runner.run(self.ev, sub, progress=progress)
 
     def scores(self, n: int) -> pd.DataFrame:
         """The stored scores of the grid's cells on the first n samples (what ``Evaluation.scores`` reads).

@@ -222,12 +222,13 @@ class _RoundBar:
         self.bar.close()
 
 
-def _run_adaptive(ev, plan, rule, out: Path, per_pass, started: float) -> tuple:
+def _run_adaptive(ev, plan, rule, out: Path, per_pass, started: float, runner=None) -> tuple:
     """Run ``ev`` in rounds until decided (the budget counts from ``started``, the command's start); print a line
     per round; write decision.json. Returns (all scores of the samples used, the scores ranked)."""
     from .adaptive import AdaptiveRun, EvaluationGrid  # noqa: PLC0415 - torch (through the runner): kept out of the CLI's start-up
 
-    run = AdaptiveRun(EvaluationGrid(ev, rule.max_samples, per_pass, plan=plan), rule, started=started)
+    run = AdaptiveRun(EvaluationGrid(ev, rule.max_samples, per_pass, plan=plan, runner=runner), rule,
+                      started=started)
     bar = _RoundBar(ev.ds.name)
     run.progress = bar
     try:
@@ -332,7 +333,7 @@ def cmd_evaluate(args) -> int:
                 continue
             t0 = time.perf_counter()
             if rule is not None:
-                done, used = _run_adaptive(ev, plan, rule, out, _per_pass(ev), started)
+                done, used = _run_adaptive(ev, plan, rule, out, _per_pass(ev), started, runner)
                 frames.append(done)
                 ranked.append(used)
             else:

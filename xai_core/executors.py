@@ -110,6 +110,8 @@ def prepare(options: ExecutorOptions, *, adaptive: bool = False, population_seed
 class LocalRunner:
     """The in-process executor: ``Evaluation.run``."""
 
+    parallel = False  # one step at a time: the adaptive loop checks its budget before each
+
     def run(self, ev: Evaluation, plan: Plan, progress: ProgressFn | None = None) -> pd.DataFrame:
         """Compute the plan's missing cells in this process.
 

@@ -88,7 +88,7 @@ def check_ray(options: ExecutorOptions, *, adaptive: bool = False, population_se
     options : ExecutorOptions
         ``address`` and ``workers``.
     adaptive : bool
-        The run is ``--until decided`` (its rounds depend on each other: refused).
+        The run is ``--until decided``: accepted (each round's steps are handed to the workers together).
     population_seeds : int
         ``--population-seeds`` (the population is trained in this process: refused unless 0).
     device : str
@@ -99,9 +99,6 @@ def check_ray(options: ExecutorOptions, *, adaptive: bool = False, population_se
     XaiError
         For any of those, ``--workers`` below 1, Ray not installed, or an ``--address`` nobody listens on.
     """
-    if adaptive:
-        raise XaiError("--until decided runs in this process (its rounds depend on each other); drop --executor "
-                       "ray, or run a fixed --n with --executor ray")
     if population_seeds:
         raise XaiError("--population-seeds trains and explains the population models in this process; use "
                        "--executor local with it (or --population-seeds 0)")
@@ -149,6 +146,8 @@ class RayRunner:
     options : ExecutorOptions
         ``address`` and ``workers``.
     """
+
+    parallel = True  # the adaptive loop hands it every method of a step at once
 
     def __init__(self, options: ExecutorOptions):
         self.options = options
