@@ -288,7 +288,14 @@ _RECIPE_RANGES: dict[str, tuple[str, float | None, float | None, bool, bool]] = 
     "lr": ("float", 0, 10, True, False), "momentum": ("float", 0, 1, False, True),
     "weight_decay": ("float", 0, 1, False, False), "epochs": ("int", 1, 100_000, False, False),
     "batch_size": ("int", 1, 1_000_000, False, False), "patience": ("int", 1, 100_000, False, False),
+    "burn_in_epochs": ("int", 0, 100_000, False, False), "burn_in_lr": ("float", 0, 10, True, False),
+    "regularizer_from_epoch": ("int", 1, 100_000, False, False),
 }
+# Options a recipe takes without listing them among its defaults, so that recipes (and the checkpoint keys and
+# reports that record them) without these options stay as they were: a burn-in of ``burn_in_epochs`` at
+# ``burn_in_lr`` with BatchNorm and dropout off (the DNA study's recipe), and the regulariser applied only from
+# epoch ``regularizer_from_epoch`` (plain loss before: the study's clean epochs before adversarial training).
+_OPTIONAL_RECIPE: dict[str, Any] = {"burn_in_epochs": 0, "burn_in_lr": 1e-3, "regularizer_from_epoch": 1}
 
 
 def _recipe_errors() -> tuple[type, type]:
@@ -335,10 +342,12 @@ def check_recipe(arch: str, overrides: dict[str, Any], flag: str = "--set") -> d
     """
     UnknownOption, XaiError = _recipe_errors()
     base = {**_REGULARIZER_DEFAULTS, **ARCHS.get(arch).train_defaults}
-    unknown = set(overrides) - set(base)
+    unknown = set(overrides) - set(base) - set(_OPTIONAL_RECIPE)
     if unknown:
         raise UnknownOption(f"{flag}: unknown training option(s) {', '.join(sorted(unknown))}; valid: "
-                       f"{', '.join(sorted(base))}")
+                       f"{', '.join(sorted({*base, *_OPTIONAL_RECIPE}))}")
+    if overrides.get("burn_in_epochs") and {**base, **overrides}.get("milestones"):
+        raise XaiError(f"{flag} burn_in_epochs and milestones both set the learning rate; use one of them")
     for key, v in overrides.items():
         if key in _RECIPE_RANGES:
             kind, lo, hi, lo_open, hi_open = _RECIPE_RANGES[key]
@@ -434,6 +443,11 @@ def training_dtype(recipe: dict[str, Any], device: str = "cpu") -> torch.dtype:
     return DTYPES[name]
 
 
+def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for group in opt.param_groups:
+        group["lr"] = float(lr)
+
+
 def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction: float = 0.1,
                 progress: ProgressFn | None = None, arch_kwargs: dict | None = None,
                 **recipe_overrides: Any) -> tuple[nn.Module, TrainReport]:
@@ -512,10 +526,20 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
     soft_loss = make_loss(n_out)
     gen = torch.Generator().manual_seed(seed)
     best, best_state, best_epoch, bad, history = -np.inf, None, 0, 0, []
+    burn = int(recipe.get("burn_in_epochs", 0))
+    reg_from = int(recipe.get("regularizer_from_epoch", 1))
+    if burn:
+        _set_lr(opt, recipe.get("burn_in_lr", _OPTIONAL_RECIPE["burn_in_lr"]))
     t0 = time.perf_counter()
     epoch = 0
     for epoch in range(1, recipe["epochs"] + 1):
         model.train()
+        if epoch <= burn:  # burn-in: BatchNorm (running statistics) and dropout off
+            for m in model.modules():
+                if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)):
+                    m.eval()
+        elif burn and epoch == burn + 1:
+            _set_lr(opt, recipe["lr"])
         perm = torch.randperm(len(Xtr), generator=gen)
         total = 0.0
         for i in range(0, len(perm), recipe["batch_size"]):
@@ -525,7 +549,7 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
             xb, yb = Xtr[b].to(device=device, dtype=dtype), ytr[b].to(device)
             if augment is not None:
                 xb, yb = augment(xb, yb)
-            if plain:  # the original path, bit for bit
+            if plain or epoch < reg_from:  # the original path, bit for bit
                 z = model(xb)
                 loss = loss_fn(z[:, 0], yb.to(dtype)) if single else loss_fn(z, yb)
             else:

@@ -114,6 +114,54 @@ def test_train_model_records_the_regulariser_and_keeps_the_default():
         train_model(ds, "dna_shallow", epochs=1, regulariser="gn")
 
 
+def test_spectral_norm_penalty_is_the_largest_singular_values():
+    from xai_core.models.regularizers import largest_singular_value
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(24, 4, 19, generator=g)
+    assert float(largest_singular_value(w, 50)) == pytest.approx(float(torch.linalg.matrix_norm(
+        w.reshape(24, -1), ord=2)), rel=1e-4)
+    model = build_model("dna_shallow", (4, 200), 2).eval()
+    x, y = _batch()
+    t, loss = soft_targets(y, 1), make_loss(1)
+    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Linear))]
+    exact = sum(float(torch.linalg.matrix_norm(m.weight.reshape(m.weight.shape[0], -1), ord=2)) for m in layers)
+    got = float(get_regularizer("sn", {"weight": 0.5, "iterations": 100})(model, x, t, loss) - loss(model(x), t))
+    assert got == pytest.approx(0.5 * exact, rel=1e-3)
+    penalty = get_regularizer("sn")(model, x, t, loss)
+    penalty.backward()
+    assert all(m.weight.grad is not None and torch.isfinite(m.weight.grad).all() for m in layers)
+
+
+def test_burn_in_and_clean_epochs_follow_the_study_recipe():
+    """Burn-in epochs run at their own rate with BatchNorm's statistics and dropout off; the regulariser starts at
+    regularizer_from_epoch (plain loss before, so 1 epoch of 'adversarial from epoch 2' is the plain model); a
+    recipe without the new options trains exactly as before."""
+    ds = make_dataset("sequence", n=40)
+    plain, _ = train_model(ds, "dna_shallow", seed=0, epochs=1)
+    late, rep = train_model(ds, "dna_shallow", seed=0, epochs=1, regularizer="adversarial",
+                            regularizer_from_epoch=2)
+    assert all(torch.equal(p, q) for p, q in zip(plain.state_dict().values(), late.state_dict().values()))
+    assert rep.recipe["regularizer_from_epoch"] == 2 and "burn_in_epochs" not in rep.recipe
+    _, base_rep = train_model(ds, "dna_shallow", seed=0, epochs=1)
+    assert not {"burn_in_epochs", "burn_in_lr", "regularizer_from_epoch"} & set(base_rep.recipe)
+    deep = dict(arch_kwargs={"batchnorm": True})
+
+    def stats(model):
+        return [m.running_mean for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+
+    def weights(model):
+        return [p for n, p in model.state_dict().items() if n.endswith("weight")]
+    slow, _ = train_model(ds, "dna_deep", seed=0, epochs=1, burn_in_epochs=1, burn_in_lr=1e-4, **deep)
+    fast, _ = train_model(ds, "dna_deep", seed=0, epochs=1, burn_in_epochs=1, burn_in_lr=1e-2, **deep)
+    assert stats(slow) and all(torch.equal(a, b) for a, b in zip(stats(slow), stats(fast)))  # BatchNorm off
+    assert not all(torch.equal(a, b) for a, b in zip(weights(slow), weights(fast)))  # trained at burn_in_lr
+    from xai_core.errors import XaiError
+    with pytest.raises(XaiError, match="burn_in_lr must be a finite number"):
+        train_model(ds, "dna_shallow", epochs=1, burn_in_epochs=1, burn_in_lr=0)
+    with pytest.raises(XaiError, match="regularizer_from_epoch must be a whole number"):
+        train_model(ds, "dna_shallow", epochs=1, regularizer_from_epoch=0)
+
+
 # -- the quick study ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
@@ -195,3 +243,32 @@ def test_pareto_front_is_non_dominated_and_holds_the_selection(quick):
         for name, (acc, kld) in zip(names, pts):  # every member left out is dominated by a front member
             if name not in on_front:
                 assert any(a >= acc and k >= kld and (a > acc or k > kld) for _, _, a, k, _, _ in mine)
+
+
+def test_the_paper_preset_builds_the_papers_recipe_and_names_only_real_differences():
+    from xai_core.models.training import check_recipe
+    from xai_core.studies.dna_analysis import differences
+    from xai_core.studies.dna_consistency import CONFIGS, Spec, _recipe, population
+    cfg = CONFIGS["paper"]
+    members = population(cfg)
+    assert len(members) == 56 and {m.regularizer for m in members} >= {"sn", "adversarial", "manifold-gn"}
+    adv = _recipe(cfg, Spec("dna_deep", "exponential", False, "adversarial", 0))
+    assert adv["regularizer_params"]["steps"] == 10 and adv["regularizer_from_epoch"] == 6
+    assert adv["burn_in_epochs"] == 2 and adv["burn_in_lr"] == 1e-3 and adv["lr"] == 1e-2
+    assert adv["patience"] == 10 and adv["epochs"] == 100
+    for m in members:  # every member's recipe is one train_model accepts
+        check_recipe("dna_deep", _recipe(cfg, m))
+    said = " ".join(differences(cfg, len(members), 2000))
+    assert "FGSM" not in said and "spectral-norm" not in said and "burn-in, lr 1e-2" not in said
+    assert "56 models instead of 327" in said
+    # the CPU recipes are unchanged: no schedule keys, the FGSM and missing-member sentences stay
+    full = _recipe(CONFIGS["full"], Spec("dna_deep", "relu", True, "adversarial", 0))
+    assert not {"burn_in_epochs", "regularizer_from_epoch"} & set(full) and full["patience"] == 8
+    assert "FGSM" in " ".join(differences(CONFIGS["full"], 40, 1000))
+
+
+def test_an_unknown_preset_is_refused_before_work(tmp_path):
+    from xai_core.errors import XaiError
+    from xai_core.studies import run_study
+    with pytest.raises(XaiError, match="preset must be one of quick, full, paper"):
+        run_study("dna-consistency", quick=True, out_dir=tmp_path / "o", preset="huge")

@@ -73,13 +73,14 @@ def write_result(result: StudyResult, out_dir: Path) -> Path:
 # options a study reads beyond its QUICK / FULL / COMMON / CONFIGS settings (``cfg.get(...)`` with a fallback)
 _EXTRA_OPTIONS: dict[str, dict[str, Any]] = {
     "ig-expression": {"epochs": 25},
-    "dna-consistency": {"store": None, "lr_exp_nobn": 1e-3, "accuracy_window": 1.0, "tolerance": 1.0},
+    "dna-consistency": {"store": None, "preset": "full", "lr_exp_nobn": 1e-3, "accuracy_window": 1.0,
+                        "tolerance": 1.0},
 }
 # options of every study, taken by the runner (``threads``: torch threads of the run, ``determinism.reproducible``)
 _RUNNER_OPTIONS: dict[str, Any] = {"threads": DEFAULT_THREADS}
 # whole-number options that count something (so must be >= 1); other whole numbers must be >= 0
-_COUNTS = {"seeds", "diffuse_seeds", "real_seeds", "n", "n_robust", "n_values", "nr_samples", "draws", "n_boot",
-           "epochs", "batch_size", "compare_n", "pgr_samples", "n_random", "start_steps", "threads"}
+_COUNTS = {"seeds", "patience", "diffuse_seeds", "real_seeds", "n", "n_robust", "n_values", "nr_samples", "draws",
+           "n_boot", "epochs", "batch_size", "compare_n", "pgr_samples", "n_random", "start_steps", "threads"}
 
 
 def study_options(name: str) -> dict[str, Any]:
