@@ -443,6 +443,9 @@ def training_dtype(recipe: dict[str, Any], device: str = "cpu") -> torch.dtype:
     return DTYPES[name]
 
 
+_BURN_IN_OFF = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+
+
 def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
     for group in opt.param_groups:
         group["lr"] = float(lr)
@@ -536,7 +539,7 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
         model.train()
         if epoch <= burn:  # burn-in: BatchNorm (running statistics) and dropout off
             for m in model.modules():
-                if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)):
+                if isinstance(m, _BURN_IN_OFF):
                     m.eval()
         elif burn and epoch == burn + 1:
             _set_lr(opt, recipe["lr"])
