@@ -44,12 +44,15 @@ def test_fast_path_needs_a_linear_first_layer():
     assert split_linear_head(lin.train()) is None and split_linear_head(lin.eval()) is not None
 
 
-def test_sparse_step_sums_equal_scattered_products():
-    """The sparse step sums are the scattered products d_j W[:, j], summed in the same order (bit-identical),
-    including steps that remove nothing and the spare bin of features removed after the last step."""
-    from xai_core.metrics.fastpath import _step_sums
+@pytest.mark.parametrize("H", [2, 7, 40])  # scattered below SPARSE_MIN_OUTPUTS, sparse from it
+def test_sparse_step_sums_equal_scattered_products(H):
+    """The step sums are the scattered products d_j W[:, j], summed in the same order (bit-identical) whichever
+    way they are computed, including steps that remove nothing and the spare bin of features removed after the
+    last step."""
+    from xai_core.metrics.fastpath import SPARSE_MIN_OUTPUTS, _step_sums
+    assert 7 < SPARSE_MIN_OUTPUTS <= 40
     g = torch.Generator().manual_seed(0)
-    c, G, H, n_bins = 5, 203, 7, 24
+    c, G, n_bins = 5, 203, 24
     d = torch.randn(c, G, generator=g)
     w_t = torch.randn(G, H, generator=g)
     steps = torch.stack([torch.randperm(G, generator=g) // 10 for _ in range(c)]).clamp(max=n_bins - 1)
