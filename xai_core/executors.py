@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import XaiError
+from .executor_options import ExecutorOptions
 from .progress import ProgressFn
 from .ray_executor import IN_FLIGHT, RAY_PIN, RETRIES, ROOT, RayRunner, check_ray, import_ray
 from .ray_worker import GridWorker
@@ -26,26 +27,6 @@ from .runner import Evaluation, Plan
 
 __all__ = ["EXECUTORS", "IN_FLIGHT", "RAY_PIN", "RETRIES", "ROOT", "Executor", "ExecutorOptions", "GridWorker",
            "LocalRunner", "RayRunner", "import_ray", "prepare"]
-
-
-@dataclass(frozen=True)
-class ExecutorOptions:
-    """How to run the grid: the executor and its settings.
-
-    Attributes
-    ----------
-    name : str
-        ``local`` (in this process, the default) or ``ray``.
-    address : str, optional
-        ray: ``auto`` (the cluster started on this machine with ``ray start``) or ``HOST:PORT`` (the head's GCS
-        port); None starts a local cluster for this run.
-    workers : int, optional
-        ray: the number of workers (one CPU each); default: this machine's CPUs, or the cluster's.
-    """
-
-    name: str = "local"
-    address: str | None = None
-    workers: int | None = None
 
 
 @dataclass(frozen=True)

@@ -18,21 +18,20 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .data import cache_dir
 from .errors import XaiError
+from .executor_options import ExecutorOptions
 from .leases import Leases, cell_name, for_store
 from .metrics import METRICS
 from .progress import ProgressFn, notify
 from .ray_worker import GridWorker
 from .runner import Evaluation, Plan
 
-if TYPE_CHECKING:  # the options' type only: xai_core.executors imports this module to register the executor
-    from .executors import ExecutorOptions
 
 RAY_PIN = "ray==2.60.0"  # as in requirements-test.txt
 IN_FLIGHT = 2  # chunks queued per worker: one running, one waiting, so no worker idles while the driver stores
