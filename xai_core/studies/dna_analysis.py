@@ -48,7 +48,10 @@ def differences(cfg: dict[str, Any], n: int, n_seq: int) -> list[str]:
     if missing:
         out.append(" and ".join(missing) + " members not trained")
     out.append(f"{n_seq} positive test sequences scored instead of all (~2,000)")
-    if "lr_exp_nobn" in cfg or not cfg.get("burn_in_epochs"):  # the CPU recipes' slower rate for them
+    if cfg.get("burn_in_epochs") and "lr_exp_nobn" in cfg:  # the paper's schedule, but a slower rate for them
+        out.append(f"exponential members without BatchNorm stay at lr {cfg['lr_exp_nobn']} after the burn-in: at "
+                   f"{cfg['lr']} they collapse to chance in the first epoch and never recover (docs/studies/RUNS.md)")
+    elif "lr_exp_nobn" in cfg or not cfg.get("burn_in_epochs"):  # the CPU recipes' slower rate for them
         out.append(f"exponential members without BatchNorm trained at lr {cfg.get('lr_exp_nobn', cfg['lr'])} "
                    "(they diverge at 2e-3) and stay far less accurate in this budget")
     out.append("the paper's population spans 1.7 pp of test AUROC, ours much more: correlations are also "
