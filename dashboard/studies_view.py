@@ -180,8 +180,9 @@ def first_computation(name: str) -> dict | None:
 
 
 def duration_line(r) -> str:
-    """The duration for the header: the first full computation's wall clock when this file was re-rendered from
-    cached runs (its own duration far shorter than that, or than its stage times), else the file's own."""
+    """The duration for the header: the first full computation's wall clock (from docs/studies/RUNS.md) when this
+    file was written by an invocation that reused cached runs (a re-render, or the last stage of a staged run: its
+    own duration far shorter than that, or than its stage times), else the file's own."""
     own = r.duration_s
     first = first_computation(r.study) if r.mode == "full" else None
     stages = sum(float(v) for v in (r.timings or {}).values() if isinstance(v, (int, float)))
@@ -189,8 +190,8 @@ def duration_line(r) -> str:
     if own is not None and longest > 1.5 * own:
         what = (f"computed from scratch in **{_duration(first['seconds'])}** ({first['when']}); "
                 if first else f"its stages took **{_duration(stages)}** when first computed; ")
-        return (f"**Duration:** {what}this file was re-rendered from the cached runs in {_duration(own)} "
-                "(docs/studies/RUNS.md)")
+        return (f"**Duration:** {what}the invocation that wrote this file took {_duration(own)}, reusing runs "
+                "cached by earlier ones (docs/studies/RUNS.md)")
     return f"**Duration:** {_duration(own)}"
 
 

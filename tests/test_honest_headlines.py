@@ -145,7 +145,7 @@ def test_studies_duration_and_ranking_facts(tmp_path, monkeypatch):
     monkeypatch.setattr(studies_view, "DOCS_DIR", tmp_path)
     r = StudyResult("toy", "Toy", "§1", "paper", "full", duration_s=106.0, timings={"metrics": 2900.0})
     line = studies_view.duration_line(r)
-    assert "43 min 46 s" in line and "re-rendered" in line and "1 min 46 s" in line
+    assert "43 min 46 s" in line and "reusing runs cached by earlier ones" in line and "1 min 46 s" in line
     r.duration_s = 2626.0
     assert studies_view.duration_line(r) == "**Duration:** 43 min 46 s"
 
