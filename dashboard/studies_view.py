@@ -149,6 +149,8 @@ def _duration(s) -> str:
     if s is None:
         return "—"
     m, sec = divmod(int(round(s)), 60)
+    if m >= 60:  # hours of a staged run read better as hours
+        return f"{m // 60} h {m % 60} min"
     return f"{m} min {sec} s" if m else f"{s:.1f} s"
 
 

@@ -148,6 +148,12 @@ def test_studies_duration_and_ranking_facts(tmp_path, monkeypatch):
     assert "43 min 46 s" in line and "reusing runs cached by earlier ones" in line and "1 min 46 s" in line
     r.duration_s = 2626.0
     assert studies_view.duration_line(r) == "**Duration:** 43 min 46 s"
+    # a staged run of hours: its wall clock in hours and minutes
+    (tmp_path / "RUNS.md").write_text("| study | command | wall clock | when | notes |\n|---|---|---|---|---|\n"
+                                      "| toy | `x` | 216 min 0 s of wall clock in two sessions | 2026-11-30 | n |\n")
+    r.duration_s = 4752.0
+    line = studies_view.duration_line(r)
+    assert "**3 h 36 min**" in line and "1 h 19 min" in line
 
 
 def test_first_build_message(tmp_path, monkeypatch):
