@@ -22,11 +22,17 @@ def _both(name, inp, **kw):
 
 
 @pytest.mark.parametrize("dataset", ["simu-small", "breast-cancer"])
-@pytest.mark.parametrize("name", METRICS)
+@pytest.mark.parametrize("name", METRICS + ["pixel_flipping:default", "pixel_flipping:uneven"])
 def test_fast_path_equals_perturbed_inputs(dataset, name):
+    """pixel_flipping runs over every step (fraction 1), over its default first 20 % (where the fast path
+    touches only the removed genes and sums each step's in one reshape), and with steps that do not divide
+    the genes (the last step short, the sums scattered)."""
     inp = shipped_inputs(dataset, 6, "integrated_gradients")
     assert split_linear_head(inp.ctx.model) is not None
-    kw = {"fraction": 1.0} if name == "pixel_flipping" else {"n_random": 3} if name == "pgr" else {}
+    name, _, variant = name.partition(":")
+    kw = ({"fraction": 1.0} if name == "pixel_flipping" and not variant else
+          {"features_in_step": 7, "fraction": 1.0} if variant == "uneven" else
+          {"n_random": 3} if name == "pgr" else {})
     if dataset == "breast-cancer" and name in ("irof",):
         kw["gene_segments"] = "clusters"  # no pathways known for the microarray probes
     slow, fast = _both(name, inp, **kw)
@@ -67,3 +73,43 @@ def test_fast_path_in_small_chunks_equals_one_chunk(monkeypatch):
     whole = compute_metric("pgi_local", inp, strict=True).curves
     monkeypatch.setattr(fastpath, "CHUNK_BYTES", 1)  # one sample per chunk
     np.testing.assert_array_equal(compute_metric("pgi_local", inp, strict=True).curves, whole)
+
+
+def test_removed_step_sums_equal_scattering_every_gene():
+    """Summing only the removed genes' products (reshaped when each step holds m consecutive ones of the
+    removal order, scattered otherwise) gives the step sums of scattering all G genes, spare bin aside."""
+    from xai_core.metrics.fastpath import _removed_step_sums, _step_sums
+    from xai_core.metrics.perturb import order_units, steps_from_order
+    g = torch.Generator().manual_seed(1)
+    c, G, H = 4, 97, 5
+    d, w_t = torch.randn(c, G, generator=g), torch.randn(G, H, generator=g)
+    r = torch.randn(c, G, generator=g)
+    for per, n_steps in [(4, 6), (5, 3), (97, 1)]:
+        order = order_units(r, limit=per * n_steps)
+        steps = steps_from_order(order, per, n_units=G)
+        assert torch.equal(steps.gather(1, order), (torch.arange(per * n_steps) // per).expand(c, -1))
+        ref = _step_sums(d, steps.clamp(max=n_steps), n_steps + 1, w_t)[:, :n_steps]
+        got = _removed_step_sums(d, steps.clamp(max=n_steps), n_steps + 1, w_t, order)[:, :n_steps]
+        torch.testing.assert_close(got, ref)
+        shuffled = order[:, torch.randperm(order.shape[1], generator=g)]  # not in removal order: scattered
+        got = _removed_step_sums(d, steps.clamp(max=n_steps), n_steps + 1, w_t, shuffled)[:, :n_steps]
+        torch.testing.assert_close(got, ref)
+
+
+@pytest.mark.parametrize("descending", [True, False])
+def test_top_order_is_the_head_of_the_stable_sort(descending):
+    """The first k of a stable sort, through topk when nothing ties and the partition otherwise: on distinct
+    values, on many ties (zeros, as input-times-gradient gives unexpressed genes, and small integers), float64,
+    NaN rows and every k from 0 to D."""
+    from xai_core.metrics.ops import sort, top_order
+    g = torch.Generator().manual_seed(2)
+    cases = [torch.randn(5, 61, generator=g), torch.randint(0, 4, (5, 61), generator=g).float(),
+             torch.randn(3, 40, generator=g, dtype=torch.float64)]
+    zeros = torch.randn(4, 50, generator=g)
+    zeros[:, ::2] = 0
+    nan = torch.randn(2, 30, generator=g)
+    nan[1, 3] = float("nan")
+    for v in cases + [zeros, nan]:
+        full = sort(v, dim=1, descending=descending, stable=True)[1]
+        for k in range(v.shape[1] + 1):
+            assert torch.equal(top_order(v, k, descending=descending), full[:, :k]), (v.shape, k)

@@ -89,7 +89,9 @@ def pixel_flipping(inp: MetricInputs, features_in_step: int = 64, step_fraction:
         raise NotApplicable(f"pixel_flipping needs at least two steps; {r.shape[1]} units, {fis} per step")
     base = make_baseline(baseline, inp, knob=baseline_param)
     f0 = inp.output(inp.x, kind=output)
-    curve = removal_curve(inp, base, steps_from_order(order_units(r), fis), k, output) / f0[:, None]
+    order = order_units(r, limit=k * fis)  # only the units removed within the k steps
+    steps = steps_from_order(order, fis, n_units=r.shape[1])
+    curve = removal_curve(inp, base, steps, k, output, removed=order) / f0[:, None]
     score, reasons = _ratio_guard(1.0 - torch.trapezoid(curve, dx=1.0 / (k - 1), dim=1), f0)
     return MetricOutput(score, curves=curve, reasons=reasons)
 

@@ -38,9 +38,12 @@ def split_linear_head(model: nn.Module) -> tuple[nn.Linear, nn.Module] | None:
 
 @torch.no_grad()
 def linear_removal_curve(inp: MetricInputs, base: torch.Tensor, step_of_unit: torch.Tensor, n_steps: int,
-                         kind: str = "probability") -> torch.Tensor | None:
+                         kind: str = "probability", removed: torch.Tensor | None = None) -> torch.Tensor | None:
     """f(x_k) after each of the first ``n_steps`` cumulative removal steps, (N, n_steps); None if the model
-    or the data do not allow the fast path (then the caller builds the perturbed inputs)."""
+    or the data do not allow the fast path (then the caller builds the perturbed inputs).
+
+    ``removed`` (N, K): the units whose step is below ``n_steps``. Given, only their K columns of W are
+    touched, not all G (pixel flipping removes the first 20 % of the units: 5x less work)."""
     split = split_linear_head(inp.ctx.model)
     if split is None or inp.x.ndim != 2 or step_of_unit.shape != inp.x.shape or n_steps <= 0:
         return None
@@ -51,12 +54,20 @@ def linear_removal_curve(inp: MetricInputs, base: torch.Tensor, step_of_unit: to
     g, h = w_t.shape
     h0 = lin(x)
     # per sample: the step sums, plus the sparse matrix or the scattered products
-    per = max(1, CHUNK_BYTES // (4 * (n_steps + 1) * h + (20 * g if h >= SPARSE_MIN_OUTPUTS else 4 * g * h)))
+    if removed is not None:
+        removed = removed.to(x.device)
+        per_sample = 4 * removed.shape[1] * h
+    else:
+        per_sample = 20 * g if h >= SPARSE_MIN_OUTPUTS else 4 * g * h
+    per = max(1, CHUNK_BYTES // (4 * (n_steps + 1) * h + per_sample))
     out = []
     for i in range(0, len(x), per):
         c = slice(i, i + per)
         steps = step_of_unit[c].clamp(max=n_steps)  # units removed later than n_steps go to a spare bin
-        sums = _step_sums(d[c], steps, n_steps + 1, w_t)
+        if removed is not None:
+            sums = _removed_step_sums(d[c], steps, n_steps + 1, w_t, removed[c])
+        else:
+            sums = _step_sums(d[c], steps, n_steps + 1, w_t)
         pre = h0[c][:, None, :] - sums[:, :n_steps].cumsum(1)
         z = rest(pre.reshape(-1, h))
         if kind == "probability":
@@ -80,6 +91,25 @@ def _step_sums(d: torch.Tensor, steps: torch.Tensor, n_bins: int, w_t: torch.Ten
     h = w_t.shape[1]
     sums = torch.zeros(d.shape[0], n_bins, h, dtype=d.dtype, device=d.device)
     return sums.scatter_add_(1, steps[:, :, None].expand(-1, -1, h), d[:, :, None] * w_t[None])
+
+
+def _removed_step_sums(d: torch.Tensor, steps: torch.Tensor, n_bins: int, w_t: torch.Tensor, removed: torch.Tensor
+                       ) -> torch.Tensor:
+    """``_step_sums`` over the units in ``removed`` (c, K) only: their products d_j W[:, j], summed by step.
+
+    When ``removed`` lists the units in removal order, m per step (pixel flipping), a step's units sit side by
+    side and a reshaped sum replaces the scatter (5x faster here); then only the first n_bins - 1 bins come
+    back, the spare bin of late units having nothing in it."""
+    c, k = removed.shape
+    h = w_t.shape[1]
+    w_rows = w_t.contiguous().index_select(0, removed.reshape(-1)).reshape(c, k, h)  # 10x faster than w_t[removed]
+    prod = d.gather(1, removed)[:, :, None] * w_rows
+    rs = steps.gather(1, removed)  # (c, K)
+    m = k // max(n_bins - 1, 1)
+    if m and m * (n_bins - 1) == k and torch.equal(rs, (torch.arange(k, device=rs.device) // m).expand_as(rs)):
+        return prod.reshape(c, n_bins - 1, m, h).sum(2)
+    sums = torch.zeros(c, n_bins, h, dtype=d.dtype, device=d.device)
+    return sums.scatter_add_(1, rs[:, :, None].expand(-1, -1, h), prod)
 
 
 def _sparse_step_sums(d: torch.Tensor, steps: torch.Tensor, n_bins: int, w_t: torch.Tensor) -> torch.Tensor:

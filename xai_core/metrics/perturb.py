@@ -20,7 +20,7 @@ from ..explainers.postprocess import pool_channels
 from ..registry import Registry
 from .base import SEEDED_VALUES, MetricInputs
 from .fastpath import linear_removal_curve
-from .ops import sort
+from .ops import sort, top_order
 
 BaselineFn = Callable[[torch.Tensor, MetricInputs, torch.Generator, "float | None"], torch.Tensor]
 
@@ -194,8 +194,11 @@ def unit_view(mask: torch.Tensor, x_shape: tuple[int, ...] | torch.Size, modalit
     return mask.reshape(*lead, *x_shape[1:])
 
 
-def order_units(r: torch.Tensor, descending: bool = True) -> torch.Tensor:
-    """Unit indices sorted by relevance, (N, U); ties keep index order (stable)."""
+def order_units(r: torch.Tensor, descending: bool = True, limit: int | None = None) -> torch.Tensor:
+    """Unit indices sorted by relevance, (N, U); ties keep index order (stable). With ``limit``, only the
+    first ``limit`` of that order, (N, limit), found without sorting every unit (``ops.top_order``)."""
+    if limit is not None and limit < r.shape[1]:
+        return top_order(r, limit, descending=descending)
     return sort(r, dim=1, descending=descending, stable=True)[1]
 
 
@@ -205,9 +208,16 @@ def inverse_permutation(order: torch.Tensor) -> torch.Tensor:
     return pos.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
 
 
-def steps_from_order(order: torch.Tensor, per_step: int) -> torch.Tensor:
-    """The 0-based step at which each unit is removed when ``per_step`` units go per step, (N, U)."""
-    return inverse_permutation(order) // per_step
+def steps_from_order(order: torch.Tensor, per_step: int, n_units: int | None = None) -> torch.Tensor:
+    """The 0-based step at which each unit is removed when ``per_step`` units go per step, (N, U).
+
+    ``order`` may hold only the first K of U = ``n_units`` units (``order_units(..., limit=K)``); the units
+    it leaves out get step ceil(U / per_step), after every real step."""
+    u = order.shape[1] if n_units is None else int(n_units)
+    if u == order.shape[1]:
+        return inverse_permutation(order) // per_step
+    pos = torch.full((order.shape[0], u), -(-u // per_step) * per_step, dtype=order.dtype, device=order.device)
+    return pos.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order)) // per_step
 
 
 def cumulative_masks(step_of_unit: torch.Tensor, k0: int, k1: int) -> torch.Tensor:
@@ -238,12 +248,14 @@ FAST_PATH = {"enabled": True}  # tests switch it off to compare with the generic
 
 
 def removal_curve(inp: MetricInputs, base: torch.Tensor, step_of_unit: torch.Tensor, n_steps: int,
-                  kind: str = "probability") -> torch.Tensor:
+                  kind: str = "probability", removed: torch.Tensor | None = None) -> torch.Tensor:
     """f(x_k) after each of the first ``n_steps`` cumulative removal steps, (N, n_steps).
 
-    Models whose first layer is linear take ``fastpath.linear_removal_curve`` (no perturbed inputs built).
+    Models whose first layer is linear take ``fastpath.linear_removal_curve`` (no perturbed inputs built);
+    ``removed`` (N, K), the units removed within those steps, lets it touch only them.
     """
-    fast = linear_removal_curve(inp, base, step_of_unit, n_steps, kind) if FAST_PATH["enabled"] else None
+    fast = (linear_removal_curve(inp, base, step_of_unit, n_steps, kind, removed=removed)
+            if FAST_PATH["enabled"] else None)
     if fast is not None:
         return fast
     return stacked_outputs(inp, base, lambda k0, k1: cumulative_masks(step_of_unit, k0, k1), n_steps, kind)
