@@ -210,3 +210,23 @@ def test_committed_runs_resume_a_study_on_a_machine_without_its_cache(tmp_path, 
     with pytest.warns(UserWarning, match="damaged or incomplete; it is computed again"):
         third = run_study("ig-expression", quick=True, out_dir=tmp_path / "c", **few)
     assert third.protocol["runs reused from the run cache"] == "none"
+
+
+def test_only_full_study_runs_at_its_defaults_are_committed(tmp_path, monkeypatch):
+    """A full-mode run with other knobs (a sample cap, fewer epochs, a dataset the study does not list) writes
+    this machine's run cache only; docs/studies keeps the full study's runs at its defaults. Stages keep it."""
+    from xai_core.studies import ig_expression, run_study
+    from xai_core.studies.ig_expression import FULL, is_full_run
+    assert is_full_run("simu1", "lr", 9, dict(FULL))
+    assert is_full_run("simuA", "diffuse_mlp", 2, {**FULL, "parts": ["models"], "datasets": ["simuA"], "seeds": 3})
+    assert not is_full_run("simu1", "lr", 10, dict(FULL))  # beyond the study's 10 seeds
+    assert not is_full_run("simu1", "diffuse_lr", 3, dict(FULL))  # the Diffuse models have 3
+    assert not is_full_run("simu1", "lr", 0, {**FULL, "max_samples": 1000})
+    assert not is_full_run("simu-small", "lr", 0, dict(FULL))
+    committed = tmp_path / "committed"
+    monkeypatch.setattr(ig_expression, "COMMITTED_RUNS", committed)
+    monkeypatch.setenv("XAI_CORE_CACHE", str(tmp_path / "cache"))
+    run_study("ig-expression", quick=False, out_dir=tmp_path / "a", datasets="simu-small", archs="lr", seeds=1,
+              diffuse_seeds=1, parts="models", epochs=2, max_samples=40, n_random=3, pgr_samples=20)
+    assert len(list((tmp_path / "cache" / "studies" / "ig-expression" / "runs").glob("*.json"))) == 1
+    assert not committed.exists()

@@ -75,12 +75,23 @@ def run_one(ds, arch: str, seed: int, cfg: dict, A: torch.Tensor | None) -> dict
 
 
 _RUN_VERSION = 1  # bump when run_one's numbers change meaning
+RUN_KNOBS = ("max_samples", "n_random", "tol_pp", "start_steps", "epochs", "pgr_samples")  # change a run's numbers
+
+
+def is_full_run(dname: str, arch: str, seed: int, cfg: dict) -> bool:
+    """Whether a model run belongs to the full study at its default settings, the runs committed beside its
+    results. Splitting a run into stages (``parts``, ``datasets``, ``seeds``) keeps that; any other knob
+    (``--set max_samples=1000``, a dataset or seed beyond the full study's) gives runs that stay in this
+    machine's run cache only."""
+    n = FULL["diffuse_seeds"] if arch.startswith("diffuse") else FULL["seeds"]
+    return (all(cfg.get(k) == FULL.get(k) for k in RUN_KNOBS) and dname in FULL["datasets"]
+            and arch in FULL["archs"] and seed < n)
 
 
 def _run_key(dname: str, fingerprint: str, arch: str, seed: int, cfg: dict) -> str:
     """The run cache's key: dataset content, model, seed, the knobs that change the numbers, and the torch
     version and CPU kernels (a run from another torch or instruction set is recomputed, not reused)."""
-    knobs = {k: cfg.get(k) for k in ("max_samples", "n_random", "tol_pp", "start_steps", "epochs", "pgr_samples")}
+    knobs = {k: cfg.get(k) for k in RUN_KNOBS}
     kernels = [torch.__version__, torch.backends.cpu.get_cpu_capability()]
     h = hashlib.sha256(json.dumps([_RUN_VERSION, fingerprint, knobs, kernels], sort_keys=True).encode())
     return f"{dname}__{arch}__s{seed}__{h.hexdigest()[:12]}"
@@ -110,7 +121,8 @@ def _cached(key: str) -> dict | None:
 
 
 def _store(key: str, out: dict, commit: bool = False) -> None:
-    """Write a run to the run cache and, for the full study (``commit``), beside its committed results."""
+    """Write a run to the run cache and, for the full study at its defaults (``commit``, ``is_full_run``),
+    beside its committed results."""
     for p in (_run_path(key), *([COMMITTED_RUNS / f"{key}.json"] if commit else [])):
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
@@ -174,7 +186,7 @@ def run(ctx: StudyContext) -> None:
                     A = diffusion_for(ds)
                 cache[dname] = (ds, A)
             out = run_one(ds, arch, seed, cfg, A)
-            _store(key, out, commit=not ctx.quick)
+            _store(key, out, commit=not ctx.quick and is_full_run(dname, arch, seed, cfg))
         finally:
             claims.release(key)
         return out

@@ -92,7 +92,7 @@ def settings_words(cap: int, seeds: int) -> dict[str, str]:
                 "per_class": f"about {cap // 33} per class here, {cap:,} samples over 33 classes, against ~120 in "
                              "the paper",
                 "fewer": "fewer samples cost more"}
-    return {"explained": "like the paper we explain every correctly classified test sample (~3,900 on SIMU1/2), so "
+    return {"explained": "like the paper we explain every correctly classified test sample (SimuA–C: of class 0), so "
                          f"what differs is the simulated draw and the trained weights; {std}",
             "explained_short": "that sum is over every correctly classified test sample, as in the paper, so what "
                                "differs is which classes our trained weights favour",
