@@ -19,7 +19,7 @@ from xai_core.data import cache_dir
 from xai_core.studies import DOCS, STUDIES, StudyResult, run_study
 from xai_core.studies import study_names as engine_study_names
 from xai_core.studies.base import ROOT
-from xai_core.studies.report import fmt
+from xai_core.studies.report import duration_text, fmt
 
 from . import ui
 from xai_core.figures import studies as figs
@@ -145,15 +145,6 @@ def _md(text) -> str:
     return str(text).replace("\\", "\\\\").replace("$", "\\$").replace("~", "\\~").replace("\n", " ")
 
 
-def _duration(s) -> str:
-    if s is None:
-        return "—"
-    m, sec = divmod(int(round(s)), 60)
-    if m >= 60:  # hours of a staged run read better as hours
-        return f"{m // 60} h {m % 60} min"
-    return f"{m} min {sec} s" if m else f"{s:.1f} s"
-
-
 def _cell(v) -> str:
     if isinstance(v, (list, tuple)):
         text = ", ".join(_cell(x) for x in v)
@@ -190,11 +181,11 @@ def duration_line(r) -> str:
     stages = sum(float(v) for v in (r.timings or {}).values() if isinstance(v, (int, float)))
     longest = max([first["seconds"] if first else 0.0, stages])
     if own is not None and longest > 1.5 * own:
-        what = (f"computed from scratch in **{_duration(first['seconds'])}** ({first['when']}); "
-                if first else f"its stages took **{_duration(stages)}** when first computed; ")
-        return (f"**Duration:** {what}the invocation that wrote this file took {_duration(own)}, reusing runs "
+        what = (f"computed from scratch in **{duration_text(first['seconds'])}** ({first['when']}); "
+                if first else f"its stages took **{duration_text(stages)}** when first computed; ")
+        return (f"**Duration:** {what}the invocation that wrote this file took {duration_text(own)}, reusing runs "
                 "cached by earlier ones (docs/studies/RUNS.md)")
-    return f"**Duration:** {_duration(own)}"
+    return f"**Duration:** {duration_text(own)}"
 
 
 def header(r) -> None:
@@ -211,7 +202,7 @@ def header(r) -> None:
         if r.timings:
             st.caption("Time per stage when it was computed (a stage reused from an earlier run's cache keeps that "
                        "run's time, so the stages can add up to more than the duration above): "
-                       + ", ".join(f"{k} {_duration(v)}" for k, v in r.timings.items()) + ".")
+                       + ", ".join(f"{k} {duration_text(v)}" for k, v in r.timings.items()) + ".")
     if r.protocol:
         with st.expander(f"Protocol ({r.section})" if r.section else "Protocol"):
             st.table(pd.DataFrame([[k, _md(_cell(v))] for k, v in r.protocol.items()], columns=["setting", "value"]),
@@ -356,6 +347,6 @@ def run_live(name: str):
         result = run_study(name, quick=True, out_dir=live_dir(name), progress=progress)
     bar.empty()
     if result is not None:
-        st.success(f"Live quick run finished in {_duration(result.duration_s)}; its results are in the "
+        st.success(f"Live quick run finished in {duration_text(result.duration_s)}; its results are in the "
                    "'Live quick run' tab below.")
     return result

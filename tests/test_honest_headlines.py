@@ -193,3 +193,13 @@ def test_method_ranking_page_words_the_headline_and_the_floor_like_the_engine(ap
         any(floor == w.value for w in at.warning)
     shown = next(d.value for d in at.dataframe if "mrr" in d.value.columns)
     assert {"p_above_control", "not_better_than_random"} <= set(shown.columns)
+
+
+def test_one_duration_format_for_the_report_and_the_page():
+    """The study report's run table and the Studies page word durations the same way (hours from 60 min on);
+    the report adds the seconds."""
+    from xai_core.studies.report import duration_text
+    assert duration_text(None) == "—"
+    assert duration_text(42.25) == "42.2 s"
+    assert duration_text(1903) == "31 min 43 s" and duration_text(1903, total=True) == "31 min 43 s (1903 s)"
+    assert duration_text(12960) == "3 h 36 min" and duration_text(4752, total=True) == "1 h 19 min (4752 s)"

@@ -27,11 +27,28 @@ def md_table(columns: list[str], rows: list[list[Any]], digits: int = 2) -> str:
     return "\n".join([head, sep, *body])
 
 
-def _duration(s: float | None) -> str:
+def duration_text(s: float | None, total: bool = False) -> str:
+    """A study's measured duration: "42.3 s", "31 min 43 s", "3 h 36 min" (an hour or more in hours and
+    minutes); ``total`` adds the seconds from a minute on, "31 min 43 s (1903 s)". None: "—".
+
+    Parameters
+    ----------
+    s : float or None
+        Seconds.
+    total : bool
+        Append the seconds in brackets (the report's run table).
+
+    Returns
+    -------
+    str
+    """
     if s is None:
         return "—"
     m, sec = divmod(int(round(s)), 60)
-    return f"{m} min {sec} s ({s:.0f} s)" if m else f"{s:.1f} s"
+    if not m:
+        return f"{s:.1f} s"
+    text = f"{m // 60} h {m % 60} min" if m >= 60 else f"{m} min {sec} s"
+    return f"{text} ({s:.0f} s)" if total else text
 
 
 def render_markdown(r: StudyResult) -> str:
@@ -43,7 +60,7 @@ def render_markdown(r: StudyResult) -> str:
            "| run | |", "|---|---|",
            f"| command | `{r.command}` |",
            f"| started | {r.started} |",
-           f"| duration | {_duration(r.duration_s)} |",
+           f"| duration | {duration_text(r.duration_s, total=True)} |",
            f"| machine | {m.get('platform', '?')}, {m.get('cpus', '?')} CPUs, {m.get('memory_gib', '?')} GiB, "
            f"{m.get('device', 'cpu')} |",
            f"| versions | python {versions.get('python', '?')}, torch {versions.get('torch', '?')}, "
@@ -54,9 +71,9 @@ def render_markdown(r: StudyResult) -> str:
         out += ["Time per stage: " + ", ".join(f"{k} {v:.0f} s" for k, v in r.timings.items()) + ".", ""]
         total = sum(r.timings.values())
         if r.duration_s is not None and total > 1.2 * r.duration_s:
-            out += [f"The stages sum to {_duration(total)}, more than this invocation's duration: part of the work "
-                    "was reused from the cache of an earlier invocation, and its stage times are those measured "
-                    "when it was computed.", ""]
+            out += [f"The stages sum to {duration_text(total, total=True)}, more than this invocation's duration: "
+                    "part of the work was reused from the cache of an earlier invocation, and its stage times are "
+                    "those measured when it was computed.", ""]
     if r.summary:
         out += ["## Summary", "", *[f"- {s}" for s in r.summary], ""]
     if r.protocol:
