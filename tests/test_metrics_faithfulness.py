@@ -16,7 +16,7 @@ from tests.metric_helpers import shipped_inputs  # noqa: E402
 from xai_core.explainers.base import ExplainContext  # noqa: E402
 from xai_core.explainers.postprocess import pool_channels  # noqa: E402
 from xai_core.metrics import METRICS, MetricInputs, compute_metric, estimate_metric_cost  # noqa: E402
-from xai_core.metrics.base import auto_forward_batch  # noqa: E402
+from xai_core.metrics.metric_inputs import auto_forward_batch  # noqa: E402
 from xai_core.metrics.perturb import (cumulative_masks, dinuc_shuffle, gaussian_blur, make_baseline,  # noqa: E402
                                       order_units, steps_from_order, unit_relevance)
 

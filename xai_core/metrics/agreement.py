@@ -21,7 +21,8 @@ from safetensors.torch import save_file
 
 from ..data import cache_dir
 from ..errors import NotApplicable, UnknownChoice
-from .base import MetricInputs, MetricOutput, register_metric
+from .base import MetricOutput, register_metric
+from .metric_inputs import MetricInputs
 
 DENSE_MAX_GENES = 5_000  # above this Â is built row-block-wise and kept sparse ("head" only)
 SPARSE_MAX_NNZ = 50_000_000

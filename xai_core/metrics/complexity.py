@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 
 from ..explainers.postprocess import pool_channels
-from .base import MetricInputs, register_metric
+from .base import register_metric
+from .metric_inputs import MetricInputs
 from .ops import sort_values
 
 GINI_EPS = 1e-7  # Quantus Sparseness adds this to every |a| before the Gini index

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 
 from ..data.dataset import MODALITIES
 from ..explainers.postprocess import dna_gradient_correction, pool_channels
-from .base import MetricInputs, MetricOutput, register_metric
+from .base import MetricOutput, register_metric
+from .metric_inputs import MetricInputs
 from .ops import average_ranks
 
 _NO_POP = "needs attributions from ≥ 2 models (train more seeds: --population-seeds)"

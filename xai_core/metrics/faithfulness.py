@@ -22,7 +22,8 @@ import torch
 from skimage.segmentation import slic
 
 from ..errors import NotApplicable
-from .base import SEEDED_VALUES, CurveAxes, MetricInputs, MetricOutput, register_metric
+from .base import SEEDED_VALUES, CurveAxes, MetricOutput, register_metric
+from .metric_inputs import MetricInputs
 from .fastpath import linear_subset_outputs
 from .perturb import (FAST_PATH, inverse_permutation, make_baseline, order_units, removal_curve, stacked_outputs,
                       steps_from_order, unit_relevance, units_for_cost)

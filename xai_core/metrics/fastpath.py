@@ -15,7 +15,7 @@ import warnings
 import torch
 from torch import nn
 
-from .base import MetricInputs
+from .metric_inputs import MetricInputs
 
 # torch announces its sparse CSR support as beta once per process; the sums below are tested against dense ones
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)

@@ -17,7 +17,8 @@ import math
 
 import torch
 
-from .base import CurveAxes, MetricInputs, MetricOutput, register_metric
+from .base import CurveAxes, MetricOutput, register_metric
+from .metric_inputs import MetricInputs
 from .perturb import (make_baseline, order_units, removal_curve,
                       steps_from_order, unit_relevance, units_for_cost)
 

@@ -9,7 +9,7 @@ import torch
 from ..batching import BATCH
 from ..data import Dataset
 from ..explainers.base import ExplainContext, explain
-from .base import MetricInputs
+from .metric_inputs import MetricInputs
 
 
 def class_feature_sets(ds: Dataset) -> dict[int, np.ndarray] | None:

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from ..explainers.postprocess import dna_per_position, pool_channels
-from .base import MetricInputs, MetricOutput, register_metric
+from .base import MetricOutput, register_metric
+from .metric_inputs import MetricInputs
 from .ops import average_ranks as tie_ranks, sort
 
 NO_LESION = "no lesion in this image (empty mask)"

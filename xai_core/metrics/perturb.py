@@ -18,7 +18,8 @@ from ..data.dataset import MODALITIES
 from ..errors import NotApplicable, UnknownChoice
 from ..explainers.postprocess import pool_channels
 from ..registry import Registry
-from .base import SEEDED_VALUES, MetricInputs
+from .base import SEEDED_VALUES
+from .metric_inputs import MetricInputs
 from .fastpath import linear_removal_curve
 from .ops import sort, top_order
 

@@ -17,7 +17,8 @@ from torch import nn
 
 from ..errors import UnknownChoice
 from ..explainers.postprocess import pool_channels
-from .base import MetricInputs, MetricOutput, register_metric
+from .base import MetricOutput, register_metric
+from .metric_inputs import MetricInputs
 from .ops import average_ranks
 
 SIMILARITIES = ("spearman", "pearson")

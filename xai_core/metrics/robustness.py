@@ -14,7 +14,8 @@ from ..errors import NotApplicable, XaiError
 from ..explainers.postprocess import pool_channels
 from .augment import AUGMENTATIONS, EQUIVARIANT, INVARIANT, SIMILARITIES, auc_ratio, resolve_augmentations
 from .augment import similarity as compare_maps
-from .base import MetricInputs, MetricOutput, register_metric
+from .base import MetricOutput, register_metric
+from .metric_inputs import MetricInputs
 
 SIM_NOTE = ("similarity: 'pearson', 'spearman' (average ranks of ties, as scipy), 'cosine', or 'topk' (share of "
             "the top-k positions in common, k a fraction of the compared positions if < 1, else a count)")
