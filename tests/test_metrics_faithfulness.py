@@ -13,7 +13,7 @@ import quantus  # noqa: E402
 from quantus.functions.perturb_func import baseline_replacement_by_mask  # noqa: E402
 
 from tests.metric_helpers import shipped_inputs  # noqa: E402
-from xai_core.explainers.base import ExplainContext  # noqa: E402
+from xai_core.explainers.context import ExplainContext  # noqa: E402
 from xai_core.explainers.postprocess import pool_channels  # noqa: E402
 from xai_core.metrics import METRICS, MetricInputs, compute_metric, estimate_metric_cost  # noqa: E402
 from xai_core.metrics.metric_inputs import auto_forward_batch  # noqa: E402

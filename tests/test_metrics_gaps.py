@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from tests.metric_helpers import shipped_inputs
-from xai_core.explainers.base import ExplainContext
+from xai_core.explainers.context import ExplainContext
 from xai_core.metrics import METRICS, MetricInputs, compute_metric, estimate_metric_cost
 
 G, GAP = 20, 10

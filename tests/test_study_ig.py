@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from xai_core.data import load_dataset
-from xai_core.explainers.base import make_context
+from xai_core.explainers.context import make_context
 from xai_core.studies import load_result
 from xai_core.studies.expression_protocol import (adaptive_ig, class_balanced, diffuse, diffusion_for,
                                                   fold_diffusion, groups_for)

@@ -1,25 +1,10 @@
 """Attribution methods: a registry of adapters over captum and zennit, post-processing, aggregation."""
 from ..batching import BATCH, BatchKnobs
 from . import cam, control, gradient, lrp, perturbation  # noqa: F401  (registration)
-from .base import (
-    EXPLAINERS,
-    ExplainContext,
-    ExplainerSpec,
-    Explanation,
-    applicable_methods,
-    component_params,
-    components,
-    composites,
-    controls,
-    estimate_cost,
-    explain,
-    is_composite,
-    is_control,
-    make_context,
-    plain_methods,
-    resolve_methods,
-    split_methods,
-)
+from .base import (EXPLAINERS, ExplainerSpec, Explanation, applicable_methods, component_params, components,
+                   composites, controls, estimate_cost, explain, is_composite, is_control, plain_methods,
+                   resolve_methods, split_methods)
+from .context import ExplainContext, make_context
 from .control import AGGREGATE, RANDOM, combine
 from .postprocess import (
     NORMALISATIONS,

@@ -8,7 +8,8 @@ from torch import nn
 
 from xai_core.models.architectures import Exp
 
-from .base import ExplainContext, register_explainer
+from .base import register_explainer
+from .context import ExplainContext
 
 _ACTS = (nn.ReLU, Exp)
 

@@ -9,7 +9,8 @@ from captum.attr import (DeepLift, Deconvolution, GradientShap, GuidedBackprop, 
 
 from ..modalities import MODALITIES
 from ..errors import UnknownChoice
-from .base import ExplainContext, register_explainer
+from .base import register_explainer
+from .context import ExplainContext
 from .captum_compat import use_rescale_rule_for_exp
 
 ALL = MODALITIES

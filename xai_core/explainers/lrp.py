@@ -13,7 +13,8 @@ from zennit.composites import EpsilonAlpha2Beta1Flat, EpsilonGammaBox, EpsilonPl
 
 from ..modalities import MODALITIES
 from ..errors import UnknownChoice
-from .base import ExplainContext, register_explainer
+from .base import register_explainer
+from .context import ExplainContext
 
 ALL = MODALITIES
 

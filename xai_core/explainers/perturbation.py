@@ -9,7 +9,8 @@ from captum.attr import KernelShap, Lime, Occlusion
 
 from ..modalities import MODALITIES
 from ..errors import UnknownChoice
-from .base import ExplainContext, register_explainer
+from .base import register_explainer
+from .context import ExplainContext
 from .masks import expression_groups, image_mask, sequence_mask
 
 

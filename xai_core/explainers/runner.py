@@ -6,7 +6,8 @@ import time
 import torch
 
 from ..progress import ProgressFn, notify
-from .base import BATCH, EXPLAINERS, ExplainContext, Explanation, explain, is_composite
+from .base import BATCH, EXPLAINERS, Explanation, explain, is_composite
+from .context import ExplainContext
 from .control import combine
 
 

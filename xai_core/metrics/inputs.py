@@ -8,7 +8,8 @@ import torch
 
 from ..batching import BATCH
 from ..data import Dataset
-from ..explainers.base import ExplainContext, explain
+from ..explainers.base import explain
+from ..explainers.context import ExplainContext
 from .metric_inputs import MetricInputs
 
 

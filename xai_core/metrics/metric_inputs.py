@@ -14,7 +14,7 @@ from torch import nn
 
 from ..batching import BATCH
 from ..errors import NotApplicable, UnknownChoice
-from ..explainers.base import ExplainContext
+from ..explainers.context import ExplainContext
 
 
 def auto_forward_batch(input_shape: tuple[int, ...], device: torch.device | str = "cpu") -> int:

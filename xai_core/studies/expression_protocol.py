@@ -26,7 +26,7 @@ from torch import nn
 from xai_core.models import train_model
 from xai_core.models.training import predict_proba
 
-from ..explainers.base import ExplainContext, ProbabilityOutput
+from ..explainers.context import ExplainContext, ProbabilityOutput
 from ..metrics import build_inputs, compute_metric
 from ..metrics.agreement import diffusion_matrix
 from ..metrics.fastpath import split_linear_head

@@ -24,7 +24,7 @@ from xai_core.models.training import evaluate_model
 
 from ..data import cache_dir, load_dataset
 from ..errors import XaiError
-from ..explainers.base import make_context
+from ..explainers.context import make_context
 from .base import DOCS, StudyContext, json_safe, register_study
 from .claims import Claims
 from .expression_protocol import (adaptive_ig, diffusion_for, explained_samples, groups_for, ig_baseline,

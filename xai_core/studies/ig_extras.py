@@ -9,7 +9,7 @@ import torch
 from .. import genes
 from ..data import DATASETS, load_dataset
 from ..explainers import EXPLAINERS, explain
-from ..explainers.base import make_context
+from ..explainers.context import make_context
 from .expression_protocol import (PG_METRICS, adaptive_ig, explained_samples, groups_for, ig_baseline, l2_normalised,
                                   protocol_scores, studied, train_arch)
 
