@@ -295,3 +295,30 @@ def test_random_subsets_are_distinct_and_uniform():
     assert all(len(set(r)) == 5 for r in sub[:500])
     counts = np.bincount(sub.ravel(), minlength=50) / sub.size
     assert np.abs(counts - 1 / 50).max() < 0.003  # every unit equally likely (5 sigma ~ 0.0028)
+
+
+def test_random_subsets_keep_the_first_distinct_draws_and_redraw_short_rows():
+    """Each row is the first ``size`` distinct values of its draws, in draw order; a row whose draws hold fewer
+    distinct values is redrawn whole (a generator that draws only 0s and 1s for some rows forces it)."""
+    from xai_core.metrics.faithfulness import random_subsets
+
+    class Rigged:
+        def __init__(self):
+            self.rng = np.random.default_rng(3)
+            self.draws = None
+
+        def integers(self, lo, hi, shape):
+            d = self.rng.integers(lo, hi, shape)
+            d[::3] = d[::3] % 2  # every third row holds two distinct values only
+            self.draws = d
+            return d
+
+        def random(self, shape):
+            return self.rng.random(shape)
+
+    g = Rigged()
+    sub = random_subsets(g, (30,), 200, 6)
+    for i, (row, d) in enumerate(zip(sub, g.draws)):
+        assert len(set(row)) == 6 and row.min() >= 0 and row.max() < 200
+        if i % 3:
+            assert list(row) == list(dict.fromkeys(d))[:6]

@@ -267,23 +267,28 @@ def random_subsets(rng: np.random.Generator, shape: tuple[int, ...], units: int,
     """Uniformly random ``size``-subsets of ``range(units)``, one per entry of ``shape``: (*shape, size).
 
     The first ``size`` distinct values of an i.i.d. uniform sequence are a uniform random subset; drawing a
-    few more integers than needed and dropping repeats costs ~1% of random keys + top-k over all units.
-    Entries left short of ``size`` distinct values (rare) are redrawn with random keys.
+    few more integers than needed and dropping repeats costs ~1% of random keys + top-k over all units. The
+    repeats are found with one sort of value-and-position keys (2x faster than the two stable argsorts it
+    replaced, same subsets). Entries left short of ``size`` distinct values (rare) are redrawn with random keys.
     """
     rows = int(np.prod(shape))
     if size * 4 > units:  # dense subsets: random keys, smallest ``size``
         return np.argsort(rng.random((rows, units)), axis=1)[:, :size].reshape(*shape, size)
     m = size + max(8, size // 2)
     draw = rng.integers(0, units, (rows, m))
-    order = np.argsort(draw, axis=1, kind="stable")
-    srt = np.take_along_axis(draw, order, axis=1)
-    dup_sorted = np.zeros_like(srt, dtype=bool)
-    dup_sorted[:, 1:] = srt[:, 1:] == srt[:, :-1]  # later draws of a value are the repeats (stable sort)
-    dup = np.empty_like(dup_sorted)
-    np.put_along_axis(dup, order, dup_sorted, axis=1)
-    keep = np.argsort(dup, axis=1, kind="stable")[:, :size]  # first ``size`` distinct values, in draw order
-    out = np.take_along_axis(draw, keep, axis=1)
-    short = (~dup).sum(1) < size
+    # one sort of values only: value * m + draw position orders by value, then by position (the keys are distinct)
+    val, pos = np.divmod(np.sort(draw * m + np.arange(m), axis=1), m)
+    first = np.ones_like(val, dtype=bool)
+    first[:, 1:] = val[:, 1:] != val[:, :-1]  # the earliest draw of each value
+    distinct = np.zeros(rows * m, dtype=bool)
+    distinct[(pos + m * np.arange(rows)[:, None])[first]] = True  # back to draw order
+    distinct = distinct.reshape(rows, m)
+    count = np.cumsum(distinct, axis=1)
+    short = count[:, -1] < size
+    keep = distinct & (count <= size)
+    keep[short] = False
+    keep[short, :size] = True  # placeholders, redrawn below
+    out = draw[keep].reshape(rows, size)  # the first ``size`` distinct values of each row, in draw order
     if short.any():
         out[short] = np.argsort(rng.random((int(short.sum()), units)), axis=1)[:, :size]
     return out.reshape(*shape, size)
