@@ -73,6 +73,12 @@ def options(ctx: StudyContext) -> dict[str, Any]:
     return o
 
 
+def _grid_words(n_values: int) -> str:
+    """How our augmentation grid compares with the predecessor code's 10 values."""
+    return ("on the same grid of 10 values" if n_values == 10 else
+            f"on a grid of {n_values} values instead of 10")
+
+
 def _config(o: dict[str, Any], seed: int, metrics: list[str], n: int):
     mp = {"augmentation_invariant": {"n_values": o["n_values"]},
           "augmentation_equivariant": {"n_values": o["n_values"]},
@@ -342,8 +348,8 @@ def _compare(r, o, v, mu, pool, methods, agg_rank, prob, ev) -> None:
     r.compare("methods more robust to invariant than to equivariant augmentations", k / n if n else None, None,
               unit="share of methods", verdict=rv, group=g,
               explanation=f"The poster states it without numbers; {data_note}; the augmentations follow the "
-                          f"predecessor code's set and ranges in float torch instead of uint8 imgaug, on a grid of "
-                          f"{o['n_values']} values instead of 10. The study's score divides the similarity by the "
+                          f"predecessor code's set and ranges in float torch instead of uint8 imgaug, "
+                          f"{_grid_words(int(o['n_values']))}. The study's score divides the similarity by the "
                           f"prediction's stability; the raw similarity alone is {gt.sig(r_inv)} (colour) vs "
                           f"{gt.sig(r_eqv)} (geometry), while the true-class probability falls from "
                           f"{gt.sig(prob['none'])} to {gt.sig(p_inv)} under colour and to {gt.sig(p_eqv)} under "

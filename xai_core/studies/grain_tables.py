@@ -80,7 +80,9 @@ def protocol(r, o, ev, plans, methods, rank, study_metrics) -> None:
                  f"{ev.model_hash}, test accuracy {ev.model_meta.get('test_accuracy', float('nan')):.3f})",
         "samples": f"the first {len(plans[0].sample_idx)} correctly classified test images of the lesion classes "
                    f"({', '.join(ds.class_names[c] for c in o['classes'])}); the metrics that re-explain "
-                   f"(augmentations, sensitivities) use the first {len(plans[1].sample_idx)} of them",
+                   + (f"(augmentations, sensitivities) use the first {len(plans[1].sample_idx)} of them"
+                      if len(plans[1].sample_idx) < len(plans[0].sample_idx) else
+                      "(augmentations, sensitivities) use all of them"),
         "explained output": "the logit of the true class",
         "methods": methods,
         "method parameters": {m: method_params(ev, m) for m in methods if method_params(ev, m)},
