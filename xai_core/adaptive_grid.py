@@ -165,7 +165,7 @@ class EvaluationGrid:
         return fwd + bwd, secs, missing
 
     def compute(self, method: str, metrics: list[str], n: int, progress: ProgressFn | None) -> None:
-        """Compute the missing cells of ``method`` x ``metrics`` on the first n samples (through ``Evaluation.run``).
+        """Compute the missing cells of ``method`` x ``metrics`` on the first n samples (``Evaluation.compute``).
 
         Parameters
         ----------
@@ -196,7 +196,7 @@ class EvaluationGrid:
         """
         sub = self._sub(n, list(methods), list(metrics))
         if self.runner is None:
-            self.ev.run(sub, progress=progress)
+            self.ev.compute(sub, progress=progress)  # the loop reads the scores once per round (``scores``)
         else:
             self.runner.run(self.ev, sub, progress=progress)
 
