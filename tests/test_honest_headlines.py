@@ -203,3 +203,12 @@ def test_one_duration_format_for_the_report_and_the_page():
     assert duration_text(42.25) == "42.2 s"
     assert duration_text(1903) == "31 min 43 s" and duration_text(1903, total=True) == "31 min 43 s (1903 s)"
     assert duration_text(12960) == "3 h 36 min" and duration_text(4752, total=True) == "1 h 19 min (4752 s)"
+
+
+def test_reproduce_line_names_one_out_folder():
+    """A study run with --out gets a reproduce line with the DIR placeholder only, not two --out options."""
+    from xai_core.studies.report import without_out
+    cmd = "python -m xai_core study grain-explainers --set n_robust=32 --out /tmp/stage --compare old.json"
+    assert without_out(cmd) == "python -m xai_core study grain-explainers --set n_robust=32"
+    quoted = "python -m xai_core study x --set 'k=a b'"
+    assert without_out("python -m xai_core study x --out=/a --set 'k=a b'") == quoted

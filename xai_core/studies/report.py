@@ -2,6 +2,8 @@
 beside the paper's with a sentence on each difference, and the verdict on each qualitative claim."""
 from __future__ import annotations
 
+import shlex
+
 from typing import Any
 
 from .base import StudyResult
@@ -116,12 +118,39 @@ def _kernels(r: StudyResult) -> list[str]:
             + (f", {env}" if env else "") + " |"]
 
 
+def without_out(command: str) -> str:
+    """``command`` without its ``--out`` / ``--compare`` options (the reproduce line adds its own).
+
+    Parameters
+    ----------
+    command : str
+        A shell-quoted ``python -m xai_core study ...`` line.
+
+    Returns
+    -------
+    str
+    """
+    words = shlex.split(command)
+    keep, skip = [], False
+    for w in words:
+        if skip:
+            skip = False
+            continue
+        if w in ("--out", "--compare"):
+            skip = True
+            continue
+        if not w.startswith(("--out=", "--compare=")):
+            keep.append(w)
+    return " ".join(shlex.quote(w) for w in keep)
+
+
 def _reproduce(r: StudyResult) -> list[str]:
     """How to re-run this and check the numbers, and which numbers another machine may move (docs/determinism.md)."""
     if not r.command:
         return []
     where = f"docs/studies/{r.study}/{'quick/' if r.mode == 'quick' else ''}results.json"
-    out = [f"Reproduce: `{r.command} --out DIR --compare {where}` re-runs it and compares every number with this "
+    out = [f"Reproduce: `{without_out(r.command)} --out DIR --compare {where}` re-runs it and compares every number "
+           "with this "
            "file (docs/determinism.md says what is fixed, the tolerance, and what stays machine-dependent).", ""]
     trained = (r.provenance or {}).get("trained_weights") or {}
     if trained and (r.provenance or {}).get("training_dtype") == "float64":
