@@ -48,7 +48,7 @@ QUICK = {"n": 4, "n_robust": 4, "n_values": 2, "nr_samples": 3, "draws": 10_000,
          "norm_metrics": CHEAP_POOL_METRICS[:2] + CHEAP_POOL_METRICS[3:] + ["max_sensitivity"]}
 # every metric on all 32 images, the predecessor code's 10-value augmentation grid, 10 sensitivity draws per image
 # (Quantus' default is 200; the report states each score's interval): about 6x the re-explaining work of the
-# earlier 12 images x 4 values x 5 draws, 3-4 hours of one core here (docs/studies/RUNS.md)
+# earlier 12 images x 4 values x 5 draws, about 3 hours of one core here (docs/studies/RUNS.md)
 FULL = {"n": 32, "n_robust": 32, "n_values": 10, "nr_samples": 10, "draws": 10_000, "methods": "all",
         "aggregate_methods": None, "norm_methods": ["lrp_epsilon_gamma_box", "saliency", "guided_backprop"],
         # the predecessor code's captum defaults for the sampling methods (LIME 50 samples, KernelSHAP 25), and a
