@@ -188,6 +188,21 @@ def duration_line(r) -> str:
     return f"**Duration:** {duration_text(own)}"
 
 
+def stage_caption(r) -> str:
+    """The stage times under the header. When the file was written by an invocation that reused stored results
+    and its stages add up to far less than the first computation (a re-render from a results store keeps no
+    stage times), they are said to be that invocation's; else they are the computation's, cached stages
+    keeping the time of the run that computed them."""
+    stages = ", ".join(f"{k} {duration_text(v)}" for k, v in r.timings.items())
+    first = first_computation(r.study) if r.mode == "full" else None
+    total = sum(float(v) for v in r.timings.values() if isinstance(v, (int, float)))
+    if first and total < 0.5 * first["seconds"]:
+        return (f"Time per stage of the invocation that wrote this file, which reused stored results: {stages}. "
+                f"Not the computation's ({duration_text(first['seconds'])} in all; docs/studies/RUNS.md).")
+    return ("Time per stage when it was computed (a stage reused from an earlier run's cache keeps that run's "
+            f"time, so the stages can add up to more than the duration above): {stages}.")
+
+
 def header(r) -> None:
     """The run's facts: paper, mode, command, duration (the first full computation's when re-rendered), machine,
     start."""
@@ -200,9 +215,7 @@ def header(r) -> None:
                     f"**Started:** {r.started or '—'}  \n**Machine:** {_md(machine)}  \n"
                     f"**Command:** `{r.command or '—'}`")
         if r.timings:
-            st.caption("Time per stage when it was computed (a stage reused from an earlier run's cache keeps that "
-                       "run's time, so the stages can add up to more than the duration above): "
-                       + ", ".join(f"{k} {duration_text(v)}" for k, v in r.timings.items()) + ".")
+            st.caption(stage_caption(r))
     if r.protocol:
         with st.expander(f"Protocol ({r.section})" if r.section else "Protocol"):
             st.table(pd.DataFrame([[k, _md(_cell(v))] for k, v in r.protocol.items()], columns=["setting", "value"]),

@@ -154,6 +154,13 @@ def test_studies_duration_and_ranking_facts(tmp_path, monkeypatch):
     r.duration_s = 4752.0
     line = studies_view.duration_line(r)
     assert "**3 h 36 min**" in line and "1 h 19 min" in line
+    # stage times: the computation's when they add up to it (cached runs keep their times) ...
+    r.timings = {"models": 20000.0, "report": 1.0}
+    assert studies_view.stage_caption(r).startswith("Time per stage when it was computed")
+    # ... but a re-render from a results store says they are its own, and points at the computation's wall clock
+    r.timings = {"metrics": 0.3, "pooling": 46.4}
+    cap = studies_view.stage_caption(r)
+    assert "of the invocation that wrote this file" in cap and "3 h 36 min in all" in cap and "46.4 s" in cap
 
 
 def test_first_build_message(tmp_path, monkeypatch):
