@@ -9,10 +9,12 @@ per variant; the variant adds to the second page what the Explanations page show
 - ``widgets``: the page's controls (two multiselects, two selectboxes, a toggle, a slider);
 - ``samples_3000``: one multiselect with 3,000 options (the Samples box of a large dataset) against 30;
 - ``table``: a one-row data grid in a collapsed expander (the cost table);
-- ``downloads``: the figure's PNG/SVG buttons and the maps' zip button;
+- ``downloads``: the figure's PNG/SVG buttons and the maps' zip button; ``downloads_popover``: the same three
+  inside one closed ``st.popover("Download")``;
 - ``page_before``: widgets, table, figure and downloads (the Explanations page with everything stored, before
   2026-11-30);
-- ``page_now``: the same without the table (now one caption line when everything is stored).
+- ``page_now``: the same without the table (now one caption line when everything is stored); ``page_popover``:
+  ``page_now`` with its downloads in the popover.
 
 For each: the median wall-clock of a switch to the page (click to the page drawn, its run over; to the figure drawn
 where there is one), and the browser main thread's busy time during it (Chrome DevTools Protocol
@@ -37,9 +39,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests import e2e
 
-VARIANTS = ("title", "figure", "widgets", "samples_30", "samples_3000", "table", "downloads", "page_before",
-            "page_now")
-PARTS = {"page_before": ("widgets", "table", "figure", "downloads"), "page_now": ("widgets", "figure", "downloads")}
+VARIANTS = ("title", "figure", "widgets", "samples_30", "samples_3000", "table", "downloads", "downloads_popover",
+            "page_before", "page_now", "page_popover")
+PARTS = {"page_before": ("widgets", "table", "figure", "downloads"), "page_now": ("widgets", "figure", "downloads"),
+         "page_popover": ("widgets", "figure", "downloads_popover")}
 
 PROBE_APP = """import os, sys
 sys.path.insert(0, {root!r})
@@ -83,6 +86,11 @@ def probe():
             st.download_button("PNG", data=b"x", file_name="a.png", on_click="ignore")
             st.download_button("SVG", data=b"x", file_name="a.svg", on_click="ignore")
         st.download_button("Download these maps (zip)", data=b"x", file_name="a.zip", on_click="ignore")
+    if "downloads_popover" in PARTS:
+        with st.popover("Download"):
+            st.download_button("PNG", data=b"x", file_name="a.png", on_click="ignore")
+            st.download_button("SVG", data=b"x", file_name="a.svg", on_click="ignore")
+            st.download_button("Download these maps (zip)", data=b"x", file_name="a.zip", on_click="ignore")
 
 nav = st.navigation([st.Page(home, title="Home", default=True),
                      st.Page(probe, title="Explanations", url_path="explanations")])
