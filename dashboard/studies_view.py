@@ -172,13 +172,17 @@ def first_computation(name: str) -> dict | None:
     return None
 
 
+def _stage_total(r) -> float:
+    return sum(float(v) for v in (r.timings or {}).values() if isinstance(v, (int, float)))
+
+
 def duration_line(r) -> str:
     """The duration for the header: the first full computation's wall clock (from docs/studies/RUNS.md) when this
     file was written by an invocation that reused cached runs (a re-render, or the last stage of a staged run: its
     own duration far shorter than that, or than its stage times), else the file's own."""
     own = r.duration_s
     first = first_computation(r.study) if r.mode == "full" else None
-    stages = sum(float(v) for v in (r.timings or {}).values() if isinstance(v, (int, float)))
+    stages = _stage_total(r)
     longest = max([first["seconds"] if first else 0.0, stages])
     if own is not None and longest > 1.5 * own:
         what = (f"computed from scratch in **{duration_text(first['seconds'])}** ({first['when']}); "
@@ -195,8 +199,7 @@ def stage_caption(r) -> str:
     keeping the time of the run that computed them."""
     stages = ", ".join(f"{k} {duration_text(v)}" for k, v in r.timings.items())
     first = first_computation(r.study) if r.mode == "full" else None
-    total = sum(float(v) for v in r.timings.values() if isinstance(v, (int, float)))
-    if first and total < 0.5 * first["seconds"]:
+    if first and _stage_total(r) < 0.5 * first["seconds"]:
         return (f"Time per stage of the invocation that wrote this file, which reused stored results: {stages}. "
                 f"Not the computation's ({duration_text(first['seconds'])} in all; docs/studies/RUNS.md).")
     return ("Time per stage when it was computed (a stage reused from an earlier run's cache keeps that run's "

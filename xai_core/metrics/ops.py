@@ -33,8 +33,7 @@ def top_order(v: torch.Tensor, k: int, descending: bool = True) -> torch.Tensor:
         return idx[:, :k]
     if v.device.type != "cpu":
         return sort(v, dim=1, descending=descending, stable=True)[1][:, :k]
-    a = v.detach().numpy()
-    a = -a if descending else a  # ascending from here
+    a = -v.numpy() if descending else v.numpy()  # ascending from here
     kth = np.partition(a, k - 1, axis=1)[:, k - 1:k]
     tied = a == kth
     if tied.sum() == b:  # only the k-th element itself sits at each row's k-th value

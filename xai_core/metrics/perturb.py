@@ -203,9 +203,11 @@ def order_units(r: torch.Tensor, descending: bool = True, limit: int | None = No
     return sort(r, dim=1, descending=descending, stable=True)[1]
 
 
-def inverse_permutation(order: torch.Tensor) -> torch.Tensor:
-    """Position of each unit in ``order`` (N, U)."""
-    pos = torch.empty_like(order)
+def inverse_permutation(order: torch.Tensor, n_units: int | None = None, fill: int = 0) -> torch.Tensor:
+    """Position of each unit in ``order`` (N, U); with ``n_units`` > K for a partial order (N, K), the units it
+    leaves out get position ``fill``."""
+    u = order.shape[1] if n_units is None else int(n_units)
+    pos = torch.full((order.shape[0], u), fill, dtype=order.dtype, device=order.device)
     return pos.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
 
 
@@ -215,10 +217,7 @@ def steps_from_order(order: torch.Tensor, per_step: int, n_units: int | None = N
     ``order`` may hold only the first K of U = ``n_units`` units (``order_units(..., limit=K)``); the units
     it leaves out get step ceil(U / per_step), after every real step."""
     u = order.shape[1] if n_units is None else int(n_units)
-    if u == order.shape[1]:
-        return inverse_permutation(order) // per_step
-    pos = torch.full((order.shape[0], u), -(-u // per_step) * per_step, dtype=order.dtype, device=order.device)
-    return pos.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order)) // per_step
+    return inverse_permutation(order, u, fill=-(-u // per_step) * per_step) // per_step
 
 
 def cumulative_masks(step_of_unit: torch.Tensor, k0: int, k1: int) -> torch.Tensor:

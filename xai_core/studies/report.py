@@ -150,8 +150,8 @@ def _reproduce(r: StudyResult) -> list[str]:
         return []
     where = f"docs/studies/{r.study}/{'quick/' if r.mode == 'quick' else ''}results.json"
     out = [f"Reproduce: `{without_out(r.command)} --out DIR --compare {where}` re-runs it and compares every number "
-           "with this "
-           "file (docs/determinism.md says what is fixed, the tolerance, and what stays machine-dependent).", ""]
+           "with this file (docs/determinism.md says what is fixed, the tolerance, and what stays "
+           "machine-dependent).", ""]
     trained = (r.provenance or {}).get("trained_weights") or {}
     if trained and (r.provenance or {}).get("training_dtype") == "float64":
         out += [f"Trained in float64: this run trained {len(trained)} models in float64 and rounded them to float32 "
