@@ -248,7 +248,7 @@ def test_pareto_front_is_non_dominated_and_holds_the_selection(quick):
 def test_the_paper_preset_builds_the_papers_recipe_and_names_only_real_differences():
     from xai_core.models.training import check_recipe
     from xai_core.studies.dna_analysis import differences
-    from xai_core.studies.dna_consistency import CONFIGS, Spec, _recipe, population
+    from xai_core.studies.dna_population import CONFIGS, Spec, _recipe, population
     cfg = CONFIGS["paper"]
     members = population(cfg)
     assert len(members) == 56 and {m.regularizer for m in members} >= {"sn", "adversarial", "manifold-gn"}

@@ -14,8 +14,13 @@ at higher rates), batch_size, dtype (the precision of training, ``float64`` in q
 mode, below), n (sequences scored), n_boot, tolerance (pp of test AUROC for the selection), accuracy_window (pp: the
 near-best models whose correlations are also reported, default 5), threads (torch threads, default 1: much faster
 than 2 on a shared 2-core machine, and no reduction order that depends on the core count), store (a results store
-path; default a fresh temporary one); and the paper preset's schedule: patience, burn_in_epochs, burn_in_lr,
-adversarial_steps, clean_epochs.
+path; default a fresh temporary one); parts (``train,score``, the default, or ``train``: train the population and
+report its training only, a stage of a long run); and the paper preset's schedule: patience, burn_in_epochs,
+burn_in_lr, adversarial_steps, clean_epochs.
+
+Long runs (the paper preset: hours of CPU) are resumable and can be shared: every member's checkpoint is cached,
+the paper preset's are also committed to ``docs/studies/dna-consistency/population`` so that a run on another
+machine resumes from them, and two processes on one cache train different members (``dna_population``).
 
 Reproducibility (docs/determinism.md): training is seeded and runs on one thread; the weights' hashes are recorded
 (``provenance["trained_weights"]``). In float32 a CPU with another instruction set, or another thread count, rounds
@@ -29,121 +34,29 @@ shipped checkpoint is scored with the same protocol as a reference that does not
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..data import cache_dir, load_dataset
+from ..data import load_dataset
 from ..errors import XaiError
-from ..models import shipped_path, train_cached
-from ..models.training import DEFAULT_DTYPE, check_recipe
-from ..progress import Progress, ProgressFn
+from ..models import shipped_path
+from ..models.checkpoints import read_metadata
+from ..models.training import check_recipe
 from ..runner import EvalConfig, Evaluation
 from ..store import ResultStore
 from .base import StudyContext, register_study
-from .dna_analysis import KLDS, REG_PARAMS, analyse
+from .dna_analysis import KLDS, analyse
+from . import dna_population
+from .dna_population import CONFIGS, Spec, member_key, population, train_member, train_population
 
 GT_METRICS = ["motif_auroc", "motif_aupr", "motif_snr"]
-CONFIGS: dict[str, dict[str, Any]] = {
-    "quick": {"dataset": "dna-motifs-small", "arch": "dna_shallow", "activations": ["relu", "exponential"],
-              "batchnorm": [True], "regularizers": ["standard", "gn", "mixup", "adversarial"], "seeds": [0, 1],
-              "epochs": 4, "lr": 3e-3, "batch_size": 64, "n": 256, "n_boot": 3, "dtype": "float64"},
-    "full": {"dataset": "dna-motifs", "arch": "dna_deep", "activations": ["relu", "exponential"],
-             "batchnorm": [True, False], "regularizers": ["standard", "gn", "mixup", "manifold-mixup", "adversarial"],
-             "seeds": [0, 1], "epochs": 8, "lr": 2e-3, "lr_exp_nobn": 1e-3, "batch_size": 128, "n": 1000, "n_boot": 5,
-             "dtype": "float32"},
-    # the paper's recipe (§3.3), for a GPU (hours of CPU): ``--set preset=paper``. Adam, a 2-epoch burn-in at lr
-    # 1e-3 with BatchNorm and dropout off, then lr 1e-2; up to 100 epochs, early stopping on validation AUROC with
-    # patience 10; every activation x BatchNorm x regulariser member, with 10-step PGD after 5 clean epochs and the
-    # spectral-norm penalty; 2 seeds (56 models); every positive test sequence scored. The exponential members
-    # without BatchNorm stay at 1e-3 after the burn-in: at 1e-2 they collapse to chance in the first epoch (validation
-    # AUROC 0.745 -> 0.5, never recovering), at 1e-3 one reached test AUROC 0.960 in 30 epochs (docs/studies/RUNS.md).
-    "paper": {"dataset": "dna-motifs", "arch": "dna_deep", "activations": ["relu", "exponential"],
-              "batchnorm": [True, False], "regularizers": ["standard", "gn", "manifold-gn", "mixup", "manifold-mixup",
-                                                           "sn", "adversarial"],
-              "seeds": [0, 1], "epochs": 100, "patience": 10, "lr": 1e-2, "lr_exp_nobn": 1e-3, "burn_in_epochs": 2,
-              "burn_in_lr": 1e-3,
-              "adversarial_steps": 10, "clean_epochs": 5, "batch_size": 128, "n": 2000, "n_boot": 5,
-              "dtype": "float32"},
-}
-
-
-@dataclass(frozen=True)
-class Spec:
-    """One population member: architecture options, training regulariser and seed."""
-
-    arch: str
-    activation: str
-    batchnorm: bool
-    regularizer: str
-    seed: int
-
-    @property
-    def name(self) -> str:
-        act = {"exponential": "exp"}.get(self.activation, self.activation)
-        return f"{act}-{'bn' if self.batchnorm else 'nobn'}-{self.regularizer}-s{self.seed}"
-
-    @property
-    def arch_kwargs(self) -> dict[str, Any]:
-        return {"activation": self.activation, "batchnorm": self.batchnorm}
-
-
-def population(cfg: dict[str, Any]) -> list[Spec]:
-    return [Spec(cfg["arch"], a, bool(bn), r, int(s)) for s in cfg["seeds"] for a in cfg["activations"]
-            for bn in cfg["batchnorm"] for r in cfg["regularizers"]]
-
-
-def _recipe(cfg: dict[str, Any], spec: Spec) -> dict[str, Any]:
-    slow = spec.activation == "exponential" and not spec.batchnorm  # diverges at 2e-3 without BatchNorm
-    lr = cfg.get("lr_exp_nobn", cfg["lr"]) if slow else cfg["lr"]
-    params = dict(REG_PARAMS.get(spec.regularizer, {}))
-    if spec.regularizer == "adversarial" and "adversarial_steps" in cfg:
-        params["steps"] = int(cfg["adversarial_steps"])
-    recipe = {"epochs": int(cfg["epochs"]), "lr": float(lr), "batch_size": int(cfg["batch_size"]),
-              "patience": int(cfg.get("patience", cfg["epochs"])), "regularizer": spec.regularizer,
-              "regularizer_params": params}
-    if cfg.get("burn_in_epochs"):  # the paper's schedule (absent from the CPU recipes, whose keys stay as they were)
-        recipe.update(burn_in_epochs=int(cfg["burn_in_epochs"]), burn_in_lr=float(cfg.get("burn_in_lr", 1e-3)))
-    if spec.regularizer == "adversarial" and cfg.get("clean_epochs"):
-        recipe["regularizer_from_epoch"] = int(cfg["clean_epochs"]) + 1
-    # the precision joins the recipe (so the checkpoint's cache key) only when it is not float32: the float32
-    # members cached before the option existed keep their keys
-    dtype = cfg.get("dtype", DEFAULT_DTYPE)
-    return recipe if dtype == DEFAULT_DTYPE else {**recipe, "dtype": dtype}
-
-
-def member_key(ds, spec: Spec, cfg: dict[str, Any]) -> tuple[Path, dict[str, Any], dict[str, Any]]:
-    """(checkpoint path, what its metadata must record, the recipe): the path's key hashes the dataset's content,
-    the member and the exact recipe (the precision only when it is not float32, so float32 checkpoints cached
-    before the ``dtype`` option keep their names)."""
-    recipe = json.loads(json.dumps(_recipe(cfg, spec)))
-    want = {"dataset_fingerprint": ds.fingerprint(), "arch": spec.arch, "arch_kwargs": spec.arch_kwargs,
-            "seed": spec.seed}
-    key = hashlib.sha256(json.dumps([want, recipe], sort_keys=True).encode()).hexdigest()[:10]
-    path = cache_dir() / "studies" / "dna-consistency" / f"{ds.name}__{spec.arch}-{spec.name}__{key}.safetensors"
-    return path, want, recipe
-
-
-def train_member(ds, spec: Spec, cfg: dict[str, Any], progress: ProgressFn | None = None) -> tuple[Path, bool]:
-    """(checkpoint, trained now): under ``cache_dir()/studies/dna-consistency`` (``member_key``), reused only when
-    its metadata matches this dataset's content and this exact recipe, else (or when unreadable) trained and saved
-    again. ``progress``: ``train_cached``'s training events."""
-    path, want, recipe = member_key(ds, spec, cfg)
-
-    def fits(meta: dict[str, Any]) -> bool:
-        return all(meta.get(k) == v for k, v in want.items()) and \
-            all(meta.get("recipe", {}).get(k) == v for k, v in recipe.items())
-
-    found = train_cached(ds, spec.arch, path, seed=spec.seed, arch_kwargs=spec.arch_kwargs, recipe=recipe,
-                         progress=progress, extra_meta={"population_member": spec.name, "study": "dna-consistency"},
-                         reuse=fits)
-    return found.path, found.trained
+PARTS = ["train", "score"]
+COMMON = {"parts": PARTS}  # options beside the presets' (study_options reads them)
+__all__ = ["CONFIGS", "PARTS", "Spec", "member_key", "population", "score_member", "train_member"]
 
 
 def score_member(ds_name: str, path: Path, store, cfg: dict[str, Any], seed: int, keep: int = 16
@@ -189,6 +102,11 @@ def run(ctx: StudyContext) -> None:
     cfg = {**CONFIGS[preset], **{k: v for k, v in ctx.options.items() if k not in ("store", "preset")}}
     for k in ("activations", "regularizers", "seeds", "batchnorm"):
         cfg[k] = list(cfg[k]) if isinstance(cfg[k], (list, tuple)) else [cfg[k]]
+    parts = cfg.get("parts", PARTS)
+    cfg["parts"] = [v.strip() for v in parts.split(",") if v.strip()] if isinstance(parts, str) else list(parts)
+    if "train" not in cfg["parts"] or set(cfg["parts"]) - set(PARTS):
+        raise XaiError(f"study option parts must be train,score (the default) or train (a training-only stage), "
+                       f"got {parts!r}")
     check_recipe(cfg["arch"], {"dtype": cfg["dtype"]}, flag="--set")  # a bad dtype: one line, before any work
     # the runner fixed the seeds and threads (determinism.reproducible); the training time and what the cache held
     # are not the science
@@ -197,22 +115,37 @@ def run(ctx: StudyContext) -> None:
     ctx.step(1.0, "done")
 
 
+def _training_report(ctx: StudyContext, cfg: dict[str, Any], specs: list[Spec], paths: list[Path],
+                     fresh: list[bool]) -> None:
+    """The report of a training-only stage: every member's schedule and test scores, where its checkpoint is."""
+    r, rows = ctx.result, []
+    for spec, path, new in zip(specs, paths, fresh):
+        meta = read_metadata(path)
+        auroc = meta.get("test_auroc")
+        rows.append([spec.name, meta.get("epochs_run"), meta.get("best_epoch"),
+                     None if auroc is None else 100 * float(auroc), 100 * float(meta["test_accuracy"]),
+                     float(meta.get("seconds") or 0.0), "now" if new else "earlier",
+                     "committed" if path.parent == dna_population.COMMITTED else "this machine's cache"])
+    done = [row[3] for row in rows if row[3] is not None]
+    r.summary.append(f"A training stage: {len(specs)} members of {cfg['arch']} on {cfg['dataset']}, "
+                     f"{sum(fresh)} trained now and {len(specs) - sum(fresh)} found trained; test AUROC "
+                     f"{min(done):.1f}–{max(done):.1f} %. A run with parts [train, score] reuses them and scores them.")
+    r.table("training", "The population's training", ["member", "epochs run", "best epoch", "test AUROC (%)",
+                                                        "test accuracy (%)", "seconds", "trained", "checkpoint"],
+            rows, note="Seconds are those of the member's own training, wherever and whenever it ran.")
+    r.volatile += ["tables/training"]  # where a checkpoint came from and how long it took: not the science
+
+
 def _run(ctx: StudyContext, cfg: dict[str, Any]) -> None:
     with ctx.timed("data"):
         ds = load_dataset(cfg["dataset"])
     specs = population(cfg)
     ctx.step(0.0, f"{len(specs)} models of {cfg['arch']} on {ds.name}")
-    paths, fresh = [], []
     with ctx.timed("train"):
-        for k, spec in enumerate(specs):
-            def prog(e: Progress, k: int = k, spec: Spec = spec) -> None:
-                if e.done:  # the epochs (the start is announced below)
-                    ctx.step(0.75 * (k + e.done / max(e.total, 1)) / len(specs),
-                             f"training {k + 1}/{len(specs)} {spec.name}: epoch {e.done}/{e.total}")
-            ctx.step(0.75 * k / len(specs), f"training {k + 1}/{len(specs)} {spec.name}")
-            path, new = train_member(ds, spec, cfg, prog)
-            paths.append(path)
-            fresh.append(new)
+        paths, fresh = train_population(ctx, ds, cfg, specs, share=0.75 if "score" in cfg["parts"] else 1.0)
+    if "score" not in cfg["parts"]:
+        _training_report(ctx, cfg, specs, paths, fresh)
+        return
     tmp = None
     if ctx.options.get("store"):
         store = ResultStore(ctx.options["store"])
