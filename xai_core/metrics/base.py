@@ -24,7 +24,7 @@ import torch
 
 from ..data.dataset import MODALITIES
 from ..errors import NotApplicable, UnknownChoice, XaiError
-from ..explainers.base import check_params
+from ..params import check_params
 from ..registry import Registry
 from .metric_inputs import MetricInputs
 
