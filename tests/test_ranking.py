@@ -203,3 +203,32 @@ def test_bad_input_raises_xai_error(make, kwargs, match):
 def test_kendalls_w_needs_two_metrics():
     with pytest.raises(XaiError, match="at least 2 metrics"):
         kendalls_w(tidy({"A": {"a": 1.0, "b": 2.0}}))
+
+
+def _noisy(n_samples=30, seed=0, methods=("a", "b", "c", "d"), metrics=("M1", "M2")):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame([{"method": m, "metric": k, "sample": f"s{s}", "score": float(rng.normal(j * 0.05, 1.0))}
+                         for k in metrics for j, m in enumerate(methods) for s in range(n_samples)])
+
+
+@pytest.mark.parametrize("dist", ["normal", "bootstrap"])
+def test_the_ranking_does_not_depend_on_the_order_of_the_rows(dist):
+    """The same scores gathered in another order (an adaptive run's rounds against one fixed-n run) rank the
+    same: near-tied methods once swapped places with the row order."""
+    frame = _noisy()
+    ref = mc_mrr(frame, n_draws=2000, dist=dist, seed=3, top_k=2)
+    for s in (1, 2):
+        other = mc_mrr(frame.sample(frac=1, random_state=s), n_draws=2000, dist=dist, seed=3, top_k=2)
+        pd.testing.assert_frame_equal(other.table, ref.table)
+        pd.testing.assert_frame_equal(other.rank_probabilities, ref.rank_probabilities)
+        assert other.p_top_set == ref.p_top_set
+
+
+@pytest.mark.parametrize("dist", ["normal", "bootstrap"])
+def test_a_method_that_joins_last_changes_no_other_methods_draws(dist):
+    frame = _noisy()
+    worst = frame[frame["method"] == "a"].assign(method="w", score=-1e6)  # last in every draw
+    alone, joined = (mc_mrr(f, n_draws=2000, dist=dist, seed=5) for f in (frame, pd.concat([worst, frame])))
+    pd.testing.assert_series_equal(joined.table.loc[alone.table.index, "mrr"], alone.table["mrr"])
+    assert list(joined.table.index) == [*alone.table.index, "w"]
+    assert mc_mrr(frame, n_draws=2000, dist=dist, seed=6).table["mrr"].to_dict() != alone.table["mrr"].to_dict()

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -269,24 +270,36 @@ def _boot_means(X: np.ndarray, T: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def _draw(P: _Prepared, metric: str, dist: str, T: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
-    """(T, M) raw-score draws for one metric, and whether the bootstrap was paired."""
+def _stream(seed: int, *names: str) -> np.random.Generator:
+    """The random stream of one (metric[, method]) of a ranking: a function of the seed and the names alone, so a
+    method's draws do not depend on the order of the frame's rows or on which other methods are ranked beside it
+    (common random numbers: the same data and seed rank the same however they were gathered)."""
+    return np.random.default_rng([int(seed), *(zlib.crc32(n.encode()) for n in names)])
+
+
+def _draw(P: _Prepared, metric: str, dist: str, T: int, seed: int) -> tuple[np.ndarray, bool]:
+    """(T, M) raw-score draws for one metric, and whether the bootstrap was paired. Each method's normal draws
+    come from its own stream (``_stream``); a paired bootstrap resamples the samples, in sample-id order, from the
+    metric's stream; an unpaired one each method's samples, in sample-id order, from the method's stream."""
     mu = P.mu_all[metric].to_numpy(float)
     sigma = P.sigma_all[metric].to_numpy(float)
+    out = np.empty((T, len(mu)))
+    for i, meth in enumerate(P.methods):  # set-level rows (and dist="normal") keep the normal draw
+        out[:, i] = mu[i] + sigma[i] * _stream(seed, metric, meth).standard_normal(T)
     if dist == "normal":
-        return mu + sigma * rng.standard_normal((T, len(mu))), False
+        return out, False
     rows = P.rows[(P.rows["metric"] == metric) & (P.rows["sample"].astype(str) != SET_LEVEL)]
     ids = {meth: frozenset(g["sample"]) for meth, g in rows.groupby("method", sort=False)}
-    out = mu + sigma * rng.standard_normal((T, len(mu)))  # set-level methods keep the normal draw
     paired = len(ids) == len(P.methods) and len(set(ids.values())) == 1
     if paired:
-        X = rows.pivot(index="sample", columns="method", values="score").reindex(columns=P.methods)
-        out = _boot_means(X.to_numpy(float), T, rng)
+        X = rows.pivot(index="sample", columns="method", values="score").sort_index().reindex(columns=P.methods)
+        out = _boot_means(X.to_numpy(float), T, _stream(seed, metric, "#paired"))
     else:
         for i, meth in enumerate(P.methods):
             if meth in ids and np.isfinite(mu[i]):
-                x = rows.loc[rows["method"] == meth, "score"].dropna().to_numpy(float)
-                out[:, i] = _boot_means(x[:, None], T, rng)[:, 0]
+                g = rows[rows["method"] == meth].sort_values("sample", key=lambda c: c.astype(str))
+                x = g["score"].dropna().to_numpy(float)
+                out[:, i] = _boot_means(x[:, None], T, _stream(seed, metric, "#boot", meth))[:, 0]
     return np.where(np.isnan(out), mu, out), paired
 
 
@@ -316,6 +329,10 @@ def mc_mrr(scores: pd.DataFrame, *, directions: dict[str, str] | None = None, fa
     the best control's, and ``not_better_than_random`` is ``p_above_control < CONTROL_FLOOR`` (0.95). For each k of
     ``top_k``, ``result.p_top_set[k]`` is the share of draws in which the methods of rank <= k are exactly the first
     k methods of the table (the top-k set is separated from the rest); a tie across the k-th place counts against.
+    Each method's draws come from a stream of its own, seeded by ``seed``, the metric and the method's name (the
+    paired bootstrap's from the metric's, over the samples in id order): the same scores and seed give the same
+    ranking whatever the order of the frame's rows, and a method's draws do not change when others join it. Ties
+    in the table are broken by the mean rank, then the method's name.
 
     Parameters
     ----------
@@ -359,10 +376,9 @@ def mc_mrr(scores: pd.DataFrame, *, directions: dict[str, str] | None = None, fa
     P = _prepare(scores, directions, families, missing)
     w = _metric_weights(P, weights, per_family)
     T, M = int(n_draws), len(P.methods)
-    rng = np.random.default_rng(seed)
     acc, paired = np.zeros((T, M)), {}
     for k, metric in enumerate(P.metrics):
-        raw, paired[metric] = _draw(P, metric, dist, T, rng)
+        raw, paired[metric] = _draw(P, metric, dist, T, seed)
         oriented = P.sign(metric) * raw
         oriented[:, ~np.isfinite(P.mu_all[metric].to_numpy(float))] = -np.inf
         acc += w[k] / _rank_best_first(oriented, axis=1)
@@ -380,7 +396,7 @@ def mc_mrr(scores: pd.DataFrame, *, directions: dict[str, str] | None = None, fa
         is_ctrl = np.isin(np.arange(M), ctrl)
         table["p_above_control"] = np.where(is_ctrl, np.nan, above)
         table["not_better_than_random"] = ~is_ctrl & (above < CONTROL_FLOOR)
-    order = table.sort_values(["rank", "mean_rank"], kind="stable").index
+    order = table.assign(_name=table.index).sort_values(["rank", "mean_rank", "_name"], kind="stable").index
     p_top_set = _p_top_set(r, [P.methods.index(m) for m in order], top_k)
     rank_probs = pd.DataFrame(probs, index=table.index, columns=range(1, M + 1)).loc[order]
     params = dict(n_draws=T, dist=dist, seed=seed, missing=missing, per_family=per_family, weights=weights,
