@@ -270,6 +270,22 @@ def test_the_paper_preset_builds_the_papers_recipe_and_names_only_real_differenc
     full = _recipe(CONFIGS["full"], Spec("dna_deep", "relu", True, "adversarial", 0))
     assert not {"burn_in_epochs", "regularizer_from_epoch"} & set(full) and full["patience"] == 8
     assert "FGSM" in " ".join(differences(CONFIGS["full"], 40, 1000))
+    # every positive test sequence scored and a population as narrow as the paper's: neither is a difference
+    whole = " ".join(differences(cfg, 56, 1973, n_pos=1973, span=1.2))
+    assert "sequences scored" not in whole and "spans" not in whole
+    part = " ".join(differences(cfg, 56, 1000, n_pos=1973, span=9.3))
+    assert "1000 positive test sequences scored instead of all 1,973" in part and "ours 9.3 pp" in part
+
+
+def test_the_summary_counts_the_members_below_the_target_auroc():
+    import pandas as pd
+
+    from xai_core.studies.dna_analysis import _at_target, _schedule
+    df = pd.DataFrame({"member": ["a", "b", "c"], "auroc": [97.1, 95.2, 96.0], "epochs_run": [35, 51, 12]})
+    assert _at_target(df) == "2 of 3 at or above 96 % (below: b 95.2 %)"
+    assert _at_target(df.iloc[[0, 2]]) == "2 of 2 at or above 96 %"
+    assert _schedule({"epochs": 100, "patience": 10}, df) == "up to 100 epochs with early stopping, 12–51 run"
+    assert _schedule({"epochs": 8}, df) == "8 epochs"  # the CPU recipes: a fixed length
 
 
 def test_an_unknown_preset_is_refused_before_work(tmp_path):
