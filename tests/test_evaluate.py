@@ -134,7 +134,10 @@ def test_cli_evaluate_writes_tidy_scores_and_ranking_then_rank_reranks(tmp_path,
     assert set(ranking["method"]) == {"saliency", "integrated_gradients", "random"}
     assert {"mrr", "mrr_lo", "mrr_hi", "p_rank_1", "p_rank_3"} <= set(ranking.columns)
     assert np.allclose(ranking[["p_rank_1", "p_rank_2", "p_rank_3"]].sum(axis=1), 1.0)
-    assert (ranking["mrr_lo"] <= ranking["mrr"] + 1e-9).all() and (ranking["mrr"] <= ranking["mrr_hi"] + 1e-9).all()
+    assert (ranking["mrr_lo"] <= ranking["mrr_hi"]).all()
+    # the mean of the draws lies in their 2.5-97.5 % range up to the discreteness of MRR: a method tied in almost
+    # every draw has its percentiles at the tie's value and its mean a hair off it
+    assert (ranking["mrr"] - ranking["mrr"].clip(ranking["mrr_lo"], ranking["mrr_hi"])).abs().max() < 0.01
     json.loads((out / "agreement.json").read_text())
     rc = main(["rank", "--scores", str(out / "scores.csv"), "--ranker", "borda", "--out", str(tmp_path / "r2")])
     assert rc == 0

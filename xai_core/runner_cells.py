@@ -74,12 +74,16 @@ class EvaluationCells:
         Returns
         -------
         dict
-            The parameters (with ``_version`` when the method's version is above 1).
+            The parameters (with ``_version`` when the method's version is above 1, and for a composite
+            ``_parts``: the versions above 1 of the methods it combines).
         """
         spec = EXPLAINERS.get(method)
         params = self._method_params(method)
         if self.config.seed != 0 and spec.depends_on_seed(params):  # seed 0 unmarked: older stores keep their maps
             params = {**params, "_seed": self.config.seed}
+        parts = {c: EXPLAINERS.get(c).version for c in components(method, params) or ()}
+        if any(v > 1 for v in parts.values()):  # a composite's maps change when a component's computation does
+            params = {**params, "_parts": {c: v for c, v in parts.items() if v > 1}}
         return params if spec.version == 1 else {**params, "_version": spec.version}
 
     def _metric_params(self, spec, idx: np.ndarray) -> dict[str, Any]:

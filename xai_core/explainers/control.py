@@ -1,13 +1,13 @@
 """The random control and the aggregated explanation (mean of normalised maps, §2.7)."""
 from __future__ import annotations
 
-import zlib
 
 import torch
 
 from ..modalities import MODALITIES
 from .base import EXPLAINERS, check_applicable, components, is_composite, register_explainer
 from .postprocess import normalise
+from .seeding import sample_generators
 
 ALL = MODALITIES
 RANDOM = "random"  # the random control's name (what it is: ``is_control``)
@@ -20,11 +20,8 @@ DEFAULT_COMPONENTS = "saliency,input_x_gradient,integrated_gradients,smoothgrad,
                     description="Standard-normal noise: the floor every method must beat")
 def random_control(ctx, x, target):
     """Seeded by each sample's content, so a sample gets the same noise in any batch."""
-    out = []
-    for xi in x.detach().cpu():
-        g = torch.Generator().manual_seed(ctx.seed * 1_000_003 + zlib.crc32(xi.numpy().tobytes()))
-        out.append(torch.randn(xi.shape, generator=g))
-    return torch.stack(out).to(x.device)
+    gens = sample_generators(ctx.seed, x)
+    return torch.stack([torch.randn(tuple(x.shape[1:]), generator=g) for g in gens]).to(x.device)
 
 
 def combine(maps: list[torch.Tensor], normalisation: str) -> torch.Tensor:

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 
-import numpy as np
 import torch
-from captum.attr import (DeepLift, Deconvolution, GradientShap, GuidedBackprop, InputXGradient,
-                         IntegratedGradients, NoiseTunnel, Saliency)
+from captum.attr import (DeepLift, Deconvolution, GuidedBackprop, InputXGradient,
+                         IntegratedGradients, Saliency)
 
 from ..modalities import MODALITIES
 from ..errors import UnknownChoice
 from .base import register_explainer
 from .context import ExplainContext
+from .seeding import per_sample_normal, sample_generators
 from .captum_compat import use_rescale_rule_for_exp
 
 ALL = MODALITIES
@@ -71,25 +71,41 @@ def _noise_std(ctx: ExplainContext, noise_level: float) -> float:
     return float(noise_level * (ctx.high.max() - ctx.low.min()))
 
 
-def _tunnel(nt_type: str):
-    def fn(ctx, x, target, nt_samples, noise_level, nt_samples_batch_size):
-        torch.manual_seed(ctx.seed)
-        return NoiseTunnel(Saliency(ctx.forward)).attribute(
-            x, nt_type=nt_type, nt_samples=nt_samples, stdevs=_noise_std(ctx, noise_level), target=target,
-            nt_samples_batch_size=nt_samples_batch_size, abs=False)
-    return fn
+def _noised_gradients(ctx, x, target, nt_samples, noise_level, nt_samples_batch_size):
+    """(nt_samples, N, ...) float64 gradients of the target at ``nt_samples`` Gaussian-noised copies of each sample
+    (sigma = noise_level x the input range), the copies batched ``nt_samples_batch_size`` at a time. Copy j of a
+    sample carries the j-th draw of the sample's own stream (``seeding``): its map does not depend on its batch."""
+    gens = sample_generators(ctx.seed, x)
+    std = _noise_std(ctx, noise_level)
+    sal = Saliency(ctx.forward)
+    grads = []
+    for k0 in range(0, nt_samples, nt_samples_batch_size):
+        k = min(nt_samples_batch_size, nt_samples - k0)
+        noise = per_sample_normal(gens, tuple(x.shape[1:]), range(k0, k0 + k)).to(x.device, x.dtype) * std
+        noisy = (x[None] + noise).reshape(-1, *x.shape[1:])
+        g = sal.attribute(noisy, target=target.repeat(k), abs=False)
+        grads.append(g.detach().double().reshape(k, *x.shape))
+    return torch.cat(grads)
 
 
 _NT_DEFAULTS = {"*": {"nt_samples": 16, "noise_level": 0.15, "nt_samples_batch_size": 16}}
 _nt_cost = lambda p, c: (float(p["nt_samples"]), float(p["nt_samples"]))  # noqa: E731
-register_explainer("smoothgrad", label="SmoothGrad", family="gradient", modalities=ALL, cost=_nt_cost, seeded=True,
-                   batch_param="nt_samples_batch_size", defaults=_NT_DEFAULTS,
-                   wraps="captum.attr.NoiseTunnel(Saliency, nt_type='smoothgrad')",
-                   description="Mean gradient over Gaussian-noised copies (sigma = noise_level x input range)"
-                   )(_tunnel("smoothgrad"))
+
+
+@register_explainer("smoothgrad", label="SmoothGrad", family="gradient", modalities=ALL, cost=_nt_cost, seeded=True,
+                    batch_param="nt_samples_batch_size", defaults=_NT_DEFAULTS, version=2,
+                    wraps="captum.attr.Saliency on noised copies (captum NoiseTunnel smoothgrad), noise per sample",
+                    description="Mean gradient over Gaussian-noised copies (sigma = noise_level x input range)")
+def smoothgrad(ctx, x, target, nt_samples, noise_level, nt_samples_batch_size):
+    """Mean gradient over ``nt_samples`` noised copies (Smilkov et al. 2017), what captum's
+    ``NoiseTunnel(Saliency, nt_type='smoothgrad')`` computes, with each sample's noise drawn from its own stream
+    (version 2; version 1 drew one batch's noise from one generator, so a map depended on its batch)."""
+    return _noised_gradients(ctx, x, target, nt_samples, noise_level, nt_samples_batch_size).mean(0).to(x.dtype)
+
+
 @register_explainer("vargrad", label="VarGrad", family="gradient", modalities=ALL, cost=_nt_cost, seeded=True,
                     batch_param="nt_samples_batch_size", defaults=_NT_DEFAULTS,
-                    wraps="captum.attr.Saliency on noised copies; two-pass float64 variance", version=2,
+                    wraps="captum.attr.Saliency on noised copies; two-pass float64 variance", version=3,
                     description="Variance of gradients over Gaussian-noised copies")
 def vargrad(ctx, x, target, nt_samples, noise_level, nt_samples_batch_size):
     """Population variance of the gradient over ``nt_samples`` noised copies (Adebayo et al. 2018).
@@ -97,19 +113,10 @@ def vargrad(ctx, x, target, nt_samples, noise_level, nt_samples_batch_size):
     captum's NoiseTunnel(vargrad) computes E[g^2] - E[g]^2 in float32, which leaves rounding noise of
     ~1e-7 x g^2 where the variance is truly 0 (any linear model): metrics then score that noise as if it
     were an explanation. Here the variance is taken in two passes in float64, so it is exactly 0 there.
-    Noise is seeded from ``ctx.seed``.
+    Each sample's noise comes from its own stream (version 3).
     """
-    gen = torch.Generator(device="cpu").manual_seed(ctx.seed)
-    std = _noise_std(ctx, noise_level)
-    sal = Saliency(ctx.forward)
-    grads = []
-    for k0 in range(0, nt_samples, nt_samples_batch_size):
-        k = min(nt_samples_batch_size, nt_samples - k0)
-        noise = torch.randn((k, *x.shape), generator=gen).to(x.device) * std
-        noisy = (x[None] + noise).reshape(-1, *x.shape[1:])
-        g = sal.attribute(noisy, target=target.repeat(k), abs=False)
-        grads.append(g.detach().double().reshape(k, *x.shape))
-    return torch.cat(grads).var(dim=0, unbiased=False).to(x.dtype)
+    grads = _noised_gradients(ctx, x, target, nt_samples, noise_level, nt_samples_batch_size)
+    return grads.var(dim=0, unbiased=False).to(x.dtype)
 
 
 @register_explainer("guided_backprop", label="Guided Backprop", family="gradient", modalities=ALL, cost=_one,
@@ -137,19 +144,27 @@ def deeplift(ctx, x, target, baseline):
 
 
 @register_explainer("gradient_shap", label="GradientSHAP", family="path", modalities=ALL, seeded=True,
-                    cost=lambda p, c: (float(p["n_samples"]), float(p["n_samples"])),
-                    wraps="captum.attr.GradientShap", defaults={"*": {"n_samples": 16, "stdevs": 0.0}},
+                    cost=lambda p, c: (float(p["n_samples"]), float(p["n_samples"])), version=2,
+                    wraps="captum.attr.GradientShap's estimator (multiply_by_inputs), draws per sample",
+                    defaults={"*": {"n_samples": 16, "stdevs": 0.0}},
                     description="Expected gradients over random training baselines and path points")
 def gradient_shap(ctx, x, target, n_samples, stdevs):
-    """Seeded: captum draws the noise with torch and the path points with numpy's global RNG, so both are
-    seeded here (numpy's state is restored afterwards)."""
-    state = np.random.get_state()
-    torch.manual_seed(ctx.seed)
-    np.random.seed(ctx.seed)
-    try:
-        return GradientShap(ctx.forward, multiply_by_inputs=True).attribute(
-            x, baselines=ctx.baseline_pool, target=target, n_samples=n_samples, stdevs=stdevs)
-    finally:
-        np.random.set_state(state)
+    """Expected gradients (Lundberg & Lee 2017), captum's GradientShap estimator: for each of ``n_samples`` draws,
+    a baseline from the training pool, a point ``alpha`` ~ U(0, 1) on the path to the input (plus N(0, stdevs^2)
+    noise on the input), and the gradient there times (input - baseline); the mean over draws. Every draw of a
+    sample comes from its own stream (version 2; captum draws one batch at once, so a map depended on its batch)."""
+    pool = ctx.baseline_pool
+    gens = sample_generators(ctx.seed, x)
+    shape = tuple(x.shape[1:])
+    picks = torch.stack([torch.randint(0, len(pool), (n_samples,), generator=g) for g in gens], 1)  # (S, N)
+    alpha = torch.stack([torch.rand((n_samples,), generator=g) for g in gens], 1)
+    xs = x[None].expand(n_samples, *x.shape)
+    if stdevs:
+        xs = xs + per_sample_normal(gens, shape, range(n_samples)).to(x.device, x.dtype) * stdevs
+    base = pool[picks.to(pool.device)].to(x.device, x.dtype)  # (S, N, ...)
+    a = alpha.to(x.device, x.dtype).reshape(n_samples, len(x), *([1] * len(shape)))
+    points = (base + a * (xs - base)).reshape(-1, *shape)
+    grads = Saliency(ctx.forward).attribute(points, target=target.repeat(n_samples), abs=False)
+    return (grads.reshape(n_samples, *x.shape) * (xs - base)).mean(0).detach()
 
 

@@ -12,6 +12,7 @@ from ..errors import UnknownChoice
 from .base import register_explainer
 from .context import ExplainContext
 from .masks import expression_groups, image_mask, sequence_mask
+from .seeding import sample_seed
 
 
 def _windows(p, ctx: ExplainContext) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -73,15 +74,21 @@ SURROGATES = {  # LIME's interpretable model; ridge (alpha 1) as in the original
 
 def _surrogate(cls):
     def fn(ctx, x, target, n_samples, perturbations_per_eval, surrogate=None, **mask_params):
-        torch.manual_seed(ctx.seed)
+        """Version 2: the perturbations of each sample are drawn from its own stream (``seeding``); version 1
+        seeded once per batch, so a sample's map depended on the samples before it."""
         mask = feature_mask(ctx, x, mask_params)
         kwargs = {}
         if surrogate is not None:
             if surrogate not in SURROGATES:
                 raise UnknownChoice("LIME surrogate", surrogate, SURROGATES)
             kwargs["interpretable_model"] = SURROGATES[surrogate]()
-        return cls(ctx.forward, **kwargs).attribute(x, baselines=0.0, target=target, feature_mask=mask,
-                                                    n_samples=n_samples, perturbations_per_eval=perturbations_per_eval)
+        explainer, out = cls(ctx.forward, **kwargs), []
+        for i in range(len(x)):  # captum fits one surrogate per sample anyway; each draws from its own stream
+            torch.manual_seed(sample_seed(ctx.seed, x[i]))
+            out.append(explainer.attribute(x[i:i + 1], baselines=0.0, target=target[i:i + 1],
+                                           feature_mask=mask[i:i + 1], n_samples=n_samples,
+                                           perturbations_per_eval=perturbations_per_eval))
+        return torch.cat(out)
     return fn
 
 
@@ -89,12 +96,12 @@ _surrogate_cost = lambda p, c: (float(p["n_samples"]), 0.0)  # noqa: E731
 register_explainer("lime", label="LIME", family="surrogate", modalities=MODALITIES, seeded=True,
                    cost=_surrogate_cost, batch_param="perturbations_per_eval",
                    defaults={**_SURROGATE_DEFAULTS, "*": {**_SURROGATE_DEFAULTS["*"], "surrogate": "ridge"}},
-                   wraps="captum.attr.Lime",
+                   wraps="captum.attr.Lime", version=2,
                    description="Local linear surrogate over superpixels / DNA windows / gene groups"
                    )(_surrogate(Lime))
 register_explainer("kernel_shap", label="KernelSHAP", family="surrogate", seeded=True,
                    modalities=MODALITIES, cost=_surrogate_cost,
                    batch_param="perturbations_per_eval", defaults=_SURROGATE_DEFAULTS,
-                   wraps="captum.attr.KernelShap",
+                   wraps="captum.attr.KernelShap", version=2,
                    description="Shapley-kernel weighted surrogate over superpixels / DNA windows / gene groups"
                    )(_surrogate(KernelShap))
