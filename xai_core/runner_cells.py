@@ -23,6 +23,7 @@ import torch
 from .data import Dataset
 from .explainers import EXPLAINERS, ExplainContext, combine, components, explain
 from .metrics import METRICS, MetricResult, build_inputs, compute_metric
+from .metrics.perturb import baseline_draws_key
 from .provenance import now, package_versions
 from .runner_plan import EvalConfig
 from .store import ResultStore
@@ -100,6 +101,7 @@ class EvaluationCells:
                  "population_epochs": self.config.population_epochs}
         if self.config.seed != 0 and spec.depends_on_seed(p):  # a seeded method's maps are keyed by it already
             p = {**p, "_seed": self.config.seed}
+        p = baseline_draws_key(p)  # a seeded baseline's draws changed (per sample since version 2)
         return p if spec.version == 1 else {**p, "_version": spec.version}
 
     def attribution_key(self, method: str, member: tuple | None = None) -> dict[str, Any]:

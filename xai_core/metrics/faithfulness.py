@@ -296,7 +296,7 @@ def random_subsets(rng: np.random.Generator, shape: tuple[int, ...], units: int,
 
 @register_metric(
     "faithfulness_correlation",
-    seeded=True, label="Faithfulness correlation", family="faithfulness", direction="higher",
+    seeded=True, version=2, label="Faithfulness correlation", family="faithfulness", direction="higher",
     needs="model", cost=lambda p, inp: {"forward": p["nr_runs"] + 1, "explain": 0},
     defaults=_defaults({"*": {"nr_runs": 100}, "image": {"subset_size": 224}, "sequence": {"subset_size": 10},
                         "expression": {"subset_size": 20}}),
@@ -314,10 +314,11 @@ def faithfulness_correlation(inp: MetricInputs, nr_runs: int = 100, subset_size:
     r = _relevance(inp, abs, pooling, dna_score)
     n, units = r.shape
     size = min(subset_size, units)
-    # every run's subset is drawn up front from one generator, so the subsets do not depend on how the forward
-    # passes are chunked
-    rng = np.random.default_rng(inp.generator("faithfulness_correlation").initial_seed())
-    subsets = torch.from_numpy(random_subsets(rng, (nr_runs, n), units, size))
+    # every run's subset is drawn up front, each sample's from its own generator, so the subsets depend neither on
+    # how the forward passes are chunked nor on the samples that share the chunk
+    gens = inp.sample_generators("faithfulness_correlation")
+    subsets = torch.from_numpy(np.stack([random_subsets(np.random.default_rng(g.initial_seed()), (nr_runs,), units,
+                                                        size) for g in gens], axis=1))
     on = subsets.to(r.device)
     s = r[None].expand(nr_runs, -1, -1).gather(2, on).sum(2).T  # (N, runs): Σ relevance of each subset
 

@@ -183,6 +183,8 @@ def pgr(inp: MetricInputs, gap: int = 10, baseline: str = "train_mean", baseline
     base = make_baseline(baseline, inp, knob=baseline_param)
 
     def order(rep: int) -> torch.Tensor:  # repeat ``rep``'s random order: one permutation per sample
+        # one generator per chunk, not per sample (unlike the ranked seeded metrics): PGR is the same reference for
+        # every method and is not ranked, and the ig-expression study's 130 committed runs hold its values
         keys = torch.rand(inp.n, units, generator=inp.generator(f"pgr:{rep}"))
         return steps_from_order(keys.argsort(dim=1).to(inp.device), gap)
 

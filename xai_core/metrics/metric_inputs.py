@@ -226,7 +226,8 @@ class MetricInputs:
         return replace(self.ctx, model=model, extras=dict(self.ctx.extras))
 
     def generator(self, salt: str = "") -> torch.Generator:
-        """A generator seeded by the seed, the sample ids and ``salt``: reruns give the same draws.
+        """A generator seeded by the seed, the sample ids and ``salt``: reruns on the same samples give the same
+        draws. For draws over the whole set (bootstraps); a per-sample draw takes ``sample_generators``.
 
         Parameters
         ----------
@@ -242,6 +243,43 @@ class MetricInputs:
         g = torch.Generator(device="cpu")
         g.manual_seed(self.seed * 1_000_003 + key)
         return g
+
+    def sample_generators(self, salt: str = "") -> list[torch.Generator]:
+        """One generator per sample, seeded by the seed, that sample's id and ``salt``: a sample's draws are the
+        same whichever samples share its chunk (a fixed run, an adaptive round, a resumed remainder).
+
+        Parameters
+        ----------
+        salt : str
+            Distinguishes the draws of different uses.
+
+        Returns
+        -------
+        list of torch.Generator
+            On the CPU, in the order of the samples.
+        """
+        ids = self.sample_ids or [str(i) for i in range(self.n)]
+        return [torch.Generator(device="cpu").manual_seed(self.seed * 1_000_003 + zlib.crc32(f"{i}#{salt}".encode()))
+                for i in ids]
+
+    def per_sample(self, salt: str, draw: Callable[[torch.Generator], torch.Tensor], dim: int = 0) -> torch.Tensor:
+        """``draw`` called once per sample on its own generator (``sample_generators``), stacked along ``dim``.
+
+        Parameters
+        ----------
+        salt : str
+            Distinguishes the draws of different uses.
+        draw : callable
+            One sample's draw from its generator.
+        dim : int
+            Where the sample dimension goes.
+
+        Returns
+        -------
+        Tensor
+            On the CPU.
+        """
+        return torch.stack([draw(g) for g in self.sample_generators(salt)], dim=dim)
 
     def subset(self, idx: torch.Tensor | np.ndarray | list[int]) -> MetricInputs:
         """The same inputs restricted to some samples (``population`` and masks follow).

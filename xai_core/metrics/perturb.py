@@ -23,12 +23,12 @@ from .metric_inputs import MetricInputs
 from .fastpath import linear_removal_curve
 from .ops import sort, top_order
 
-BaselineFn = Callable[[torch.Tensor, MetricInputs, torch.Generator, "float | None"], torch.Tensor]
+BaselineFn = Callable[[torch.Tensor, MetricInputs, "list[torch.Generator]", "float | None"], torch.Tensor]
 
 
 @dataclass(frozen=True)
 class Baseline:
-    fn: BaselineFn  # (x, inp, generator, knob) -> replacement values broadcastable to x
+    fn: BaselineFn  # (x, inp, one generator per sample, knob) -> replacement values broadcastable to x
     modalities: frozenset[str]
     description: str
 
@@ -36,8 +36,20 @@ class Baseline:
 BASELINES: Registry[Baseline] = Registry("perturbation baseline")
 
 
+# version of the seeded baselines' draws: 2 = one stream per sample (1 drew a chunk's values from one generator,
+# so a sample's baseline depended on its chunk); scores with a seeded baseline are keyed by it
+SEEDED_BASELINE_DRAWS = 2
+
+
+def baseline_draws_key(params: dict) -> dict:
+    """``params`` plus the seeded baselines' draw version when the ``baseline`` parameter names one."""
+    return {**params, "_baseline_draws": SEEDED_BASELINE_DRAWS} \
+        if str(params.get("baseline")) in SEEDED_VALUES.get("baseline", ()) else params
+
+
 def _baseline(name: str, description: str, modalities: tuple[str, ...] = MODALITIES, seeded: bool = False):
-    """Register a baseline; ``seeded`` when it draws from the generator (metrics using it are keyed by the seed)."""
+    """Register a baseline; ``seeded`` when it draws from the generators (metrics using it are keyed by the seed);
+    a seeded baseline draws each sample's values from that sample's generator."""
     if seeded:
         SEEDED_VALUES.setdefault("baseline", set()).add(name)
     return BASELINES.decorator(name, lambda fn: Baseline(fn, frozenset(modalities), description))
@@ -80,15 +92,15 @@ def _uniform(x, inp, g, knob):
 
 @_baseline("dinuc_shuffle", "a dinucleotide-shuffled copy of each sequence (Altschul-Erickson), seeded",
            ("sequence",), seeded=True)
-def _dinuc(x, inp, g, knob):
-    return dinuc_shuffle(x, g)
+def _dinuc(x, inp, gens, knob):
+    return dinuc_shuffle(x, gens)
 
 
 @_baseline("uniform_noise", "the input plus uniform noise in [-b, b] (Quantus uniform_noise; knob b, default 0.02)",
            seeded=True)
-def _uniform_noise(x, inp, g, knob):
+def _uniform_noise(x, inp, gens, knob):
     b = 0.02 if knob is None else float(knob)
-    noise = (torch.rand(x.shape, generator=g) * 2 - 1) * b
+    noise = (torch.stack([torch.rand(x.shape[1:], generator=g) for g in gens]) * 2 - 1) * b
     return x + noise.to(device=x.device, dtype=x.dtype)
 
 
@@ -100,7 +112,7 @@ def make_baseline(name: str, inp: MetricInputs, x: torch.Tensor | None = None, k
         valid = [n for n, b in zip(BASELINES.names(), BASELINES.values()) if inp.modality in b.modalities]
         raise NotApplicable(f"baseline '{name}' does not apply to {inp.modality} data; valid: {', '.join(valid)}")
     x = inp.x if x is None else x
-    b = spec.fn(x, inp, inp.generator(f"baseline:{name}:{salt}"), knob)
+    b = spec.fn(x, inp, inp.sample_generators(f"baseline:{name}:{salt}"), knob)
     return b.to(device=x.device, dtype=x.dtype).expand_as(x)
 
 
@@ -117,13 +129,14 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(F.pad(y, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
-def dinuc_shuffle(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def dinuc_shuffle(x: torch.Tensor, gens: list[torch.Generator]) -> torch.Tensor:
     """Dinucleotide-preserving shuffle of one-hot sequences (N, 4, L) (Altschul & Erickson 1985).
 
     Each sequence is an Eulerian path in the multigraph of its dinucleotides. Per vertex (nucleotide) a
     random *last* out-edge is drawn until these last edges form a tree towards the final nucleotide
     (rejection, cheap with 4 vertices); the other out-edges are put in random order, and the walk from
     the first nucleotide follows them. Dinucleotide counts and the first and last nucleotide are kept.
+    Sequence i draws from ``gens[i]`` only, so its shuffle does not depend on the other sequences.
     Vectorised over sequences; the walk loops over the L positions. Assumes one-hot input (argmax is used).
     """
     n, c, length = x.shape
@@ -134,7 +147,7 @@ def dinuc_shuffle(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     keys = torch.zeros(n, length - 1)
     todo = torch.arange(n)
     while len(todo):
-        k = torch.rand(len(todo), length - 1, generator=g)
+        k = torch.stack([torch.rand(length - 1, generator=gens[i]) for i in todo.tolist()])
         s, d, lst = src[todo], dst[todo], last[todo]
         best = torch.full((len(todo), c), -1.0).scatter_reduce(1, s, k, "amax")
         is_last = k == best.gather(1, s)

@@ -152,7 +152,8 @@ def model_parameter_randomisation(inp: MetricInputs, similarity: str = "spearman
 
 # -- random logit ---------------------------------------------------------------------------------------
 @register_metric(
-    "random_logit", seeded=True, label="Random logit", family="randomisation", direction="lower", needs="reexplain",
+    "random_logit", seeded=True, version=2, label="Random logit", family="randomisation", direction="lower",
+    needs="reexplain",
     scope="sample", cost=lambda p, inp: {"forward": 0.0, "explain": 1.0},
     defaults={"*": {"similarity": "pearson", "abs": False, "pooling": "sum"}},
     description="How similar the explanation of the predicted class is to the explanation of a randomly chosen "
@@ -169,7 +170,7 @@ def random_logit(inp: MetricInputs, similarity: str = "pearson", abs: bool = Fal
     if n_classes < 2:
         nan = torch.full((inp.n,), float("nan"), dtype=torch.float64, device=inp.device)
         return MetricOutput(nan, reasons=["needs a model with ≥ 2 output classes"] * inp.n)
-    shift = torch.randint(1, n_classes, (inp.n,), generator=inp.generator("random_logit")).to(inp.device)
+    shift = inp.per_sample("random_logit", lambda g: torch.randint(1, n_classes, (), generator=g)).to(inp.device)
     off = (inp.target + shift) % n_classes
     a_off = inp.explain(inp.x, off).detach()
     s = map_similarity(_prepare(inp.a, inp.modality, pooling, abs),

@@ -143,26 +143,30 @@ PERTURBATIONS = ("uniform", "gaussian", "mutate")
 
 def sensitivity_perturbations(inp: MetricInputs, perturb: str, nr_samples: int, lower_bound: float,
                               n_mutations: int, salt: str = "sensitivity") -> torch.Tensor:
-    """(nr_samples, N, ...) perturbed copies of ``inp.x``, reproducible from ``inp.generator(salt)``.
+    """(nr_samples, N, ...) perturbed copies of ``inp.x``; sample i's copies come from its own generator
+    (``inp.sample_generators(salt)``), so they do not depend on the samples that share its chunk.
 
     ``uniform``: x + δ, δ ~ U(-r, r) on every feature (Quantus ``batch_uniform_noise``, no clipping);
     ``gaussian``: x + N(0, r²); ``mutate`` (one-hot DNA): ``n_mutations`` random positions per copy get another
     nucleotide, drawn uniformly among the three others.
     """
-    g = inp.generator(salt)
-    shape = (nr_samples, *inp.x.shape)
+    shape = (nr_samples, *inp.x.shape[1:])
     if perturb == "uniform":
-        return inp.x + ((torch.rand(shape, generator=g) * 2.0 - 1.0) * lower_bound).to(inp.device, inp.x.dtype)
+        noise = inp.per_sample(salt, lambda g: torch.rand(shape, generator=g), dim=1) * 2.0 - 1.0
+        return inp.x + (noise * lower_bound).to(inp.device, inp.x.dtype)
     if perturb == "gaussian":
-        return inp.x + (torch.randn(shape, generator=g) * lower_bound).to(inp.device, inp.x.dtype)
+        noise = inp.per_sample(salt, lambda g: torch.randn(shape, generator=g), dim=1)
+        return inp.x + (noise * lower_bound).to(inp.device, inp.x.dtype)
     if perturb != "mutate":
         raise XaiError(f"unknown perturbation '{perturb}'; valid choices: {', '.join(PERTURBATIONS)}")
     if inp.modality != "sequence":
         raise NotApplicable("perturb='mutate' substitutes nucleotides: it applies to one-hot DNA only")
     k, n, (c, length) = nr_samples, inp.n, inp.x.shape[1:]
     m = min(int(n_mutations), length)
-    pos = torch.rand(k, n, length, generator=g).argsort(dim=-1)[..., :m].to(inp.device)  # distinct positions
-    shift = torch.randint(1, c, (k, n, m), generator=g).to(inp.device)
+    gens = inp.sample_generators(salt)
+    pos = torch.stack([torch.rand(k, length, generator=g) for g in gens], 1)
+    pos = pos.argsort(dim=-1)[..., :m].to(inp.device)  # distinct positions
+    shift = torch.stack([torch.randint(1, c, (k, m), generator=g) for g in gens], 1).to(inp.device)
     current = inp.x.argmax(dim=1).expand(k, n, length).gather(2, pos)
     new = torch.nn.functional.one_hot((current + shift) % c, c).to(inp.x.dtype).transpose(2, 3)  # (k, n, c, m)
     return inp.x.expand(k, *inp.x.shape).clone().scatter_(3, pos[:, :, None, :].expand(k, n, c, m), new)
@@ -203,7 +207,8 @@ _SENS_REF = ("Yeh et al. 2019 (NeurIPS), via Quantus 0.6.0 {cls}: ‖a(x+δ) - a
              "nucleotide substitutions (perturb='mutate') instead of off-manifold uniform noise.")
 
 
-@register_metric("max_sensitivity", seeded=True, label="Max-Sensitivity", family="robustness", direction="lower",
+@register_metric("max_sensitivity", seeded=True, version=2, label="Max-Sensitivity", family="robustness",
+                 direction="lower",
                  needs="reexplain", cost=_sens_cost, defaults=_SENS_DEFAULTS,
                  description="The largest change of the explanation, relative to its size, over small random "
                              "perturbations of the input (tiny noise; two point mutations for DNA); lower = more "
@@ -214,7 +219,8 @@ def max_sensitivity(inp: MetricInputs, nr_samples: int = 10, lower_bound: float 
     return _sensitivity(inp, "max", nr_samples, lower_bound, perturb, n_mutations, normalise_by, abs, pooling)
 
 
-@register_metric("avg_sensitivity", seeded=True, label="Avg-Sensitivity", family="robustness", direction="lower",
+@register_metric("avg_sensitivity", seeded=True, version=2, label="Avg-Sensitivity", family="robustness",
+                 direction="lower",
                  needs="reexplain", cost=_sens_cost, defaults=_SENS_DEFAULTS,
                  description="The average change of the explanation, relative to its size, over small random "
                              "perturbations of the input (tiny noise; two point mutations for DNA); lower = more "
@@ -293,7 +299,8 @@ def shift_consistency(inp: MetricInputs, shift: int = 3, similarity: str = "pear
                         extras={"right": right.cpu().numpy(), "left": left.cpu().numpy()})
 
 
-@register_metric("noise_consistency", seeded=True, label="Consistency under measurement noise", family="robustness",
+@register_metric("noise_consistency", seeded=True, version=2, label="Consistency under measurement noise",
+                 family="robustness",
                  direction="higher", modalities=("expression",), needs="reexplain",
                  cost=lambda p, inp: {"forward": 0.0, "explain": float(p["n_draws"])},
                  defaults={"*": {"n_draws": 5, "noise_sd": 0.1, "similarity": "spearman", "k": 0.1, "abs": False}},
@@ -304,7 +311,8 @@ def shift_consistency(inp: MetricInputs, shift: int = 3, similarity: str = "pear
                            "rank correlation as biologists read gene rankings); Gaussian noise on standardised data.")
 def noise_consistency(inp: MetricInputs, n_draws: int = 5, noise_sd: float = 0.1, similarity: str = "spearman",
                       k: float = 0.1, abs: bool = False) -> MetricOutput:
-    noise = torch.randn((n_draws, *inp.x.shape), generator=inp.generator("noise_consistency")) * noise_sd
+    noise = inp.per_sample("noise_consistency", lambda g: torch.randn((n_draws, *inp.x.shape[1:]), generator=g),
+                           dim=1) * noise_sd
     xs = (inp.x + noise.to(inp.device, inp.x.dtype)).reshape(-1, *inp.x.shape[1:])
     ap = _prep(_stack_explain(inp, xs).reshape(-1, *inp.a.shape[1:]), abs)
     sims = compare_maps(ap, _prep(inp.a, abs).repeat(n_draws, 1), how=similarity, k=k).reshape(n_draws, inp.n)
