@@ -107,7 +107,8 @@ def _documented(doc: str, *titles: str) -> set[str] | None:
 
 def _params(fn: Any) -> list[str]:
     sig = inspect.signature(fn)
-    return [p.name for p in sig.parameters.values() if p.name not in ("self", "cls")]
+    # ``_ray_trace_ctx``: added to an actor's methods once Ray has been initialised in the same process
+    return [p.name for p in sig.parameters.values() if p.name not in ("self", "cls", "_ray_trace_ctx")]
 
 
 def _routines() -> list[tuple[str, Any]]:
