@@ -106,8 +106,9 @@ def bare_call(method: str, ctx, x: torch.Tensor, y: torch.Tensor):
         return lambda: DeepLift(m, multiply_by_inputs=True).attribute(x, baselines=torch.zeros_like(x), target=t), note
     if method in ("smoothgrad", "vargrad"):
         sigma = float(p["noise_level"] * (ctx.high.max() - ctx.low.min()))
-        if method == "vargrad":  # ours: own noise draws and a float64 two-pass variance (values differ)
-            note = "ours draws its own noise and takes a float64 two-pass variance: values differ"
+        note = "ours draws each sample's noise from its own stream (explainers/seeding.py): values differ"
+        if method == "vargrad":  # ours: also a float64 two-pass variance
+            note += "; and takes a float64 two-pass variance"
 
         def nt():
             torch.manual_seed(ctx.seed)
@@ -116,7 +117,7 @@ def bare_call(method: str, ctx, x: torch.Tensor, y: torch.Tensor):
                 nt_samples_batch_size=p["nt_samples_batch_size"], abs=False)
         return nt, note
     if method == "gradient_shap":
-        note = "same only with numpy seeded: captum draws path points from numpy, ours seeds torch only"
+        note = "ours draws each sample's baselines, path points and noise from its own stream: values differ"
 
         def gs():
             torch.manual_seed(ctx.seed)
@@ -135,7 +136,7 @@ def bare_call(method: str, ctx, x: torch.Tensor, y: torch.Tensor):
         mask = feature_mask(ctx, x, mask_params)  # outside the timed region; ours builds it inside
         first_s = time.perf_counter() - t0
         mask_s = median_time(lambda: feature_mask(ctx, x, mask_params), 3)
-        note = f"ours builds the feature mask inside: {mask_s:.2g} s"
+        note = f"ours: one seeded call per sample (values differ), and builds the feature mask inside: {mask_s:.2g} s"
         if first_s > 2 * mask_s + 0.01:  # expression: k-means gene groups, cached in the context
             note += f" ({first_s:.2g} s on the context's first call: k-means gene groups, then cached)"
 

@@ -88,3 +88,17 @@ def test_an_evaluation_in_small_rounds_stores_the_maps_of_one_fixed_run(tmp_path
             store.close()
     for m in ("smoothgrad", "aggregate"):
         torch.testing.assert_close(maps["rounds"][m], maps["fixed"][m], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("shape", [(2000,), (3, 8, 8), (4, 201), (7,)])
+def test_per_sample_noise_is_the_same_drawn_whole_or_in_chunks(shape):
+    """One call for all of a sample's copies (sizes that are multiples of 16) gives the values of one call per
+    copy, and chunks of copies give the values of one chunk: the fast path draws what the slow one draws."""
+    from xai_core.explainers.seeding import per_sample_normal, sample_generators
+    x = torch.randn(5, *shape)
+    whole = per_sample_normal(sample_generators(3, x), shape, range(6))
+    gens = sample_generators(3, x)
+    chunked = torch.cat([per_sample_normal(gens, shape, range(0, 4)), per_sample_normal(gens, shape, range(4, 6))])
+    gens = sample_generators(3, x)
+    one_by_one = torch.stack([torch.stack([torch.randn(shape, generator=g) for g in gens]) for _ in range(6)])
+    assert torch.equal(whole, chunked) and torch.equal(whole, one_by_one)

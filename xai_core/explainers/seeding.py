@@ -8,6 +8,7 @@ on any executor, in any order.
 """
 from __future__ import annotations
 
+import math
 import zlib
 
 import torch
@@ -49,8 +50,13 @@ def sample_generators(seed: int, x: torch.Tensor) -> list[torch.Generator]:
 
 def per_sample_normal(gens: list[torch.Generator], shape: tuple[int, ...], copies: range) -> torch.Tensor:
     """(len(copies), len(gens), *shape) standard-normal draws: copy j of sample i is the j-th draw of sample i's
-    stream, whichever chunk of copies asks for it (each copy is drawn by its own call, so chunking the copies
-    never changes a value). ``copies`` must continue from where the generators stand (chunks in order).
+    stream, whichever chunk of copies asks for it, so chunking the copies never changes a value. ``copies`` must
+    continue from where the generators stand (chunks in order).
+
+    torch's CPU normal sampler fills a tensor in blocks of 16 values (and redraws a ragged tail), so k copies of
+    a sample drawn by one call equal k calls of one copy exactly when a copy holds a multiple of 16 values; then
+    each sample's copies are drawn by one call (``tests/test_seeding.py`` checks the equality), else one call
+    per copy.
 
     Parameters
     ----------
@@ -66,4 +72,7 @@ def per_sample_normal(gens: list[torch.Generator], shape: tuple[int, ...], copie
     Tensor
         On the CPU.
     """
+    size = math.prod(shape)
+    if size >= 16 and size % 16 == 0:
+        return torch.stack([torch.randn((len(copies), *shape), generator=g) for g in gens], dim=1)
     return torch.stack([torch.stack([torch.randn(shape, generator=g) for g in gens]) for _ in copies])
