@@ -10,6 +10,8 @@
     python benchmarks/decisive.py                                      # grain, all methods, all metrics
     python benchmarks/decisive.py --dataset simu-small --fixed-n 16 --budget 2m
     python benchmarks/decisive.py --seeds 10 --reference-n 64 --skip-fixed   # the agreement check (hours on 2 cores)
+    python benchmarks/decisive.py --seeds 10 --reference-n 64 --skip-fixed --shared-reference   # its references share
+                                                                             # the seed-free cells
 
 Prints a Markdown table and writes ``WORK/decisive.json``.
 """
@@ -32,11 +34,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def evaluate(work: Path, name: str, common: list[str], extra: list[str], threads: int) -> dict:
-    """One ``python -m xai_core evaluate`` in its own process and store; what it took and what it found."""
-    out, store = work / name, work / f"{name}.sqlite"
-    for p in (store, Path(f"{store}-wal"), Path(f"{store}-shm")):
-        p.unlink(missing_ok=True)
+def evaluate(work: Path, name: str, common: list[str], extra: list[str], threads: int,
+             store: Path | None = None) -> dict:
+    """One ``python -m xai_core evaluate`` in its own process and fresh store (or in ``store``, kept as it is);
+    what it took and what it found."""
+    out = work / name
+    if store is None:
+        store = work / f"{name}.sqlite"
+        for p in (store, Path(f"{store}-wal"), Path(f"{store}-shm")):
+            p.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "xai_core", "evaluate", *common, *extra, "--store", str(store), "--out", str(out),
            "--yes"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -77,11 +83,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=0, help="seeds of the agreement check (0: skip it)")
     ap.add_argument("--reference-n", type=int, default=64, help="samples of the agreement check's fixed runs")
     ap.add_argument("--skip-fixed", action="store_true", help="skip the side-by-side fixed-n run")
+    ap.add_argument("--shared-reference", action="store_true",
+                    help="the agreement check's fixed runs share one store: the cells that depend on no seed are "
+                         "computed once, only the seeded methods' and metrics' cells per seed (their times are then "
+                         "not comparable; the adaptive runs keep fresh stores)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", help="folder for stores, outputs and logs (default: a new temporary folder)")
     args = ap.parse_args(argv)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="decisive-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.shared_reference:  # fresh for this invocation, shared by its reference runs
+        for p in (work / "reference-shared.sqlite", work / "reference-shared.sqlite-wal",
+                  work / "reference-shared.sqlite-shm"):
+            p.unlink(missing_ok=True)
     common = ["--dataset", args.dataset, "--methods", args.methods, "--metrics", args.metrics]
     adaptive = ["--until", "decided", "--budget", args.budget, "--n", str(args.cap), "--confidence",
                 str(args.confidence), "--top-k", str(args.top_k)]
@@ -104,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         a = rows[0] if seed == 0 else evaluate(work, f"adaptive-seed{seed}", common,
                                                adaptive + ["--seed", str(seed)], args.threads)
         ref = evaluate(work, f"reference-n{args.reference_n}-seed{seed}", common,
-                       ["--n", str(args.reference_n), "--seed", str(seed)], args.threads)
+                       ["--n", str(args.reference_n), "--seed", str(seed)], args.threads,
+                       store=work / "reference-shared.sqlite" if args.shared_reference else None)
         same = set(a["top3"]) == set(ref["top3"])
         agreement.append({"seed": seed, "adaptive": a, "reference": ref, "same_top3": same,
                           "same_order": a["top3"] == ref["top3"]})
