@@ -30,6 +30,7 @@ from ..metrics import METRICS
 from ..metrics.augment import EQUIVARIANT, INVARIANT
 from ..progress import Progress
 from ..ranking import kendalls_w, mc_mrr, metric_agreement
+from ..ranking_words import floor_sentence
 from ..runner import EvalConfig, Evaluation, ranking_input
 from ..store import ResultStore
 from . import grain_tables as gt
@@ -400,7 +401,8 @@ def _summary(r, v, rank, pool, w, changed, methods, agg_rank) -> None:
     top3 = ", ".join(f"{m} ({gt.sig(t.loc[m, 'mrr'])})" for m in t.index[:3])
     s = [(f"The top three methods by Monte Carlo MRR are {top3}, and the random control ranks "
           f"{int(t.loc[RANDOM, 'rank']) if RANDOM in t.index else '—'} of {len(t)}; the 95% intervals of "
-          f"{overlap} of the {len(t) - 1} pairs of neighbours in the ranking overlap."),
+          f"{overlap} of the {len(t) - 1} pairs of neighbours in the ranking overlap." +
+          (f" {floor}" if (floor := floor_sentence(rank, label=str)) else "")),
          (f"By the study's score, explanations were more robust to colour (invariant) than to geometric "
           f"(equivariant) augmentations for {k} of {n} methods ({rv}); the raw map similarity is {gt.sig(r_inv)} "
           f"under colour and {gt.sig(r_eqv)} under geometric changes (mean Pearson r)."),
