@@ -24,7 +24,17 @@ def places(tmp_path, monkeypatch):
     """A fresh cache and a fresh committed folder."""
     monkeypatch.setenv("XAI_CORE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(pop, "COMMITTED", tmp_path / "committed")
+    monkeypatch.setattr(pop, "PUBLISH_MIN_AUROC", 0.0)  # tiny data: commit whatever trains
     return tmp_path
+
+
+def test_a_member_below_the_target_auroc_is_not_committed(places, monkeypatch):
+    """A collapsed training (here: any, with the bar above 100 %) stays in the cache and is named, never committed."""
+    monkeypatch.setattr(pop, "PUBLISH_MIN_AUROC", 100.5)
+    ds = make_dataset("sequence", n=60)
+    with pytest.warns(UserWarning, match="is not committed"):
+        path, trained = train_member(ds, SPEC, CFG, commit=True)
+    assert trained and path.exists() and not (places / "committed" / path.name).exists()
 
 
 def test_a_committed_member_is_resumed_on_another_machine_and_a_damaged_one_trained_again(places, monkeypatch):

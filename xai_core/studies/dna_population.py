@@ -30,9 +30,10 @@ from ..models.training import DEFAULT_DTYPE
 from ..progress import Progress
 from .base import DOCS, StudyContext
 from .claims import Claims
-from .dna_analysis import REG_PARAMS
+from .dna_analysis import REG_PARAMS, TARGET_AUROC
 
 COMMITTED = DOCS / "dna-consistency" / "population"  # the paper preset's members, committed stage by stage
+PUBLISH_MIN_AUROC = TARGET_AUROC  # % test AUROC a member needs to be committed
 CONFIGS: dict[str, dict[str, Any]] = {
     "quick": {"dataset": "dna-motifs-small", "arch": "dna_shallow", "activations": ["relu", "exponential"],
               "batchnorm": [True], "regularizers": ["standard", "gn", "mixup", "adversarial"], "seeds": [0, 1],
@@ -151,7 +152,14 @@ def _usable(path: Path, fits: Callable[[dict[str, Any]], bool], verify: bool) ->
 
 
 def _publish(src: Path, dest: Path) -> None:
-    """Copy a trained member beside the study's committed results (a reader sees no file or a whole one)."""
+    """Copy a trained member beside the study's committed results (a reader sees no file or a whole one), unless
+    its test AUROC is below ``PUBLISH_MIN_AUROC``: a collapsed training must not enter the committed population
+    (it stays in this machine's cache, is named in a warning, and the report counts it below the target)."""
+    auroc = read_metadata(src).get("test_auroc")
+    if auroc is not None and 100 * float(auroc) < PUBLISH_MIN_AUROC:
+        warnings.warn(f"population member {src.stem} reached test AUROC {100 * float(auroc):.1f} %, below "
+                      f"{PUBLISH_MIN_AUROC:g} %: it is not committed to {dest.parent}", stacklevel=3)
+        return
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     shutil.copyfile(src, tmp)
