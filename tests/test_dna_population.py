@@ -93,6 +93,18 @@ def test_only_the_paper_recipe_is_committed():
     assert not commits(paper, Spec("dna_deep", "relu", True, "dropconnect", 0))  # not in the grid
     assert not commits(CONFIGS["full"], Spec("dna_deep", "relu", True, "standard", 0))
     assert not commits(CONFIGS["quick"], SPEC)
+    assert not commits({**paper, "lr_nobn": 1e-2}, member)
+
+
+def test_the_paper_preset_trains_every_member_without_batchnorm_at_its_slower_rate():
+    """ReLU members without BatchNorm collapse at 1e-2 as the exponential ones do: both stay at ``lr_nobn``; the
+    members with BatchNorm keep the paper's 1e-2 (so their committed checkpoints keep their keys)."""
+    paper = CONFIGS["paper"]
+    rates = {(a, bn): pop._recipe(paper, Spec("dna_deep", a, bn, "gn", 0))["lr"]
+             for a in ("relu", "exponential") for bn in (True, False)}
+    assert rates == {("relu", True): 1e-2, ("exponential", True): 1e-2, ("relu", False): 1e-3,
+                     ("exponential", False): 1e-3}
+    assert pop._recipe(CONFIGS["full"], Spec("dna_deep", "relu", False, "gn", 0))["lr"] == CONFIGS["full"]["lr"]
 
 
 def test_a_training_stage_reports_the_members_and_commits_nothing_in_quick_mode(places):

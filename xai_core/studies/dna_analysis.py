@@ -55,7 +55,11 @@ def differences(cfg: dict[str, Any], n: int, n_seq: int, n_pos: int | None = Non
     if n_pos is None or n_seq < n_pos:
         out.append(f"{n_seq} positive test sequences scored instead of all "
                    + (f"{n_pos:,}" if n_pos is not None else "(~2,000)"))
-    if cfg.get("burn_in_epochs") and "lr_exp_nobn" in cfg:  # the paper's schedule, but a slower rate for them
+    if cfg.get("burn_in_epochs") and cfg.get("lr_nobn"):  # the paper's schedule, but a slower rate without BN
+        out.append(f"members without BatchNorm stay at lr {cfg['lr_nobn']} after the burn-in: at {cfg['lr']} the "
+                   "exponential ones collapse to chance in the first epoch and never recover, and so did 3 of the "
+                   "first 4 ReLU ones (docs/studies/RUNS.md)")
+    elif cfg.get("burn_in_epochs") and "lr_exp_nobn" in cfg:  # the paper's schedule, but a slower rate for them
         out.append(f"exponential members without BatchNorm stay at lr {cfg['lr_exp_nobn']} after the burn-in: at "
                    f"{cfg['lr']} they collapse to chance in the first epoch and never recover (docs/studies/RUNS.md)")
     elif "lr_exp_nobn" in cfg or not cfg.get("burn_in_epochs"):  # the CPU recipes' slower rate for them
@@ -220,7 +224,8 @@ def _protocol(res, ds, cfg, df: pd.DataFrame, n_seq: int) -> None:
         "training": {"optimizer": "adam", **{k: cfg[k] for k in ("epochs", "lr", "batch_size", "patience",
                                                                  "burn_in_epochs", "burn_in_lr", "adversarial_steps",
                                                                  "clean_epochs") if k in cfg},
-                     "lr (exponential without BatchNorm)": cfg.get("lr_exp_nobn", cfg["lr"]),
+                     "lr (exponential without BatchNorm)": cfg.get("lr_nobn") or cfg.get("lr_exp_nobn", cfg["lr"]),
+                     "lr (ReLU without BatchNorm)": cfg.get("lr_nobn") or cfg["lr"],
                      "early_stopping": "best validation AUROC epoch kept", "regularizer_params": REG_PARAMS,
                      "precision": PRECISION[cfg.get("dtype", "float32")]},
         "scoring": {"method": "saliency (gradient of the logit; the study used the sigmoid output, a per-sequence "

@@ -10,7 +10,8 @@ different interpretability, and the Pareto front of accuracy vs consistency with
 
 Options (``--set key=value``): preset (quick, full, or paper: the paper's recipe, for a GPU), dataset, arch,
 activations, batchnorm, regularizers, seeds, epochs, lr, lr_exp_nobn (exponential members without BatchNorm diverge
-at higher rates), batch_size, dtype (the precision of training, ``float64`` in quick mode and ``float32`` in full
+at higher rates), lr_nobn (every member without BatchNorm; the paper preset's 1e-3, since ReLU members without it
+also collapse at 1e-2), batch_size, dtype (the precision of training, ``float64`` in quick mode and ``float32`` in full
 mode, below), n (sequences scored), n_boot, tolerance (pp of test AUROC for the selection), accuracy_window (pp: the
 near-best models whose correlations are also reported, default 5), threads (torch threads, default 1: much faster
 than 2 on a shared 2-core machine, and no reduction order that depends on the core count), store (a results store
