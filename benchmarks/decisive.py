@@ -12,6 +12,9 @@
     python benchmarks/decisive.py --seeds 10 --reference-n 64 --skip-fixed   # the agreement check (hours on 2 cores)
     python benchmarks/decisive.py --seeds 10 --reference-n 64 --skip-fixed --shared-reference   # its references share
                                                                              # the seed-free cells
+    python benchmarks/decisive.py ... --only references --threads 1 --work W   # the references alone (untimed), then
+    python benchmarks/decisive.py ... --resume --work W                        # the timed adaptive runs, on a quiet
+                                                                               # machine, reading the references back
 
 Prints a Markdown table and writes ``WORK/decisive.json``.
 """
@@ -35,10 +38,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def evaluate(work: Path, name: str, common: list[str], extra: list[str], threads: int,
-             store: Path | None = None) -> dict:
+             store: Path | None = None, resume: bool = False) -> dict:
     """One ``python -m xai_core evaluate`` in its own process and fresh store (or in ``store``, kept as it is);
-    what it took and what it found."""
+    what it took and what it found. ``resume``: a run of the same command that finished in ``work`` before is
+    read back (its wall-clock is the one measured then), not run again."""
     out = work / name
+    saved = work / f"{name}.row.json"
+    if resume and saved.is_file() and (out / "ranking.csv").is_file():
+        row = json.loads(saved.read_text())
+        if row.get("args") == [*common, *extra]:
+            return {**row, "reused": True}
     if store is None:
         store = work / f"{name}.sqlite"
         for p in (store, Path(f"{store}-wal"), Path(f"{store}-shm")):
@@ -67,6 +76,7 @@ def evaluate(work: Path, name: str, common: list[str], extra: list[str], threads
         n = re.search(r"on (\d+) samples of", proc.stderr)
         row.update(stopped_because="fixed n", samples=int(n.group(1)) if n else None, passes=passes, rounds=None,
                    raced_out=[], sentence="")
+    saved.write_text(json.dumps({**row, "args": [*common, *extra], "threads": threads}, indent=2))
     return row
 
 
@@ -87,12 +97,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="the agreement check's fixed runs share one store: the cells that depend on no seed are "
                          "computed once, only the seeded methods' and metrics' cells per seed (their times are then "
                          "not comparable; the adaptive runs keep fresh stores)")
+    ap.add_argument("--only", choices=["all", "references"], default="all",
+                    help="references: only the agreement check's fixed runs (untimed, so they may share the machine; "
+                         "a later --resume run reads them back and times the adaptive runs alone)")
+    ap.add_argument("--resume", action="store_true",
+                    help="read back the runs of the same command that finished in --work instead of running them")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", help="folder for stores, outputs and logs (default: a new temporary folder)")
     args = ap.parse_args(argv)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="decisive-"))
     work.mkdir(parents=True, exist_ok=True)
-    if args.shared_reference:  # fresh for this invocation, shared by its reference runs
+    if args.shared_reference and not args.resume:  # fresh for this invocation, shared by its reference runs
         for p in (work / "reference-shared.sqlite", work / "reference-shared.sqlite-wal",
                   work / "reference-shared.sqlite-shm"):
             p.unlink(missing_ok=True)
@@ -102,29 +117,37 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# decisive: adaptive vs fixed-n evaluation, {datetime.date.today()}")
     print(f"# {platform.platform()}, nproc={os.cpu_count()}, load {os.getloadavg()[0]:.1f}, threads {args.threads}, "
           f"work {work}")
-    rows = [evaluate(work, "adaptive", common, adaptive + ["--seed", "0"], args.threads)]
-    if not args.skip_fixed:
+    refs_only = args.only == "references"
+    rows = [] if refs_only else [evaluate(work, "adaptive", common, adaptive + ["--seed", "0"], args.threads,
+                                          resume=args.resume)]
+    if not args.skip_fixed and not refs_only:
         rows.append(evaluate(work, f"fixed-n{args.fixed_n}", common, ["--n", str(args.fixed_n), "--seed", "0"],
-                             args.threads))
-    print("\n| run | wall-clock | passes | stopped because | samples | top 3 | leader's P(rank 1) | raced out |")
-    print("|---|---:|---:|---|---:|---|---:|---|")
+                             args.threads, resume=args.resume))
+    print("" if refs_only else "\n| run | wall-clock | passes | stopped because | samples | top 3 | leader's P(rank 1) | raced out |")
+    print("" if refs_only else "|---|---:|---:|---|---:|---|---:|---|")
     for r in rows:
         print(f"| {r['run']} | {r['wall_s'] / 60:.1f} min | {r['passes']:,.0f} | {r['stopped_because']} | "
               f"{r['samples']} | {', '.join(r['top3'])} | {r['leader_p_rank_1']:.2f} | "
               f"{', '.join(r['raced_out']) or '-'} |")
-    print(f"\nadaptive: {rows[0]['sentence']}")
+    if rows:
+        print(f"\nadaptive: {rows[0]['sentence']}")
     agreement = []
     for seed in range(args.seeds):
-        a = rows[0] if seed == 0 else evaluate(work, f"adaptive-seed{seed}", common,
-                                               adaptive + ["--seed", str(seed)], args.threads)
         ref = evaluate(work, f"reference-n{args.reference_n}-seed{seed}", common,
                        ["--n", str(args.reference_n), "--seed", str(seed)], args.threads,
-                       store=work / "reference-shared.sqlite" if args.shared_reference else None)
+                       store=work / "reference-shared.sqlite" if args.shared_reference else None, resume=args.resume)
+        if refs_only:
+            print(f"seed {seed}: n={args.reference_n} {ref['top3']} ({ref['wall_s'] / 60:.1f} min)", flush=True)
+            continue
+        a = rows[0] if seed == 0 else evaluate(work, f"adaptive-seed{seed}", common,
+                                               adaptive + ["--seed", str(seed)], args.threads, resume=args.resume)
         same = set(a["top3"]) == set(ref["top3"])
         agreement.append({"seed": seed, "adaptive": a, "reference": ref, "same_top3": same,
                           "same_order": a["top3"] == ref["top3"]})
         print(f"seed {seed}: adaptive top 3 {a['top3']} ({a['stopped_because']}, {a['samples']} samples, "
               f"{a['wall_s'] / 60:.1f} min) vs n={args.reference_n} {ref['top3']}: {'same' if same else 'DIFFERENT'}")
+    if refs_only:
+        print("references done; time the adaptive runs with the same command, --only all --resume")
     if agreement:
         k = sum(r["same_top3"] for r in agreement)
         print(f"\nsame top 3 (as a set) in {k} of {len(agreement)} seeds; same order in "
