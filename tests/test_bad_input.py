@@ -236,11 +236,12 @@ def test_model_too_large_is_refused_before_training(paths, capsys):
 
 
 def test_ranking_treats_infinite_scores_as_missing():
-    from xai_core.ranking import _check_frame, mc_mrr
+    from xai_core.ranking import mc_mrr
+    from xai_core.ranking_frame import check_frame
 
     df = pd.DataFrame({"method": ["a", "a", "b", "b", "c", "c"], "metric": ["m"] * 6,
                        "sample": ["1", "2"] * 3, "score": [0.5, 0.6, np.inf, np.inf, 0.1, 0.2]})
-    checked = _check_frame(df)
+    checked = check_frame(df)
     assert checked["score"].isna().sum() == 2 and checked["reason"].str.contains("non-finite").sum() == 2
     res = mc_mrr(df, n_draws=200, missing="worst")
     assert res.table.index[0] == "a" and res.table.loc["b", "rank"] == 3
@@ -248,7 +249,7 @@ def test_ranking_treats_infinite_scores_as_missing():
     assert mc_mrr(neg, n_draws=50, missing="worst").table.loc["b", "rank"] == 3
     with_se = pd.DataFrame({"method": ["a", "b"], "metric": ["s", "s"], "sample": ["*", "*"],
                             "score": [0.1, 0.9], "se": [0.0, np.inf]})
-    assert _check_frame(with_se)["score"].isna().tolist() == [False, True]
+    assert check_frame(with_se)["score"].isna().tolist() == [False, True]
 
 
 def test_rank_cli_with_inf_scores(tmp_path, capsys):

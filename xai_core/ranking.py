@@ -27,18 +27,18 @@ import zlib
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .errors import UnknownChoice, XaiError
 from .explainers import is_control
+from .ranking_consensus import borda, kendalls_w, mean_rank, metric_agreement
+from .ranking_frame import (DIRECTIONS, MISSING, SET_LEVEL, MRR_DECIMALS, metric_ranks,
+                            metric_weights, Prepared, prepare, rank_best_first, summarise)
 
-SET_LEVEL = "*"
-DIRECTIONS = ("higher", "lower")
+__all__ = ["CONTROL_FLOOR", "DIRECTIONS", "DISTS", "MISSING", "RANKERS", "SET_LEVEL", "RankingResult", "borda",
+           "get_ranker", "kendalls_w", "mc_mrr", "mean_rank", "metric_agreement", "summarise"]
+
 DISTS = ("normal", "bootstrap")
-MISSING = ("drop", "worst")
-_REQUIRED = ("method", "metric", "sample", "score")
 _BLOCK = 1 << 22  # bootstrap count-matrix elements generated at once (bounds memory, not a per-draw loop)
-_MRR_DECIMALS = 12  # MRRs equal to this precision are ties when methods are ranked by MRR
 CONTROL_FLOOR = 0.95  # a method above the control in fewer draws than this is "not better than random"
 
 
@@ -99,159 +99,6 @@ class RankingResult:
         self.to_frame().reset_index().to_csv(path, index=False)
 
 
-@dataclass
-class _Prepared:
-    methods: list[str]
-    metrics: list[str]  # metrics taking part in the ranking
-    directions: dict[str, str]  # every metric in the input
-    families: dict[str, str]  # every metric in the input
-    mu_all: pd.DataFrame  # raw means, methods x all metrics (NaN where missing)
-    sigma_all: pd.DataFrame
-    dropped: dict[str, str]
-    rows: pd.DataFrame  # validated input rows
-
-    def sign(self, metric: str) -> float:
-        return -1.0 if self.directions[metric] == "lower" else 1.0
-
-    def oriented_mu(self) -> np.ndarray:
-        """(M, K) means over the used metrics with higher = better; -inf where a method has no finite mean."""
-        mu = self.mu_all[self.metrics].to_numpy(float) * [self.sign(m) for m in self.metrics]
-        return np.where(np.isfinite(mu), mu, -np.inf)
-
-
-def _check_frame(scores: pd.DataFrame) -> pd.DataFrame:
-    if not isinstance(scores, pd.DataFrame) or scores.empty:
-        raise XaiError("the scores frame is empty; pass a DataFrame with one row per method, metric and sample")
-    absent = [c for c in _REQUIRED if c not in scores.columns]
-    if absent:
-        raise XaiError(f"the scores frame lacks column(s) {absent}; it needs columns {list(_REQUIRED)}")
-    df = scores.dropna(subset=["method", "metric"]).copy()
-    df["score"] = pd.to_numeric(df["score"], errors="coerce").astype(float)
-    # an infinite score (or standard error) is no measurement: missing, with its reason, never ranked on
-    inf = np.isinf(df["score"].to_numpy())
-    if "se" in df.columns:
-        se = pd.to_numeric(df["se"], errors="coerce").astype(float)
-        inf_se = np.isinf(se.to_numpy()) & ~inf
-        df["se"] = se.where(~np.isinf(se), np.nan)
-    else:
-        inf_se = np.zeros(len(df), dtype=bool)
-    if inf.any() or inf_se.any():
-        why = np.where(inf, "non-finite score (" + df["score"].astype(str) + ") treated as missing",
-                       "non-finite standard error treated as a missing score")
-        reason = df["reason"].astype(object) if "reason" in df.columns else pd.Series(None, index=df.index,
-                                                                                      dtype=object)
-        df["reason"] = reason.where(~(inf | inf_se), why)
-        df.loc[inf | inf_se, "score"] = np.nan
-    dup = df.duplicated(["method", "metric", "sample"])
-    if dup.any():
-        r = df[dup].iloc[0]
-        raise XaiError(f"method '{r['method']}' has several rows for metric '{r['metric']}', sample "
-                       f"'{r['sample']}'; keep one score per method, metric and sample")
-    return df
-
-
-def summarise(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per (method, metric): mu, sigma, n, set_level.
-
-    mu is the mean of the finite per-sample scores, sigma the std (ddof=1) / sqrt(n) (0 when n = 1). A
-    set-level row (sample "*") gives mu = score, sigma = se (NaN -> 0).
-
-    Parameters
-    ----------
-    scores : DataFrame
-        Tidy scores: columns ``method``, ``metric``, ``sample``, ``score`` (and ``se``, ``reason``, ``family``,
-        ``direction`` when present); one row per method, metric and sample (``"*"`` for a set-level score).
-
-    Returns
-    -------
-    DataFrame
-        Indexed by (method, metric).
-
-    Raises
-    ------
-    XaiError
-        For an empty or malformed frame, or a metric with both set-level and per-sample rows for a method.
-    """
-    df = _check_frame(scores)
-    is_set = df["sample"].astype(str) == SET_LEVEL
-    g = df[~is_set].groupby(["method", "metric"], sort=False)["score"]
-    per = pd.DataFrame({"mu": g.mean(), "n": g.count(), "sd": g.std(ddof=1)})
-    per["sigma"] = (per.pop("sd") / np.sqrt(per["n"])).fillna(0.0)
-    per["set_level"] = False
-    s = df[is_set].set_index(["method", "metric"])
-    se = s["se"].astype(float).fillna(0.0) if "se" in s.columns else 0.0
-    sl = pd.DataFrame({"mu": s["score"], "n": np.isfinite(s["score"]).astype(int), "sigma": se, "set_level": True})
-    both = per.index.intersection(sl.index)
-    if len(both):
-        meth, met = both[0]
-        raise XaiError(f"method '{meth}' has both a set-level row (sample '*') and per-sample rows for "
-                       f"metric '{met}'; keep one or the other")
-    return pd.concat([per, sl])[["mu", "sigma", "n", "set_level"]]
-
-
-def _per_metric(df, col, arg, given, metrics, default) -> dict[str, str]:
-    out: dict[str, str] = {}
-    if col in df.columns:
-        for m, vals in df.groupby("metric", sort=False)[col]:
-            u = pd.unique(vals.dropna())
-            if len(u) > 1:
-                raise XaiError(f"metric '{m}' has several {col} values {list(u)}; give one {col} per metric "
-                               f"(or pass {arg}={{metric: value}})")
-            if len(u):
-                out[m] = u[0]
-    out.update(given or {})
-    return {m: out.get(m, default(m)) for m in metrics}
-
-
-def _prepare(scores, directions=None, families=None, missing="drop") -> _Prepared:
-    if missing not in MISSING:
-        raise XaiError(f"unknown missing='{missing}'; use one of {list(MISSING)}")
-    df = _check_frame(scores)
-    summ = summarise(df)
-    methods, metrics = list(pd.unique(df["method"])), list(pd.unique(df["metric"]))
-    if len(methods) < 2:
-        raise XaiError(f"ranking needs at least 2 methods, got {methods}; add scores for more methods")
-    dirs = _per_metric(df, "direction", "directions", directions, metrics, lambda m: "higher")
-    bad = {m: d for m, d in dirs.items() if d not in DIRECTIONS}
-    if bad:
-        raise XaiError(f"unknown direction(s) {bad}; each metric's direction must be 'higher' or 'lower'")
-    fams = _per_metric(df, "family", "families", families, metrics, lambda m: m)
-    mu = summ["mu"].unstack("metric").reindex(index=methods, columns=metrics).astype(float)
-    sigma = summ["sigma"].unstack("metric").reindex(index=methods, columns=metrics).astype(float).fillna(0.0)
-    used, dropped = [], {}
-    for m in metrics:
-        lacking = [meth for meth in methods if not np.isfinite(mu.at[meth, m])]
-        if len(lacking) == len(methods):
-            dropped[m] = "no method has a finite score on this metric"
-        elif lacking and missing == "drop":
-            dropped[m] = (f"no finite score for method(s) {lacking}; every method needs one to rank on this "
-                          "metric (pass missing='worst' to rank them last instead)")
-        else:
-            used.append(m)
-    if not used:
-        raise XaiError(f"no metric has a finite score for every method (dropped: {dropped}); "
-                       "add the missing scores or pass missing='worst'")
-    return _Prepared(methods, used, dirs, fams, mu, sigma, dropped, df)
-
-
-def _metric_weights(P: _Prepared, weights: dict[str, float] | None, per_family: bool) -> np.ndarray:
-    weights = dict(weights or {})
-    unknown = sorted(set(weights) - set(P.families.values()))
-    if unknown:
-        raise XaiError(f"weights name unknown famil(y/ies) {unknown}; valid families: "
-                       f"{sorted(set(P.families.values()))} (a metric's family is its own name unless given)")
-    if any(not np.isfinite(v) or v < 0 for v in weights.values()):
-        raise XaiError(f"weights must be finite and >= 0, got {weights}")
-    fams = [P.families[m] for m in P.metrics]
-    w = np.array([float(weights.get(f, 1.0)) for f in fams])
-    if per_family:
-        w = w / np.array([fams.count(f) for f in fams])
-    if w.sum() <= 0:
-        raise XaiError(f"the weights give every used metric weight 0 ({dict(zip(P.metrics, w))}); "
-                       "give at least one used family a positive weight")
-    return w
-
-
 def _boot_means(X: np.ndarray, T: int, rng: np.random.Generator) -> np.ndarray:
     """(T, k) bootstrap means of the columns of X (n, k), resampling the same rows for every column.
 
@@ -277,7 +124,7 @@ def _stream(seed: int, *names: str) -> np.random.Generator:
     return np.random.default_rng([int(seed), *(zlib.crc32(n.encode()) for n in names)])
 
 
-def _draw(P: _Prepared, metric: str, dist: str, T: int, seed: int) -> tuple[np.ndarray, bool]:
+def _draw(P: Prepared, metric: str, dist: str, T: int, seed: int) -> tuple[np.ndarray, bool]:
     """(T, M) raw-score draws for one metric, and whether the bootstrap was paired. Each method's normal draws
     come from its own stream (``_stream``); a paired bootstrap resamples the samples, in sample-id order, from the
     metric's stream; an unpaired one each method's samples, in sample-id order, from the method's stream."""
@@ -301,11 +148,6 @@ def _draw(P: _Prepared, metric: str, dist: str, T: int, seed: int) -> tuple[np.n
                 x = g["score"].dropna().to_numpy(float)
                 out[:, i] = _boot_means(x[:, None], T, _stream(seed, metric, "#boot", meth))[:, 0]
     return np.where(np.isnan(out), mu, out), paired
-
-
-def _rank_best_first(values: np.ndarray, axis: int, method: str = "average") -> np.ndarray:
-    """Rank 1 = largest value; -inf (missing) ranks last."""
-    return stats.rankdata(-values, axis=axis, method=method)
 
 
 def mc_mrr(scores: pd.DataFrame, *, directions: dict[str, str] | None = None, families: dict[str, str] | None = None,
@@ -373,25 +215,25 @@ def mc_mrr(scores: pd.DataFrame, *, directions: dict[str, str] | None = None, fa
         raise XaiError(f"unknown dist='{dist}'; use one of {list(DISTS)}")
     if int(n_draws) != n_draws or n_draws < 1:
         raise XaiError(f"n_draws must be a positive integer, got {n_draws}")
-    P = _prepare(scores, directions, families, missing)
-    w = _metric_weights(P, weights, per_family)
+    P = prepare(scores, directions, families, missing)
+    w = metric_weights(P, weights, per_family)
     T, M = int(n_draws), len(P.methods)
     acc, paired = np.zeros((T, M)), {}
     for k, metric in enumerate(P.metrics):
         raw, paired[metric] = _draw(P, metric, dist, T, seed)
         oriented = P.sign(metric) * raw
         oriented[:, ~np.isfinite(P.mu_all[metric].to_numpy(float))] = -np.inf
-        acc += w[k] / _rank_best_first(oriented, axis=1)
+        acc += w[k] / rank_best_first(oriented, axis=1)
     mrr = acc / w.sum()
-    r = _rank_best_first(np.round(mrr, _MRR_DECIMALS), axis=1, method="min").astype(int)
+    r = rank_best_first(np.round(mrr, MRR_DECIMALS), axis=1, method="min").astype(int)
     probs = np.stack([np.bincount(r[:, i], minlength=M + 1)[1:] for i in range(M)]) / T
     lo, hi = np.percentile(mrr, [2.5, 97.5], axis=0)
     table = pd.DataFrame({"mrr": mrr.mean(0), "mrr_lo": lo, "mrr_hi": hi, "mean_rank": r.mean(0)},
                          index=pd.Index(P.methods, name="method"))
-    table["rank"] = _rank_best_first(table["mrr"].round(_MRR_DECIMALS).to_numpy(), 0, "min").astype(int)
+    table["rank"] = rank_best_first(table["mrr"].round(MRR_DECIMALS).to_numpy(), 0, "min").astype(int)
     ctrl = [i for i, m in enumerate(P.methods) if is_control(m)]
     if ctrl:  # the controls floor: how often each method's MRR is strictly above the best control's
-        rounded = np.round(mrr, _MRR_DECIMALS)
+        rounded = np.round(mrr, MRR_DECIMALS)
         above = (rounded > rounded[:, ctrl].max(axis=1, keepdims=True)).mean(axis=0)
         is_ctrl = np.isin(np.arange(M), ctrl)
         table["p_above_control"] = np.where(is_ctrl, np.nan, above)
@@ -406,7 +248,7 @@ def mc_mrr(scores: pd.DataFrame, *, directions: dict[str, str] | None = None, fa
                   controls=[P.methods[i] for i in ctrl], control_floor=CONTROL_FLOOR)
     if dist == "bootstrap":
         params["paired"] = paired
-    return RankingResult(table.loc[order], rank_probs, _metric_ranks(P).loc[order], list(P.metrics),
+    return RankingResult(table.loc[order], rank_probs, metric_ranks(P).loc[order], list(P.metrics),
                          dict(P.dropped), params, p_top_set)
 
 
@@ -423,164 +265,6 @@ def _p_top_set(r: np.ndarray, order: list[int], top_k: int | Sequence[int]) -> d
         exact = inside[:, order[:k]].all(axis=1) & (inside.sum(axis=1) == k)
         out[k] = float(exact.mean())
     return out
-
-
-def _metric_ranks(P: _Prepared) -> pd.DataFrame:
-    ranks = _rank_best_first(P.oriented_mu(), axis=0)
-    return pd.DataFrame(ranks, index=pd.Index(P.methods, name="method"), columns=P.metrics)
-
-
-def _deterministic(scores, directions, families, weights, per_family, missing, name, better_high, fn):
-    P = _prepare(scores, directions, families, missing)
-    w = _metric_weights(P, weights, per_family)
-    value = fn(_metric_ranks(P).to_numpy(), len(P.methods), w)
-    out = pd.DataFrame({name: value}, index=pd.Index(P.methods, name="method"))
-    key = np.round(value, _MRR_DECIMALS)
-    out["rank"] = stats.rankdata(-key if better_high else key, method="min").astype(int)
-    return out.sort_values("rank", kind="stable")
-
-
-def mean_rank(scores: pd.DataFrame, *, directions: dict[str, str] | None = None,
-              families: dict[str, str] | None = None, weights: dict[str, float] | None = None,
-              per_family: bool = False, missing: str = "drop") -> pd.DataFrame:
-    """Per method: (weighted) mean over metrics of its rank on the means (lower is better), and rank.
-
-    Parameters
-    ----------
-    scores : DataFrame
-        Tidy scores: columns ``method``, ``metric``, ``sample``, ``score`` (and ``se``, ``reason``, ``family``,
-        ``direction`` when present); one row per method, metric and sample (``"*"`` for a set-level score).
-    directions : dict of str to str, optional
-        Metric -> ``"higher"`` or ``"lower"`` is better, over the frame's ``direction`` column (default higher).
-    families : dict of str to str, optional
-        Metric -> family, over the frame's ``family`` column (default: each metric its own family).
-    weights : dict of str to float, optional
-        Family -> weight (default 1).
-    per_family : bool
-        Divide each family's weight among its used metrics.
-    missing : str
-        ``"drop"``: drop a metric on which some method has no finite mean; ``"worst"``: that method ranks last.
-
-    Returns
-    -------
-    DataFrame
-        Index method; ``mean_rank``, ``rank``; sorted by rank.
-
-    Raises
-    ------
-    XaiError
-        For an empty or malformed frame (missing columns, duplicated rows), fewer than 2 methods, an unknown
-        direction, a bad weight or one for an unknown family, or no metric left to rank on.
-    """
-    return _deterministic(scores, directions, families, weights, per_family, missing, "mean_rank", False,
-                          lambda R, M, w: R @ w / w.sum())
-
-
-def borda(scores: pd.DataFrame, *, directions: dict[str, str] | None = None,
-          families: dict[str, str] | None = None, weights: dict[str, float] | None = None,
-          per_family: bool = False, missing: str = "drop") -> pd.DataFrame:
-    """Per method: Borda count sum_m w_m (M - rank_m) on the means (higher is better), and rank.
-
-    Parameters
-    ----------
-    scores : DataFrame
-        Tidy scores: columns ``method``, ``metric``, ``sample``, ``score`` (and ``se``, ``reason``, ``family``,
-        ``direction`` when present); one row per method, metric and sample (``"*"`` for a set-level score).
-    directions : dict of str to str, optional
-        Metric -> ``"higher"`` or ``"lower"`` is better, over the frame's ``direction`` column (default higher).
-    families : dict of str to str, optional
-        Metric -> family, over the frame's ``family`` column (default: each metric its own family).
-    weights : dict of str to float, optional
-        Family -> weight (default 1).
-    per_family : bool
-        Divide each family's weight among its used metrics.
-    missing : str
-        ``"drop"``: drop a metric on which some method has no finite mean; ``"worst"``: that method ranks last.
-
-    Returns
-    -------
-    DataFrame
-        Index method; ``borda``, ``rank``; sorted by rank.
-
-    Raises
-    ------
-    XaiError
-        For an empty or malformed frame (missing columns, duplicated rows), fewer than 2 methods, an unknown
-        direction, a bad weight or one for an unknown family, or no metric left to rank on.
-    """
-    return _deterministic(scores, directions, families, weights, per_family, missing, "borda", True,
-                          lambda R, M, w: (M - R) @ w)
-
-
-def kendalls_w(scores: pd.DataFrame, *, directions: dict[str, str] | None = None) -> dict:
-    """Kendall's coefficient of concordance of the metrics (judges) over the methods (objects).
-
-    W = 12 S / (m^2 (n^3 - n) - m sum_j T_j), S the sum of squared deviations of the methods' rank sums, T_j = sum
-    over tie groups of metric j of (t^3 - t); chi2 = m (n - 1) W on n - 1 degrees of freedom. Uses the metrics on
-    which every method has a finite mean.
-
-    Parameters
-    ----------
-    scores : DataFrame
-        Tidy scores: columns ``method``, ``metric``, ``sample``, ``score`` (and ``se``, ``reason``, ``family``,
-        ``direction`` when present); one row per method, metric and sample (``"*"`` for a set-level score).
-    directions : dict of str to str, optional
-        Metric -> ``"higher"`` or ``"lower"`` is better, over the frame's ``direction`` column (default higher).
-
-    Returns
-    -------
-    dict
-        ``W``, ``chi2``, ``p_value``, ``n_methods``, ``n_metrics``, ``metrics``.
-
-    Raises
-    ------
-    XaiError
-        For fewer than 2 metrics with a finite score for every method, or as ``mean_rank``.
-    """
-    P = _prepare(scores, directions, None, "drop")
-    R = _metric_ranks(P).to_numpy()
-    n, m = R.shape
-    if m < 2:
-        raise XaiError(f"Kendall's W needs at least 2 metrics with a finite score for every method, got "
-                       f"{P.metrics} (dropped: {P.dropped}); add scores for more metrics")
-    Rs = R.sum(axis=1)
-    S = float(((Rs - Rs.mean()) ** 2).sum())
-    ties = sum(float((c ** 3 - c).sum()) for c in (np.unique(R[:, j], return_counts=True)[1] for j in range(m)))
-    denom = m ** 2 * (n ** 3 - n) - m * ties
-    W = 12.0 * S / denom if denom > 0 else float("nan")
-    chi2 = m * (n - 1) * W
-    return {"W": W, "chi2": chi2, "p_value": float(stats.chi2.sf(chi2, n - 1)), "n_methods": n, "n_metrics": m,
-            "metrics": list(P.metrics)}
-
-
-def metric_agreement(scores: pd.DataFrame, *, directions: dict[str, str] | None = None) -> pd.DataFrame:
-    """Metric x metric Spearman correlation of the methods' mean scores.
-
-    Each metric is oriented so that higher = better (positive = the metrics agree). Pairwise over methods with
-    finite means on both.
-
-    Parameters
-    ----------
-    scores : DataFrame
-        Tidy scores: columns ``method``, ``metric``, ``sample``, ``score`` (and ``se``, ``reason``, ``family``,
-        ``direction`` when present); one row per method, metric and sample (``"*"`` for a set-level score).
-    directions : dict of str to str, optional
-        Metric -> ``"higher"`` or ``"lower"`` is better, over the frame's ``direction`` column (default higher).
-
-    Returns
-    -------
-    DataFrame
-        Metric x metric.
-
-    Raises
-    ------
-    XaiError
-        For an empty or malformed frame (missing columns, duplicated rows), fewer than 2 methods, an unknown
-        direction, or no metric left.
-    """
-    P = _prepare(scores, directions, None, "worst")
-    oriented = P.mu_all * [P.sign(m) for m in P.mu_all.columns]
-    return oriented.corr(method="spearman").rename_axis(index="metric", columns="metric")
 
 
 RANKERS: dict[str, Callable] = {"mrr": mc_mrr, "mean_rank": mean_rank, "borda": borda}
