@@ -1,5 +1,5 @@
 """Command line: ``python -m xai_core {datasets,import,train,explain,evaluate,rank,metrics,study}``
-(datasets/import: ``cli_data``; evaluate/rank/metrics: ``cli_evaluate``; study: ``cli_study``).
+(datasets/import: ``cli_data``; evaluate/rank: ``cli_evaluate``; metrics: ``cli_metrics``; study: ``cli_study``).
 
 User mistakes (unknown dataset / model / method, a method that does not fit the data) end with one
 line naming the valid choices and exit code 2; nothing prints a traceback unless ``--debug``.
@@ -22,6 +22,7 @@ from .cli_data import add_parsers as add_data
 from .cli_evaluate import add_parsers as add_evaluate
 from .cli_export import add_parser as add_export
 from .cli_methods import add_parser as add_methods
+from .cli_metrics import add_parser as add_metrics
 from .cli_models import add_model_flags, model_options
 from .cli_models import add_parsers as add_models
 from .cli_report import add_parser as add_report
@@ -296,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_flags(e)
     add_yes_flag(e)
     e.set_defaults(fn=cmd_explain)
+    add_metrics(sub)
     add_evaluate(sub)
     add_methods(sub)
     add_study(sub)
