@@ -18,8 +18,8 @@ class BatchKnobs:
     explain_batch
         Samples per explainer call: ``explain`` / ``explain_many`` (``batch_size`` is its old name, still
         accepted there), ``EvalConfig.explain_batch``, ``build_inputs`` (re-explanations inside a metric)
-        and ``python -m xai_core explain --batch-size``. Methods seeded per call (SmoothGrad, VarGrad, LIME,
-        KernelSHAP, GradientSHAP) draw their noise per batch, so their maps depend on it.
+        and ``python -m xai_core explain --batch-size``. The seeded methods (SmoothGrad, VarGrad, LIME,
+        KernelSHAP, GradientSHAP) draw their noise per sample (``explainers.seeding``), so no map depends on it.
     batch_size
         Samples per metric call (``EvalConfig.batch_size``, ``evaluate --batch-size``).
     forward_batch
