@@ -270,9 +270,10 @@ def _as_np(v) -> np.ndarray:
 
 def invalid_attributions(a: torch.Tensor) -> list[str | None]:
     """Per sample: why its attribution cannot be scored (non-finite, all zero), or None."""
-    flat = a.reshape(len(a), -1)
-    finite = torch.isfinite(flat).all(dim=1).tolist()
-    nonzero = (flat.abs().amax(dim=1) > 0).tolist() if len(a) else []
+    if not len(a):
+        return []
+    peak = a.reshape(len(a), -1).abs().amax(dim=1)  # NaN where a value is NaN, inf where one is infinite: one pass
+    finite, nonzero = torch.stack([torch.isfinite(peak), peak > 0]).tolist()
     return [None if f and z else ("attribution has NaN or infinite values" if not f else "attribution is all zero")
             for f, z in zip(finite, nonzero)]
 
