@@ -123,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_fixed and not refs_only:
         rows.append(evaluate(work, f"fixed-n{args.fixed_n}", common, ["--n", str(args.fixed_n), "--seed", "0"],
                              args.threads, resume=args.resume))
-    print("" if refs_only else "\n| run | wall-clock | passes | stopped because | samples | top 3 | leader's P(rank 1) | raced out |")
-    print("" if refs_only else "|---|---:|---:|---|---:|---|---:|---|")
+    if not refs_only:
+        print("\n| run | wall-clock | passes | stopped because | samples | top 3 | leader's P(rank 1) | raced out |")
+        print("|---|---:|---:|---|---:|---|---:|---|")
     for r in rows:
         print(f"| {r['run']} | {r['wall_s'] / 60:.1f} min | {r['passes']:,.0f} | {r['stopped_because']} | "
               f"{r['samples']} | {', '.join(r['top3'])} | {r['leader_p_rank_1']:.2f} | "
