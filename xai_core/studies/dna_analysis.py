@@ -225,7 +225,8 @@ def _protocol(res, ds, cfg, df: pd.DataFrame, n_seq: int) -> None:
                                                                  "burn_in_epochs", "burn_in_lr", "adversarial_steps",
                                                                  "clean_epochs") if k in cfg},
                      "lr (exponential without BatchNorm)": cfg.get("lr_nobn") or cfg.get("lr_exp_nobn", cfg["lr"]),
-                     "lr (ReLU without BatchNorm)": cfg.get("lr_nobn") or cfg["lr"],
+                     # only where it differs from lr (the paper preset): the other presets' results keep their keys
+                     **({"lr (ReLU without BatchNorm)": cfg["lr_nobn"]} if cfg.get("lr_nobn") else {}),
                      "early_stopping": "best validation AUROC epoch kept", "regularizer_params": REG_PARAMS,
                      "precision": PRECISION[cfg.get("dtype", "float32")]},
         "scoring": {"method": "saliency (gradient of the logit; the study used the sigmoid output, a per-sequence "
