@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from xai_core.errors import XaiError
 from xai_core.models.checkpoints import read_metadata
@@ -125,3 +126,25 @@ def test_parts_without_training_are_refused_before_work(places, parts):
     with pytest.raises(XaiError, match="parts must be"):
         run_study("dna-consistency", quick=True, out_dir=places / "out", parts=parts)
     assert not (places / "out").exists()
+
+
+@pytest.mark.parametrize("device,why", [("tpu", "must be cpu, cuda"),
+                                        pytest.param("cuda", "no CUDA device", marks=pytest.mark.skipif(
+                                            torch.cuda.is_available(), reason="this machine has CUDA"))])
+def test_a_device_the_machine_lacks_is_refused_before_work(places, device, why):
+    with pytest.raises(XaiError, match=f"study option device={device}: .*{why}"):
+        run_study("dna-consistency", quick=True, out_dir=places / "out", seeds=[0], regularizers=["standard"],
+                  activations=["relu"], parts=["train"], device=device)
+    assert not (places / "cache").exists() and not (places / "out").exists()
+
+
+def test_the_device_trains_the_member_and_is_not_part_of_its_key(places, monkeypatch):
+    """``device`` reaches ``train_cached``; the member's key (so what a run on another device reuses) ignores it."""
+    seen = []
+    real = pop.train_cached
+    monkeypatch.setattr(pop, "train_cached", lambda *a, **k: seen.append(k["device"]) or real(*a, **k))
+    ds = make_dataset("sequence", n=60)
+    path, trained = train_member(ds, SPEC, {**CFG, "device": "cpu"})
+    assert trained and seen == ["cpu"]
+    assert member_key(ds, SPEC, {**CFG, "device": "cuda"})[0] == path
+    assert train_member(ds, SPEC, {**CFG, "device": "cuda"}) == (path, False) and seen == ["cpu"]  # reused

@@ -73,3 +73,23 @@ def test_sparse_user_data_on_cuda(tmp_path, monkeypatch):
     assert ctx.train_mean.device.type == "cuda"
     e = explain(ctx, ds.X[ds.test_idx[:8]], ds.y[ds.test_idx[:8]], "integrated_gradients")
     assert e.attributions.device.type == "cuda" and torch.isfinite(e.attributions).all()
+
+
+def test_a_dna_population_member_trains_on_cuda_under_the_cpu_key(tmp_path, monkeypatch):
+    """The study's ``--set device=cuda``: the member trains on the GPU, its checkpoint holds CPU tensors, and its
+    key is the CPU's (a CPU run reuses it)."""
+    from safetensors import safe_open
+
+    from tests.conftest import make_dataset
+    from xai_core.studies import dna_population as pop
+
+    monkeypatch.setenv("XAI_CORE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(pop, "COMMITTED", tmp_path / "committed")
+    ds = make_dataset("sequence", n=60)
+    spec = pop.Spec("dna_shallow", "relu", True, "standard", 0)
+    cfg = {**pop.CONFIGS["quick"], "epochs": 1, "dtype": "float32", "device": "cuda"}
+    path, trained = pop.train_member(ds, spec, cfg)
+    assert trained and path == pop.member_key(ds, spec, {**cfg, "device": "cpu"})[0]
+    with safe_open(str(path), "pt") as f:
+        assert all(f.get_tensor(k).device.type == "cpu" for k in f.keys())
+    assert pop.train_member(ds, spec, {**cfg, "device": "cpu"}) == (path, False)

@@ -73,7 +73,7 @@ def write_result(result: StudyResult, out_dir: Path) -> Path:
 # options a study reads beyond its QUICK / FULL / COMMON / CONFIGS settings (``cfg.get(...)`` with a fallback)
 _EXTRA_OPTIONS: dict[str, dict[str, Any]] = {
     "ig-expression": {"epochs": 25},
-    "dna-consistency": {"store": None, "preset": "full", "lr_exp_nobn": 1e-3, "accuracy_window": 1.0,
+    "dna-consistency": {"store": None, "preset": "full", "device": "cpu", "lr_exp_nobn": 1e-3, "accuracy_window": 1.0,
                         "tolerance": 1.0},
 }
 # options of every study, taken by the runner (``threads``: torch threads of the run, ``determinism.reproducible``)

@@ -11,13 +11,15 @@ different interpretability, and the Pareto front of accuracy vs consistency with
 Options (``--set key=value``): preset (quick, full, or paper: the paper's recipe, for a GPU), dataset, arch,
 activations, batchnorm, regularizers, seeds, epochs, lr, lr_exp_nobn (exponential members without BatchNorm diverge
 at higher rates), lr_nobn (every member without BatchNorm; the paper preset's 1e-3, since ReLU members without it
-also collapse at 1e-2), batch_size, dtype (the precision of training, ``float64`` in quick mode and ``float32`` in full
-mode, below), n (sequences scored), n_boot, tolerance (pp of test AUROC for the selection), accuracy_window (pp: the
-near-best models whose correlations are also reported, default 5), threads (torch threads, default 1: much faster
-than 2 on a shared 2-core machine, and no reduction order that depends on the core count), store (a results store
-path; default a fresh temporary one); parts (``train,score``, the default, or ``train``: train the population and
-report its training only, a stage of a long run); and the paper preset's schedule: patience, burn_in_epochs,
-burn_in_lr, adversarial_steps, clean_epochs.
+also collapse at 1e-2), batch_size, dtype (the precision of training, ``float64`` in quick mode and ``float32`` in
+full mode, below), n (sequences scored), n_boot, tolerance (pp of test AUROC for the selection), accuracy_window
+(pp: the near-best models whose correlations are also reported, default 5), device (where the members train and are
+scored: cpu, the default, cuda, cuda:N or auto; a member trained on a GPU has the same key as one trained on the
+CPU, and the first one trained is the one committed), threads (torch threads, default 1: much faster than 2 on a
+shared 2-core machine, and no reduction order that depends on the core count), store (a results store path; default
+a fresh temporary one); parts (``train,score``, the default, or ``train``: train the population and report its
+training only, a stage of a long run); and the paper preset's schedule: patience, burn_in_epochs, burn_in_lr,
+adversarial_steps, clean_epochs.
 
 Long runs (the paper preset: hours of CPU) are resumable and can be shared: every member's checkpoint is cached,
 the paper preset's are also committed to ``docs/studies/dna-consistency/population`` so that a run on another
@@ -35,6 +37,7 @@ shipped checkpoint is scored with the same protocol as a reference that does not
 from __future__ import annotations
 
 import dataclasses
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import load_dataset
+from ..devices import resolve_device
 from ..errors import XaiError
 from ..models import shipped_path
 from ..models.checkpoints import read_metadata
@@ -71,7 +75,8 @@ def score_member(ds_name: str, path: Path, store, cfg: dict[str, Any], seed: int
     corrected = {"kmer_kld": {"gradient_correct": True, "n_boot": nb},
                  "spherical_kld": {"radius_cutoff": 0.99, "as_coded": False, "n_boot": nb}}
     ev = Evaluation(EvalConfig(ds_name, model=str(path), methods=["saliency"], metrics=GT_METRICS + list(KLDS),
-                               n=int(cfg["n"]), seed=seed, only_correct=False, metric_params=paper), store)
+                               n=int(cfg["n"]), seed=seed, only_correct=False, metric_params=paper,
+                               device=str(cfg.get("device") or "cpu")), store)
     plan = ev.plan()
     s1 = ev.run(plan)
     ev.config = dataclasses.replace(ev.config, metrics=list(KLDS), metric_params=corrected)
@@ -109,6 +114,12 @@ def run(ctx: StudyContext) -> None:
         raise XaiError(f"study option parts must be train,score (the default) or train (a training-only stage), "
                        f"got {parts!r}")
     check_recipe(cfg["arch"], {"dtype": cfg["dtype"]}, flag="--set")  # a bad dtype: one line, before any work
+    if "device" in cfg:  # cpu, cuda, cuda:N or auto; CUDA asked for on a machine without it: one line, before any work
+        try:
+            cfg["device"] = resolve_device(str(cfg["device"]))
+        except XaiError as e:  # its words name the CLI's --device; the study takes --set device=...
+            why = re.sub(r"^--device (\S+: )?", "", str(e)).replace("--device ", "device=")
+            raise XaiError(f"study option device={cfg['device']}: {why}") from None
     # the runner fixed the seeds and threads (determinism.reproducible); the training time and what the cache held
     # are not the science
     ctx.result.volatile += ["protocol/training_time"]

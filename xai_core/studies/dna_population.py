@@ -176,9 +176,9 @@ def train_member(ds, spec: Spec, cfg: dict[str, Any], progress=None, claims: Cla
     """(checkpoint, trained now), or None when ``claims`` says another living process is training this member.
 
     The checkpoint is this machine's cached one (``member_key``) when it fits this dataset's content and this exact
-    recipe, else the committed one (``COMMITTED``, verified), else it is trained now (``train_cached``).
-    ``commit``: also write it to ``COMMITTED`` when it is not there yet (``commits``). ``progress``:
-    ``train_cached``'s training events."""
+    recipe, else the committed one (``COMMITTED``, verified), else it is trained now (``train_cached``, on
+    ``cfg["device"]``, default the CPU: the device is not part of the member's key). ``commit``: also write it to
+    ``COMMITTED`` when it is not there yet (``commits``). ``progress``: ``train_cached``'s training events."""
     path, want, recipe = member_key(ds, spec, cfg)
     fits, shared = _matcher(want, recipe), COMMITTED / path.name
 
@@ -198,7 +198,8 @@ def train_member(ds, spec: Spec, cfg: dict[str, Any], progress=None, claims: Cla
         out = found() if claims is not None else None  # trained by another process between the look and the claim?
         if out is None:
             got = train_cached(ds, spec.arch, path, seed=spec.seed, arch_kwargs=spec.arch_kwargs, recipe=recipe,
-                               progress=progress, extra_meta={"population_member": spec.name,
+                               device=str(cfg.get("device") or "cpu"), progress=progress,
+                               extra_meta={"population_member": spec.name,
                                                               "study": "dna-consistency"}, reuse=fits)
             if commit:
                 _publish(got.path, shared)
