@@ -122,3 +122,15 @@ def test_figures_hold_their_data(grain):
     heat = figs["metric_ranks"]["data"]
     z = np.asarray(heat["z"], dtype=float)
     assert z.shape == (len(heat["y"]), len(heat["x"])) and z.min() >= 1 and z.max() <= len(methods)
+
+
+@pytest.mark.parametrize("device,why", [("tpu", "must be cpu, cuda"),
+                                        pytest.param("cuda", "no CUDA device", marks=pytest.mark.skipif(
+                                            __import__("torch").cuda.is_available(), reason="this machine has CUDA"))])
+def test_a_device_the_machine_lacks_is_refused_before_work(tmp_path, device, why):
+    from xai_core.errors import XaiError
+    from xai_core.studies import run_study
+
+    with pytest.raises(XaiError, match=f"study option device={device}: .*{why}"):
+        run_study("grain-explainers", quick=True, out_dir=tmp_path / "out", device=device)
+    assert not (tmp_path / "out").exists()

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from ..devices import resolve_device
+from ..errors import XaiError
 from ..progress import ProgressFn, notify
 from ..provenance import package_versions
 from ..registry import Registry
@@ -241,3 +244,25 @@ def load_result(path: Path) -> StudyResult:
     StudyResult
     """
     return StudyResult.from_dict(json.loads(Path(path).read_text()))
+
+
+def study_device(value: Any) -> str:
+    """A study's ``device`` option (``--set device=...``): ``cpu``, ``cuda``, ``cuda:N`` or ``auto``, resolved as
+    ``--device`` is; CUDA asked for on a machine without it, or an unknown value, is one ``XaiError`` naming the
+    option.
+
+    Parameters
+    ----------
+    value : Any
+        The option's value.
+
+    Returns
+    -------
+    str
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    """
+    try:
+        return resolve_device(str(value))
+    except XaiError as e:  # its words name the CLI's --device; the studies take --set device=...
+        why = re.sub(r"^--device (\S+: )?", "", str(e)).replace("--device ", "device=")
+        raise XaiError(f"study option device={value}: {why}") from None

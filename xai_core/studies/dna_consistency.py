@@ -37,7 +37,6 @@ shipped checkpoint is scored with the same protocol as a reference that does not
 from __future__ import annotations
 
 import dataclasses
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -46,14 +45,13 @@ import numpy as np
 import pandas as pd
 
 from ..data import load_dataset
-from ..devices import resolve_device
 from ..errors import XaiError
 from ..models import shipped_path
 from ..models.checkpoints import read_metadata
 from ..models.training import check_recipe
 from ..runner import EvalConfig, Evaluation
 from ..store import ResultStore
-from .base import StudyContext, register_study
+from .base import StudyContext, register_study, study_device
 from .dna_analysis import KLDS, analyse
 from . import dna_population
 from .dna_population import CONFIGS, Spec, member_key, population, train_member, train_population
@@ -115,11 +113,7 @@ def run(ctx: StudyContext) -> None:
                        f"got {parts!r}")
     check_recipe(cfg["arch"], {"dtype": cfg["dtype"]}, flag="--set")  # a bad dtype: one line, before any work
     if "device" in cfg:  # cpu, cuda, cuda:N or auto; CUDA asked for on a machine without it: one line, before any work
-        try:
-            cfg["device"] = resolve_device(str(cfg["device"]))
-        except XaiError as e:  # its words name the CLI's --device; the study takes --set device=...
-            why = re.sub(r"^--device (\S+: )?", "", str(e)).replace("--device ", "device=")
-            raise XaiError(f"study option device={cfg['device']}: {why}") from None
+        cfg["device"] = study_device(cfg["device"])
     # the runner fixed the seeds and threads (determinism.reproducible); the training time and what the cache held
     # are not the science
     ctx.result.volatile += ["protocol/training_time"]

@@ -11,7 +11,8 @@ Options (``--set key=value``): ``n`` (samples), ``n_robust`` (samples for the me
 augmentations and sensitivities), ``methods`` (list or "all"), ``aggregate_methods`` (comma list),
 ``n_values`` (augmentation grid), ``nr_samples`` (sensitivity draws), ``draws`` (Monte Carlo), ``classes``,
 ``pool_metrics``, ``norm_methods``, ``norm_metrics``, ``method_params`` / ``metric_params`` (dicts),
-``figure_methods``, ``store`` (a results database to keep; default a fresh temporary one).
+``figure_methods``, ``store`` (a results database to keep; default a fresh temporary one), ``device`` (where the
+maps and scores are computed: cpu, the default, cuda, cuda:N or auto).
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from ..ranking_words import floor_sentence
 from ..runner import EvalConfig, Evaluation, ranking_input
 from ..store import ResultStore
 from . import grain_tables as gt
-from .base import StudyContext, register_study
+from .base import StudyContext, register_study, study_device
 
 STUDY_METRICS = ["augmentation_invariant", "augmentation_equivariant", "pixel_flipping", "irof", "max_sensitivity",
                  "avg_sensitivity", "complexity", "sparseness", "roc_auc", "relevance_mass_accuracy"]
@@ -58,7 +59,8 @@ FULL = {"n": 32, "n_robust": 32, "n_values": 10, "nr_samples": 10, "draws": 10_0
 COMMON = {"classes": [1, 2], "pool_metrics": CHEAP_POOL_METRICS,
           "norm_metrics": CHEAP_POOL_METRICS + ["max_sensitivity"],
           "figure_methods": ["saliency", "guided_backprop", "integrated_gradients", "lrp_epsilon_plus_flat",
-                             "lrp_epsilon_gamma_box", "aggregate"], "metric_params": {}, "store": None}
+                             "lrp_epsilon_gamma_box", "aggregate"], "metric_params": {}, "store": None,
+          "device": "cpu"}  # where the maps and scores are computed: cpu, cuda, cuda:N or auto
 # Arras et al.'s relevance mass accuracy (CLEVR-XAI, cited by the poster) counts positive relevance only; with signed
 # maps the ratio is unbounded when the positive and negative mass nearly cancel
 STUDY_METRIC_PARAMS = {"relevance_mass_accuracy": {"positive_only": True}}
@@ -74,6 +76,7 @@ def options(ctx: StudyContext) -> dict[str, Any]:
                        f"valid: {', '.join(sorted(o))}")
     o.update(ctx.options)
     o["n_robust"] = min(int(o["n_robust"]), int(o["n"]))
+    o["device"] = study_device(o["device"])  # CUDA asked for on a machine without it: one line, before any work
     return o
 
 
@@ -94,7 +97,7 @@ def _config(o: dict[str, Any], seed: int, metrics: list[str], n: int):
     if o["aggregate_methods"]:
         meth.setdefault(AGGREGATE, {})["methods"] = o["aggregate_methods"]
     return EvalConfig(dataset="grain", methods=o["methods"], metrics=metrics, n=n, classes=list(o["classes"]),
-                      seed=seed, method_params=meth, metric_params=mp)
+                      seed=seed, method_params=meth, metric_params=mp, device=o["device"])
 
 
 @register_study("grain-explainers", title="Explainers on grain-like images", section="§2",
