@@ -150,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     if refs_only:
         print("references done; time the adaptive runs with the same command, --only all --resume")
     if agreement:
+        print(f"\n| seed | n = {args.reference_n} top 3 | adaptive top 3 | samples | wall-clock | stopped because "
+              "| same set | same order |\n|---:|---|---|---:|---:|---|---|---|")
+        for r in agreement:
+            a = r["adaptive"]
+            print(f"| {r['seed']} | {', '.join(r['reference']['top3'])} | {', '.join(a['top3'])} | {a['samples']} | "
+                  f"{a['wall_s'] / 60:.1f} min | {a['stopped_because']} | {'yes' if r['same_top3'] else 'NO'} | "
+                  f"{'yes' if r['same_order'] else 'no'} |")
         k = sum(r["same_top3"] for r in agreement)
         print(f"\nsame top 3 (as a set) in {k} of {len(agreement)} seeds; same order in "
               f"{sum(r['same_order'] for r in agreement)}")
