@@ -227,7 +227,11 @@ def _protocol(res, ds, cfg, df: pd.DataFrame, n_seq: int) -> None:
                      "lr (exponential without BatchNorm)": cfg.get("lr_nobn") or cfg.get("lr_exp_nobn", cfg["lr"]),
                      # only where it differs from lr (the paper preset): the other presets' results keep their keys
                      **({"lr (ReLU without BatchNorm)": cfg["lr_nobn"]} if cfg.get("lr_nobn") else {}),
-                     "early_stopping": "best validation AUROC epoch kept", "regularizer_params": REG_PARAMS,
+                     "early_stopping": "best validation AUROC epoch kept",
+                     # as trained: the paper preset's adversarial_steps replaces the 1-step default
+                     "regularizer_params": {**REG_PARAMS, **({"adversarial": {**REG_PARAMS["adversarial"],
+                                                                              "steps": int(cfg["adversarial_steps"])}}
+                                                             if "adversarial_steps" in cfg else {})},
                      "precision": PRECISION[cfg.get("dtype", "float32")]},
         "scoring": {"method": "saliency (gradient of the logit; the study used the sigmoid output, a per-sequence "
                               "scale that none of the metrics sees)", "sequences": n_seq,
