@@ -264,10 +264,11 @@ def test_the_paper_preset_builds_the_papers_recipe_and_names_only_real_differenc
     for m in members:  # every member's recipe is one train_model accepts
         check_recipe("dna_deep", _recipe(cfg, m))
     said = " ".join(differences(cfg, len(members), 2000))
-    assert "FGSM" not in said and "spectral-norm" not in said and "burn-in, lr 1e-2" not in said
+    assert "FGSM" not in said and "members not trained" not in said and "burn-in, lr 1e-2" not in said
     assert "56 models instead of 327" in said
     assert "members without BatchNorm stay at lr 0.001 after the burn-in: at 0.01 the exponential ones collapse" in said
     assert "3 of the first 4 ReLU ones" in said and "diverge at 2e-3" not in said
+    assert "spectral-norm penalty of members without BatchNorm starts at epoch 3" in said
     # the CPU recipes are unchanged: no schedule keys, the FGSM and missing-member sentences stay
     full = _recipe(CONFIGS["full"], Spec("dna_deep", "relu", True, "adversarial", 0))
     assert not {"burn_in_epochs", "regularizer_from_epoch"} & set(full) and full["patience"] == 8

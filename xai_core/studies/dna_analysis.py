@@ -65,6 +65,10 @@ def differences(cfg: dict[str, Any], n: int, n_seq: int, n_pos: int | None = Non
     elif "lr_exp_nobn" in cfg or not cfg.get("burn_in_epochs"):  # the CPU recipes' slower rate for them
         out.append(f"exponential members without BatchNorm trained at lr {cfg.get('lr_exp_nobn', cfg['lr'])} "
                    "(they diverge at 2e-3) and stay far less accurate in this budget")
+    if cfg.get("burn_in_epochs") and cfg.get("sn_from_epoch_nobn") and "sn" in cfg["regularizers"]:
+        out.append(f"the spectral-norm penalty of members without BatchNorm starts at epoch "
+                   f"{cfg['sn_from_epoch_nobn']}, after the burn-in: from the first epoch it shrinks every layer until "
+                   "the network is dead in epoch 2 (docs/studies/RUNS.md)")
     if span is None or span > 2 * PAPER_SPAN:
         out.append(f"the paper's population spans {PAPER_SPAN} pp of test AUROC, ours "
                    + (f"{span:.1f} pp" if span is not None else "much more")
@@ -223,7 +227,7 @@ def _protocol(res, ds, cfg, df: pd.DataFrame, n_seq: int) -> None:
                          f"{res.machine.get('cpus')} CPUs, {res.machine.get('torch_threads')} torch thread)",
         "training": {"optimizer": "adam", **{k: cfg[k] for k in ("epochs", "lr", "batch_size", "patience",
                                                                  "burn_in_epochs", "burn_in_lr", "adversarial_steps",
-                                                                 "clean_epochs") if k in cfg},
+                                                                 "clean_epochs", "sn_from_epoch_nobn") if k in cfg},
                      "lr (exponential without BatchNorm)": cfg.get("lr_nobn") or cfg.get("lr_exp_nobn", cfg["lr"]),
                      # only where it differs from lr (the paper preset): the other presets' results keep their keys
                      **({"lr (ReLU without BatchNorm)": cfg["lr_nobn"]} if cfg.get("lr_nobn") else {}),

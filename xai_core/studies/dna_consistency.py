@@ -19,7 +19,7 @@ CPU, and the first one trained is the one committed), threads (torch threads, de
 shared 2-core machine, and no reduction order that depends on the core count), store (a results store path; default
 a fresh temporary one); parts (``train,score``, the default, or ``train``: train the population and report its
 training only, a stage of a long run); and the paper preset's schedule: patience, burn_in_epochs, burn_in_lr,
-adversarial_steps, clean_epochs.
+adversarial_steps, clean_epochs, sn_from_epoch_nobn.
 
 Long runs (the paper preset: hours of CPU) are resumable and can be shared: every member's checkpoint is cached,
 the paper preset's are also committed to ``docs/studies/dna-consistency/population`` so that a run on another
