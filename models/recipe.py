@@ -81,12 +81,16 @@ _RECIPE_RANGES: dict[str, tuple[str, float | None, float | None, bool, bool]] = 
     "batch_size": ("int", 1, 1_000_000, False, False), "patience": ("int", 1, 100_000, False, False),
     "burn_in_epochs": ("int", 0, 100_000, False, False), "burn_in_lr": ("float", 0, 10, True, False),
     "regularizer_from_epoch": ("int", 1, 100_000, False, False),
+    "clean_plateau_patience": ("int", 0, 100_000, False, False),
 }
 # Options a recipe takes without listing them among its defaults, so that recipes (and the checkpoint keys and
 # reports that record them) without these options stay as they were: a burn-in of ``burn_in_epochs`` at
 # ``burn_in_lr`` with BatchNorm and dropout off (the DNA study's recipe), and the regulariser applied only from
-# epoch ``regularizer_from_epoch`` (plain loss before: the study's clean epochs before adversarial training).
-OPTIONAL_RECIPE: dict[str, Any] = {"burn_in_epochs": 0, "burn_in_lr": 1e-3, "regularizer_from_epoch": 1}
+# epoch ``regularizer_from_epoch`` (plain loss before: the study's clean epochs before adversarial training), or,
+# with ``clean_plateau_patience`` N > 0, only once the plain-loss phase has gone N epochs without a better
+# validation score (its best weights restored; the regularised phase then has its own ``epochs`` and early stopping).
+OPTIONAL_RECIPE: dict[str, Any] = {"burn_in_epochs": 0, "burn_in_lr": 1e-3, "regularizer_from_epoch": 1,
+                                   "clean_plateau_patience": 0}
 
 
 def _recipe_errors() -> tuple[type, type]:
@@ -137,6 +141,9 @@ def check_recipe(arch: str, overrides: dict[str, Any], flag: str = "--set") -> d
     if unknown:
         raise UnknownOption(f"{flag}: unknown training option(s) {', '.join(sorted(unknown))}; valid: "
                        f"{', '.join(sorted({*base, *OPTIONAL_RECIPE}))}")
+    if overrides.get("clean_plateau_patience") and {**base, **overrides}["regularizer"] == "standard":
+        raise XaiError(f"{flag} clean_plateau_patience delays a regularizer, but the regularizer is 'standard'; "
+                       f"set regularizer too, or leave clean_plateau_patience out")
     if overrides.get("burn_in_epochs") and {**base, **overrides}.get("milestones"):
         raise XaiError(f"{flag} burn_in_epochs and milestones both set the learning rate; use one of them")
     for key, v in overrides.items():

@@ -18,9 +18,10 @@ two targets gives a valid soft label for both losses.
   singular value (each weight as an (out, in·k) matrix), estimated by ``iterations`` (15) power iterations: our
   reading of the study's ``SpectralNormRegularizer(1e-2, 15)``, a penalty, not a reparametrisation.
 
-The recipe options ``regularizer_from_epoch`` (the study's 5 clean epochs before adversarial training: 6) and
-``burn_in_epochs`` / ``burn_in_lr`` (its 2-epoch burn-in at lr 1e-3 with BatchNorm and dropout off) are applied
-by ``train_model``.
+The recipe options ``regularizer_from_epoch`` (the study's 5 clean epochs before adversarial training: 6),
+``clean_plateau_patience`` (clean epochs until the validation score has not improved for that many, then the
+regulariser from the clean best, with its own ``epochs`` and early stopping) and ``burn_in_epochs`` /
+``burn_in_lr`` (its 2-epoch burn-in at lr 1e-3 with BatchNorm and dropout off) are applied by ``train_model``.
 """
 from __future__ import annotations
 

@@ -320,11 +320,15 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
     best, best_state, best_epoch, bad, history = -np.inf, None, 0, 0, []
     burn = int(recipe.get("burn_in_epochs", 0))
     reg_from = int(recipe.get("regularizer_from_epoch", 1))
+    # with a clean plateau, the regulariser waits until the plain loss stops improving the validation score
+    plateau = int(recipe.get("clean_plateau_patience", 0))
+    clean, limit = plateau > 0, recipe["epochs"]
     if burn:
         _set_lr(opt, recipe.get("burn_in_lr", OPTIONAL_RECIPE["burn_in_lr"]))
     t0 = time.perf_counter()
     epoch = 0
-    for epoch in range(1, recipe["epochs"] + 1):
+    while epoch < limit:
+        epoch += 1
         model.train()
         if epoch <= burn:  # burn-in: BatchNorm (running statistics) and dropout off
             for m in model.modules():
@@ -341,7 +345,7 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
             xb, yb = Xtr[b].to(device=device, dtype=dtype), ytr[b].to(device)
             if augment is not None:
                 xb, yb = augment(xb, yb)
-            if plain or epoch < reg_from:  # the original path, bit for bit
+            if plain or clean or epoch < reg_from:  # the original path, bit for bit
                 z = model(xb)
                 loss = loss_fn(z[:, 0], yb.to(dtype)) if single else loss_fn(z, yb)
             else:
@@ -355,13 +359,18 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
         val = evaluate_model(model, _LazyRows(ds.X, va_idx) if lazy else ds.X[va_idx], ds.y[va_idx], device)
         score = val["auroc"] if val["auroc"] is not None else val["balanced_accuracy"]
         history.append({"epoch": epoch, "train_loss": total / len(Xtr), "val_score": score})
-        notify(progress, epoch, recipe["epochs"], "train", f"epoch {epoch}/{recipe['epochs']}", stats=history[-1])
+        if plateau:
+            history[-1]["regularized"] = not clean
+        notify(progress, epoch, limit, "train", f"epoch {epoch}/{limit}", stats=history[-1])
         if score > best + 1e-6:
             best, best_state, best_epoch, bad = score, copy.deepcopy(model.state_dict()), epoch, 0
         else:
             bad += 1
-            if bad >= recipe["patience"]:
-                break
+        if clean and (bad >= plateau or epoch >= limit):  # the regularised phase starts from the clean best
+            model.load_state_dict(best_state)
+            clean, limit, best, bad = False, epoch + recipe["epochs"], -np.inf, 0
+        elif bad >= recipe["patience"]:
+            break
     model.load_state_dict(best_state)
     model.eval()
     if dtype != torch.float32:  # the model the tool uses is float32; its test metrics in the training dtype

@@ -121,6 +121,20 @@ def test_the_spectral_norm_penalty_of_members_without_batchnorm_starts_after_the
     assert "regularizer_from_epoch" not in pop._recipe(CONFIGS["full"], Spec("dna_deep", "relu", False, "sn", 0))
 
 
+
+def test_the_pgd_members_without_batchnorm_train_clean_until_their_validation_stalls():
+    """After 5 clean epochs at 1e-3 a member without BatchNorm is far from converged and PGD holds it at chance
+    loss; these members train clean to a plateau first. The BatchNorm PGD members keep their recipe (and keys)."""
+    paper = CONFIGS["paper"]
+    for act in ("relu", "exponential"):
+        nobn = pop._recipe(paper, Spec("dna_deep", act, False, "adversarial", 0))
+        assert nobn["clean_plateau_patience"] == 10 and nobn["regularizer_params"]["steps"] == 10
+        assert "clean_plateau_patience" not in pop._recipe(paper, Spec("dna_deep", act, True, "adversarial", 0))
+        assert "clean_plateau_patience" not in pop._recipe(paper, Spec("dna_deep", act, False, "sn", 0))
+    assert not commits({**paper, "pgd_clean_plateau_nobn": 5}, Spec("dna_deep", "relu", False, "adversarial", 0))
+    assert "clean_plateau_patience" not in pop._recipe(CONFIGS["full"], Spec("dna_deep", "relu", False,
+                                                                              "adversarial", 0))
+
 def test_a_training_stage_reports_the_members_and_commits_nothing_in_quick_mode(places):
     out = places / "out"
     run_study("dna-consistency", quick=True, out_dir=out, seeds=[0], regularizers=["standard"],

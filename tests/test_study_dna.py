@@ -162,6 +162,29 @@ def test_burn_in_and_clean_epochs_follow_the_study_recipe():
         train_model(ds, "dna_shallow", epochs=1, regularizer_from_epoch=0)
 
 
+
+def test_a_clean_plateau_delays_the_regulariser_until_validation_stalls():
+    """With clean_plateau_patience N the member trains exactly as the plain model with patience N until its
+    validation score stalls, then with the regulariser from the clean best, with its own epochs and early
+    stopping (the best epoch is the regularised phase's); a recipe without the option records no phases."""
+    ds = make_dataset("sequence", n=40)
+    _, plain = train_model(ds, "dna_shallow", seed=0, epochs=4, patience=1)
+    _, rep = train_model(ds, "dna_shallow", seed=0, epochs=4, patience=2, regularizer="adversarial",
+                         clean_plateau_patience=1)
+    k = len(plain.history)
+    clean = [h for h in rep.history if not h["regularized"]]
+    assert [(h["train_loss"], h["val_score"]) for h in clean] == [(h["train_loss"], h["val_score"])
+                                                                  for h in plain.history]
+    regularized = rep.history[k:]
+    assert regularized and all(h["regularized"] for h in regularized) and len(regularized) <= 4
+    assert rep.best_epoch > k and rep.epochs_run == len(rep.history)
+    assert rep.recipe["clean_plateau_patience"] == 1 and "regularized" not in plain.history[0]
+    from xai_core.errors import XaiError
+    with pytest.raises(XaiError, match="clean_plateau_patience delays a regularizer"):
+        train_model(ds, "dna_shallow", epochs=1, clean_plateau_patience=2)
+    with pytest.raises(XaiError, match="clean_plateau_patience must be a whole number"):
+        train_model(ds, "dna_shallow", epochs=1, regularizer="gn", clean_plateau_patience=-1)
+
 # -- the quick study ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
@@ -269,6 +292,7 @@ def test_the_paper_preset_builds_the_papers_recipe_and_names_only_real_differenc
     assert "members without BatchNorm stay at lr 0.001 after the burn-in: at 0.01 the exponential ones collapse" in said
     assert "3 of the first 4 ReLU ones" in said and "diverge at 2e-3" not in said
     assert "spectral-norm penalty of members without BatchNorm starts at epoch 3" in said
+    assert "PGD members without BatchNorm train clean until validation AUROC has not improved for 10 epochs" in said
     # the CPU recipes are unchanged: no schedule keys, the FGSM and missing-member sentences stay
     full = _recipe(CONFIGS["full"], Spec("dna_deep", "relu", True, "adversarial", 0))
     assert not {"burn_in_epochs", "regularizer_from_epoch"} & set(full) and full["patience"] == 8

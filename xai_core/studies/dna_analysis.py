@@ -69,6 +69,12 @@ def differences(cfg: dict[str, Any], n: int, n_seq: int, n_pos: int | None = Non
         out.append(f"the spectral-norm penalty of members without BatchNorm starts at epoch "
                    f"{cfg['sn_from_epoch_nobn']}, after the burn-in: from the first epoch it shrinks every layer until "
                    "the network is dead in epoch 2 (docs/studies/RUNS.md)")
+    if cfg.get("burn_in_epochs") and cfg.get("pgd_clean_plateau_nobn") and "adversarial" in cfg["regularizers"]:
+        out.append(f"PGD members without BatchNorm train clean until validation AUROC has not improved for "
+                   f"{cfg['pgd_clean_plateau_nobn']} epochs, then adversarially from the clean best (with up to "
+                   f"{cfg['epochs']} more epochs and early stopping of their own): after 5 clean epochs at lr "
+                   f"{cfg.get('lr_nobn', cfg['lr'])} they are far from converged and PGD holds them at chance loss "
+                   "(docs/studies/RUNS.md)")
     if span is None or span > 2 * PAPER_SPAN:
         out.append(f"the paper's population spans {PAPER_SPAN} pp of test AUROC, ours "
                    + (f"{span:.1f} pp" if span is not None else "much more")
@@ -227,7 +233,8 @@ def _protocol(res, ds, cfg, df: pd.DataFrame, n_seq: int) -> None:
                          f"{res.machine.get('cpus')} CPUs, {res.machine.get('torch_threads')} torch thread)",
         "training": {"optimizer": "adam", **{k: cfg[k] for k in ("epochs", "lr", "batch_size", "patience",
                                                                  "burn_in_epochs", "burn_in_lr", "adversarial_steps",
-                                                                 "clean_epochs", "sn_from_epoch_nobn") if k in cfg},
+                                                                 "clean_epochs", "sn_from_epoch_nobn",
+                                                                 "pgd_clean_plateau_nobn") if k in cfg},
                      "lr (exponential without BatchNorm)": cfg.get("lr_nobn") or cfg.get("lr_exp_nobn", cfg["lr"]),
                      # only where it differs from lr (the paper preset): the other presets' results keep their keys
                      **({"lr (ReLU without BatchNorm)": cfg["lr_nobn"]} if cfg.get("lr_nobn") else {}),

@@ -19,7 +19,8 @@ CPU, and the first one trained is the one committed), threads (torch threads, de
 shared 2-core machine, and no reduction order that depends on the core count), store (a results store path; default
 a fresh temporary one); parts (``train,score``, the default, or ``train``: train the population and report its
 training only, a stage of a long run); and the paper preset's schedule: patience, burn_in_epochs, burn_in_lr,
-adversarial_steps, clean_epochs, sn_from_epoch_nobn.
+adversarial_steps, clean_epochs, sn_from_epoch_nobn, pgd_clean_plateau_nobn (the PGD members without
+BatchNorm train clean until validation stalls this many epochs, then adversarially).
 
 Long runs (the paper preset: hours of CPU) are resumable and can be shared: every member's checkpoint is cached,
 the paper preset's are also committed to ``docs/studies/dna-consistency/population`` so that a run on another
