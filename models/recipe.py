@@ -88,7 +88,8 @@ _RECIPE_RANGES: dict[str, tuple[str, float | None, float | None, bool, bool]] = 
 # ``burn_in_lr`` with BatchNorm and dropout off (the DNA study's recipe), and the regulariser applied only from
 # epoch ``regularizer_from_epoch`` (plain loss before: the study's clean epochs before adversarial training), or,
 # with ``clean_plateau_patience`` N > 0, only once the plain-loss phase has gone N epochs without a better
-# validation score (its best weights restored; the regularised phase then has its own ``epochs`` and early stopping).
+# validation score (its best weights restored; the regularised phase then has its own ``epochs``). Either way early
+# stopping restarts at the first regularised epoch: the weights kept are the best regularised epoch's.
 OPTIONAL_RECIPE: dict[str, Any] = {"burn_in_epochs": 0, "burn_in_lr": 1e-3, "regularizer_from_epoch": 1,
                                    "clean_plateau_patience": 0}
 

@@ -22,6 +22,8 @@ The recipe options ``regularizer_from_epoch`` (the study's 5 clean epochs before
 ``clean_plateau_patience`` (clean epochs until the validation score has not improved for that many, then the
 regulariser from the clean best, with its own ``epochs`` and early stopping) and ``burn_in_epochs`` /
 ``burn_in_lr`` (its 2-epoch burn-in at lr 1e-3 with BatchNorm and dropout off) are applied by ``train_model``.
+Early stopping restarts at the first regularised epoch, so a member trained with a regulariser keeps the weights of
+its best regularised epoch, never those of a clean epoch before it.
 """
 from __future__ import annotations
 

@@ -323,6 +323,7 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
     # with a clean plateau, the regulariser waits until the plain loss stops improving the validation score
     plateau = int(recipe.get("clean_plateau_patience", 0))
     clean, limit = plateau > 0, recipe["epochs"]
+    started = plain or (reg_from <= 1 and not clean)  # whether a regularised epoch has begun (or none ever will)
     if burn:
         _set_lr(opt, recipe.get("burn_in_lr", OPTIONAL_RECIPE["burn_in_lr"]))
     t0 = time.perf_counter()
@@ -336,6 +337,8 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
                     m.eval()
         elif burn and epoch == burn + 1:
             _set_lr(opt, recipe["lr"])
+        if not started and not clean and epoch >= reg_from:  # the first regularised epoch: the weights kept are
+            started, best, bad = True, -np.inf, 0              # the best regularised ones, not the clean phase's
         perm = torch.randperm(len(Xtr), generator=gen)
         total = 0.0
         for i in range(0, len(perm), recipe["batch_size"]):

@@ -163,6 +163,17 @@ def test_burn_in_and_clean_epochs_follow_the_study_recipe():
 
 
 
+def test_a_regularised_member_keeps_a_regularised_epoch_even_when_a_clean_one_validated_better():
+    """exp-bn-adversarial-s0 kept its last clean epoch (validation 0.9745, then 0.960-0.971 under PGD): early stopping
+    restarts at the first regularised epoch, so the weights kept are a regularised epoch's."""
+    ds = make_dataset("sequence", n=40)
+    _, rep = train_model(ds, "dna_shallow", seed=0, epochs=3, patience=5, regularizer="adversarial",
+                         regularizer_from_epoch=3)
+    assert rep.best_epoch == 3 and rep.epochs_run == 3
+    _, early = train_model(ds, "dna_shallow", seed=0, epochs=2, patience=5, regularizer="adversarial",
+                           regularizer_from_epoch=3)  # no regularised epoch ran: the clean best is kept
+    assert early.best_epoch in (1, 2)
+
 def test_a_clean_plateau_delays_the_regulariser_until_validation_stalls():
     """With clean_plateau_patience N the member trains exactly as the plain model with patience N until its
     validation score stalls, then with the regulariser from the clean best, with its own epochs and early
