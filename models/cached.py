@@ -52,7 +52,8 @@ class CachedModel:
 def train_cached(ds, arch: str, path: str | Path, *, seed: int = 0, arch_kwargs: dict | None = None,
                  recipe: Mapping[str, Any] | None = None, device: str = "cpu", progress: ProgressFn | None = None,
                  extra_meta: Mapping[str, Any] | None = None, reuse: bool | Callable[[dict], bool] = True,
-                 damaged: Literal["retrain", "raise"] = "retrain", load: str | None = None) -> CachedModel:
+                 damaged: Literal["retrain", "raise"] = "retrain", load: str | None = None,
+                 resume: bool = False) -> CachedModel:
     """The checkpoint of ``arch`` trained on ``ds`` at ``path``: reused when it is there and passes
     ``reuse``, else trained with ``train_model`` and saved with ``checkpoint_meta`` (plus ``extra_meta``).
 
@@ -87,6 +88,9 @@ def train_cached(ds, arch: str, path: str | Path, *, seed: int = 0, arch_kwargs:
     load : str, optional
         A device: also load the checkpoint from ``path`` onto it (``CachedModel.model`` and ``meta``),
         verifying its tensor hash.
+    resume : bool
+        Keep the training's state beside ``path`` after every epoch (``PATH.partial``, ``models.resume``), so that
+        training stopped part way continues where it stopped; removed once the checkpoint is written.
 
     Returns
     -------
@@ -97,9 +101,12 @@ def train_cached(ds, arch: str, path: str | Path, *, seed: int = 0, arch_kwargs:
     trained, train_report = False, None
     if not _reusable(path, reuse, damaged, (recipe or {}).get("dtype", DEFAULT_DTYPE)):
         notify(progress, 0, 1, "train", f"training {arch} seed {seed}")  # starts: epochs follow
+        partial = path.with_name(f"{path.name}.partial") if resume else None
         model, train_report = train_model(ds, arch, seed=seed, device=device, progress=progress,
-                                          arch_kwargs=arch_kwargs, **(recipe or {}))
+                                          arch_kwargs=arch_kwargs, resume=partial, **(recipe or {}))
         save_checkpoint(model, path, {**checkpoint_meta(ds, arch, arch_kwargs, train_report), **(extra_meta or {})})
+        if partial is not None:
+            partial.unlink(missing_ok=True)
         trained = True
     model, meta = load_checkpoint(path, device=load) if load is not None else (None, None)
     return CachedModel(path, trained, train_report, model, meta)

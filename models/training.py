@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from xai_core.errors import NotApplicable
 from xai_core.progress import ProgressFn, notify
 from xai_core.provenance import now, package_versions
 
+from . import resume as resume_state
 from .architectures import ARCHS, build_model
 from .recipe import OPTIONAL_RECIPE, check_augment, check_recipe, training_dtype
 from .recipe import (AUGMENTS, DEFAULT_DTYPE, DTYPES, Augment,  # noqa: F401 - the recipe's names, still importable
@@ -242,7 +244,7 @@ def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
 
 def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction: float = 0.1,
                 progress: ProgressFn | None = None, arch_kwargs: dict | None = None,
-                **recipe_overrides: Any) -> tuple[nn.Module, TrainReport]:
+                resume: str | Path | None = None, **recipe_overrides: Any) -> tuple[nn.Module, TrainReport]:
     """Train ``arch`` on ``ds``; keep the weights of the best validation epoch; report test metrics.
 
     The validation split is carved from the training set (or the dataset's own validation block); training
@@ -265,6 +267,10 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
         (the CLI's progress bar, ``epoch_bar``).
     arch_kwargs : dict, optional
         Architecture options (``build_model``).
+    resume : path, optional
+        Where the run's state is saved after every epoch (``models.resume``): started again with the same path, an
+        interrupted run continues after its last finished epoch and ends with the same weights. Not part of the
+        recipe.
     **recipe_overrides
         Training-recipe options over the architecture's defaults (``check_recipe``).
 
@@ -326,8 +332,14 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
     started = plain or (reg_from <= 1 and not clean)  # whether a regularised epoch has begun (or none ever will)
     if burn:
         _set_lr(opt, recipe.get("burn_in_lr", OPTIONAL_RECIPE["burn_in_lr"]))
-    t0 = time.perf_counter()
-    epoch = 0
+    t0, spent, epoch = time.perf_counter(), 0.0, 0
+    ident = resume_state.identity(ds, arch, arch_kwargs, seed, recipe, val_fraction, device) if resume else ""
+    saved = resume_state.load(resume, ident) if resume else None
+    if saved is not None:
+        loop = resume_state.restore(saved, model, opt, sched, gen)
+        best, best_state, best_epoch, bad, history = (loop[k] for k in ("best", "best_state", "best_epoch", "bad",
+                                                                           "history"))
+        epoch, limit, clean, started, spent = (loop[k] for k in ("epoch", "limit", "clean", "started", "seconds"))
     while epoch < limit:
         epoch += 1
         model.train()
@@ -374,6 +386,11 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
             clean, limit, best, bad = False, epoch + recipe["epochs"], -np.inf, 0
         elif bad >= recipe["patience"]:
             break
+        if resume:
+            resume_state.save(resume, ident, model, opt, sched, gen, {
+                "best": best, "best_state": best_state, "best_epoch": best_epoch, "bad": bad, "history": history,
+                "epoch": epoch, "limit": limit, "clean": clean, "started": started,
+                "seconds": spent + time.perf_counter() - t0})
     model.load_state_dict(best_state)
     model.eval()
     if dtype != torch.float32:  # the model the tool uses is float32; its test metrics in the training dtype
@@ -388,7 +405,7 @@ def train_model(ds, arch: str, seed: int = 0, device: str = "cpu", val_fraction:
                          metric_value=test["auroc"] if binary else test["accuracy"],
                          test_accuracy=test["accuracy"], test_balanced_accuracy=test["balanced_accuracy"],
                          test_auroc=test["auroc"], epochs_run=epoch, best_epoch=best_epoch,
-                         seconds=time.perf_counter() - t0, seed=seed, recipe=recipe, history=history)
+                         seconds=spent + time.perf_counter() - t0, seed=seed, recipe=recipe, history=history)
     return model, report
 
 

@@ -211,7 +211,8 @@ def train_member(ds, spec: Spec, cfg: dict[str, Any], progress=None, claims: Cla
             got = train_cached(ds, spec.arch, path, seed=spec.seed, arch_kwargs=spec.arch_kwargs, recipe=recipe,
                                device=str(cfg.get("device") or "cpu"), progress=progress,
                                extra_meta={"population_member": spec.name,
-                                                              "study": "dna-consistency"}, reuse=fits)
+                                                              "study": "dna-consistency"}, reuse=fits,
+                               resume=True)  # a member stopped part way (session end) continues where it stopped
             if commit:
                 _publish(got.path, shared)
             out = got.path, got.trained
