@@ -24,7 +24,8 @@ BatchNorm train clean until validation stalls this many epochs, then adversarial
 
 Long runs (the paper preset: hours of CPU) are resumable and can be shared: every member's checkpoint is cached,
 the paper preset's are also committed to ``docs/studies/dna-consistency/population`` so that a run on another
-machine resumes from them, and two processes on one cache train different members (``dna_population``).
+machine resumes from them, two processes on one cache train different members (``dna_population``), and a member
+stopped part way continues after its last finished epoch (``models.resume``).
 
 Reproducibility (docs/determinism.md): training is seeded and runs on one thread; the weights' hashes are recorded
 (``provenance["trained_weights"]``). In float32 a CPU with another instruction set, or another thread count, rounds
